@@ -1,0 +1,170 @@
+// Tests gemm() against a naive triple loop: transposes, accumulate, batch strides/broadcast, offsets, odd sizes, f64.
+import { describe, expect, it } from 'vitest';
+import { gemm, type FloatArray, type GemmParams } from '../src/backends/cpu/gemm.ts';
+
+/** mulberry32: a tiny seeded generator so every run sees the same inputs. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomArray(f64: boolean, len: number, rand: () => number): FloatArray {
+  const arr = f64 ? new Float64Array(len) : new Float32Array(len);
+  for (let i = 0; i < len; i++) arr[i] = rand() * 2 - 1;
+  return arr;
+}
+
+/** The obvious definition, in f64, plus Σ|a||b| per element (the scale that bounds rounding error). */
+function reference(p: GemmParams): { value: Float64Array; scale: Float64Array } {
+  const value = Float64Array.from(p.out);
+  const scale = new Float64Array(p.out.length).map((_, i) => Math.abs(p.out[i]));
+  const { m, n, k } = p;
+  for (let bi = 0; bi < p.batch; bi++) {
+    const ao = (p.aOffset ?? 0) + bi * p.strideA;
+    const bo = (p.bOffset ?? 0) + bi * p.strideB;
+    const oo = (p.outOffset ?? 0) + bi * p.strideOut;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        let abs = 0;
+        for (let q = 0; q < k; q++) {
+          const x = p.a[ao + (p.transA ? q * m + i : i * k + q)];
+          const y = p.b[bo + (p.transB ? j * k + q : q * n + j)];
+          s += x * y;
+          abs += Math.abs(x * y);
+        }
+        const o = oo + i * n + j;
+        value[o] = p.accumulate ? value[o] + s : s;
+        scale[o] = p.accumulate ? scale[o] + abs : abs;
+      }
+    }
+  }
+  return { value, scale };
+}
+
+interface Case {
+  m: number;
+  n: number;
+  k: number;
+  batch?: number;
+  transA?: boolean;
+  transB?: boolean;
+  accumulate?: boolean;
+  broadcastA?: boolean;
+  broadcastB?: boolean;
+  /** Extra elements between batch items and before item 0, to exercise strides and offsets. */
+  gap?: number;
+  f64?: boolean;
+  seed?: number;
+}
+
+/** Runs one case and returns the worst error as a multiple of the allowed error (≤ 1 passes). */
+function runCase(c: Case): number {
+  const rand = rng(c.seed ?? 1234 + c.m * 7 + c.n * 13 + c.k * 17);
+  const f64 = c.f64 ?? false;
+  const batch = c.batch ?? 1;
+  const gap = c.gap ?? 0;
+  const { m, n, k } = c;
+  const strideA = c.broadcastA ? 0 : m * k + gap;
+  const strideB = c.broadcastB ? 0 : k * n + gap;
+  const strideOut = m * n + gap;
+  const p: GemmParams = {
+    a: randomArray(f64, gap + (batch - 1) * strideA + m * k + gap, rand),
+    b: randomArray(f64, gap + (batch - 1) * strideB + k * n + gap, rand),
+    out: randomArray(f64, gap + (batch - 1) * strideOut + m * n + gap, rand),
+    batch, m, n, k,
+    transA: c.transA ?? false,
+    transB: c.transB ?? false,
+    strideA, strideB, strideOut,
+    aOffset: gap, bOffset: gap, outOffset: gap,
+    accumulate: c.accumulate ?? false,
+  };
+  const { value, scale } = reference(p);
+  gemm(p);
+  // f32 rounds each product and partial sum at ~6e-8; 1e-5 of Σ|a||b| leaves room for k in the hundreds.
+  const rel = f64 ? 1e-13 : 1e-5;
+  let worst = 0;
+  for (let i = 0; i < value.length; i++) {
+    const err = Math.abs(p.out[i] - value[i]);
+    if (!(err <= Number.MAX_VALUE)) return Infinity; // NaN or Inf in the output
+    worst = Math.max(worst, err / (rel * scale[i] + 1e-30));
+  }
+  return worst;
+}
+
+const oddSizes = [1, 3, 17, 63, 65, 129];
+
+describe('cpu gemm', () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      for (const accumulate of [false, true]) {
+        it(`matches the reference for transA=${transA} transB=${transB} accumulate=${accumulate} on odd sizes`, () => {
+          for (const [m, n, k] of [[1, 1, 1], [3, 17, 63], [65, 3, 129], [17, 129, 3], [63, 65, 17], [129, 63, 65], [1, 129, 65], [65, 1, 17]]) {
+            expect(runCase({ m, n, k, transA, transB, accumulate }), `m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+          }
+        });
+      }
+    }
+  }
+
+  it('matches the reference on every combination of odd sizes (NN and TT)', () => {
+    for (const m of oddSizes) for (const n of oddSizes) for (const k of oddSizes) {
+      expect(runCase({ m, n, k }), `NN m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+      expect(runCase({ m, n, k, transA: true, transB: true, accumulate: true }), `TT m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('handles batches with strides, gaps, offsets and broadcast operands', () => {
+    for (const transA of [false, true]) for (const transB of [false, true]) {
+      const base = { m: 17, n: 65, k: 63, batch: 3, transA, transB, gap: 5 };
+      expect(runCase(base)).toBeLessThanOrEqual(1);
+      expect(runCase({ ...base, accumulate: true })).toBeLessThanOrEqual(1);
+      expect(runCase({ ...base, broadcastA: true })).toBeLessThanOrEqual(1);
+      expect(runCase({ ...base, broadcastB: true, accumulate: true })).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('sums over the batch into one output when strideOut is 0 and accumulate is set', () => {
+    const m = 5, n = 7, k = 3, batch = 4;
+    const rand = rng(99);
+    const a = randomArray(false, batch * m * k, rand);
+    const b = randomArray(false, batch * k * n, rand);
+    const out = new Float32Array(m * n);
+    gemm({ a, b, out, batch, m, n, k, transA: false, transB: false, strideA: m * k, strideB: k * n, strideOut: 0, accumulate: true });
+    const expected = new Float32Array(m * n);
+    for (let bi = 0; bi < batch; bi++) {
+      gemm({ a, b, out: expected, batch: 1, m, n, k, transA: false, transB: false, strideA: 0, strideB: 0, strideOut: 0,
+        aOffset: bi * m * k, bOffset: bi * k * n, accumulate: true });
+    }
+    for (let i = 0; i < m * n; i++) expect(out[i]).toBeCloseTo(expected[i], 5);
+  });
+
+  it('computes f64 to f64 precision, including transposes and batches', () => {
+    for (const transA of [false, true]) for (const transB of [false, true]) {
+      expect(runCase({ m: 65, n: 17, k: 129, transA, transB, f64: true })).toBeLessThanOrEqual(1);
+      expect(runCase({ m: 3, n: 63, k: 17, batch: 2, gap: 3, transA, transB, accumulate: true, broadcastB: true, f64: true })).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('overwrites NaN in out when accumulate is false and k is 0 or positive', () => {
+    const out = new Float32Array([NaN, NaN, NaN, NaN]);
+    gemm({ a: new Float32Array(0), b: new Float32Array(0), out, batch: 1, m: 2, n: 2, k: 0, transA: false, transB: false,
+      strideA: 0, strideB: 0, strideOut: 4, accumulate: false });
+    expect(Array.from(out)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('rejects mismatched types and out-of-range spans with a message naming the field', () => {
+    const f32 = new Float32Array(6);
+    const base = { a: f32, b: f32, out: f32, batch: 1, m: 2, n: 3, k: 3, transA: false, transB: false, strideA: 6, strideB: 9, strideOut: 6, accumulate: false };
+    expect(() => gemm(base)).toThrow(/'b' has 6 elements.*needs 9/);
+    expect(() => gemm({ ...base, k: 1, b: new Float64Array(3) })).toThrow(/'b' must be a Float32Array/);
+    expect(() => gemm({ ...base, k: 1, m: 2.5 })).toThrow(/'m' must be a non-negative integer/);
+    expect(() => gemm({ ...base, k: 1, batch: 2, strideA: 0, strideB: 0 })).toThrow(/'out' has 6 elements/);
+  });
+});
