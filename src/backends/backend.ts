@@ -1,0 +1,110 @@
+// The one interface every backend implements. The CPU backend (cpu/) is the reference; GPU backends are
+// tested against it op by op. All ops are synchronous from JS's point of view and return new tensors.
+// Layouts are row-major and contiguous. Activations in attention are [batch, time, heads, headDim].
+import type { DType, HostArray } from '../tensor/dtype.ts';
+import type { Shape } from '../tensor/shape.ts';
+import type { Storage, Tensor } from '../tensor/tensor.ts';
+
+export type BackendName = 'cpu' | 'cuda' | 'webgpu';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'silu' | 'square' | 'abs';
+
+export interface AttentionOptions {
+  /** Softmax scale, usually 1/sqrt(headDim). */
+  scale: number;
+  /**
+   * Causal masking with queries aligned to the END of the keys: query t (of T) sits at key position
+   * t + (S - T), and sees keys at positions ≤ its own. With a KV cache, S includes the cache.
+   */
+  causal: boolean;
+  /**
+   * Packed sequences: segment id per position [batch, T] (i32, T = S). Attention stays inside a segment,
+   * so several examples can share one row without seeing each other. Omit for one sequence per row.
+   */
+  segments?: Tensor;
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count, for bias correction. */
+  step: number;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+
+  // ---- memory -------------------------------------------------------------------------------------
+  /** Copy host data to a new tensor. Floats may be uploaded from f32/f64 arrays into any float dtype. */
+  upload(data: HostArray, shape: Shape, dtype: DType): Tensor;
+  /** Copy a tensor to the host: f32 for f32/bf16/f16, f64 for f64, i32 for i32. */
+  download(t: Tensor): HostArray;
+  zeros(shape: Shape, dtype: DType): Tensor;
+  full(shape: Shape, value: number, dtype: DType): Tensor;
+  release(storage: Storage): void;
+  cast(t: Tensor, dtype: DType): Tensor;
+  /** dst (same shape) := src, in place. */
+  copyInto(dst: Tensor, src: Tensor): void;
+
+  // ---- dense math -----------------------------------------------------------------------------------
+  /**
+   * Batched matmul: a [...batch, M, K] (or [..., K, M] with transA), b [...batch, K, N] (or [..., N, K] with
+   * transB), or a 2-D b shared by every batch item. Output [...batch, M, N].
+   */
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor;
+  /** Elementwise with NumPy broadcasting. */
+  binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor;
+  unary(op: UnaryOp, a: Tensor): Tensor;
+  /** a * mul + add, elementwise with scalars. */
+  affine(a: Tensor, mul: number, add: number): Tensor;
+  /** Sum over the given axes (kept as size-1 dims when keepDims). */
+  sum(a: Tensor, axes: readonly number[], keepDims: boolean): Tensor;
+  /** Materialised permutation of the axes. */
+  permute(a: Tensor, perm: readonly number[]): Tensor;
+  /** Contiguous slice along one axis: [start, end). */
+  slice(a: Tensor, axis: number, start: number, end: number): Tensor;
+  /** Concatenate along one axis. */
+  concat(parts: readonly Tensor[], axis: number): Tensor;
+
+  // ---- fused model ops (each with its backward) -------------------------------------------------------
+  /** weight [V, D], ids i32 [...] → [..., D]. */
+  embedding(weight: Tensor, ids: Tensor): Tensor;
+  /** Scatter-add of grad [..., D] into a zero [V, D] by ids. */
+  embeddingBackward(grad: Tensor, ids: Tensor, vocabSize: number): Tensor;
+  /** y = x / rms(x) * w over the last dim; also returns 1/rms per row (f32) for the backward. */
+  rmsnorm(x: Tensor, w: Tensor, eps: number): { y: Tensor; rstd: Tensor };
+  rmsnormBackward(gy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): { gx: Tensor; gw: Tensor };
+  /**
+   * Rotary embedding, HF "rotate half" convention, on x [B, T, H, D] with positions i32 [B, T].
+   * inverse=true rotates by -θ (the backward of the forward rotation).
+   */
+  rope(x: Tensor, positions: Tensor, theta: number, inverse: boolean): Tensor;
+  /**
+   * Grouped-query attention: q [B, T, Hq, D], k/v [B, S, Hkv, D], Hq a multiple of Hkv.
+   * Returns o [B, T, Hq, D] and the log-sum-exp per (b, t, h) as f32 [B, T, Hq] for the backward.
+   */
+  attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { o: Tensor; lse: Tensor };
+  attentionBackward(
+    go: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, opts: AttentionOptions,
+  ): { gq: Tensor; gk: Tensor; gv: Tensor };
+  /** silu(gate) * up. */
+  swiglu(gate: Tensor, up: Tensor): Tensor;
+  swigluBackward(gy: Tensor, gate: Tensor, up: Tensor): { gGate: Tensor; gUp: Tensor };
+  /**
+   * Softmax cross-entropy per row: logits [N, V], targets i32 [N] (ignoreIndex rows give loss 0).
+   * Returns the loss per row and the log-sum-exp per row (both f32 [N]).
+   */
+  crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): { loss: Tensor; lse: Tensor };
+  /** d(sum_i gLoss[i] * loss[i]) / d logits. gLoss f32 [N]. */
+  crossEntropyBackward(gLoss: Tensor, logits: Tensor, targets: Tensor, lse: Tensor, ignoreIndex: number): Tensor;
+
+  // ---- optimizer -----------------------------------------------------------------------------------
+  /** One AdamW step in place (PyTorch semantics, decoupled weight decay), on fp32 p, m, v; g any float. */
+  adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamWHyper): void;
+  /** Sum of squares of all elements, as a host number (for global-norm clipping). */
+  sumSquares(t: Tensor): number;
+}

@@ -1,0 +1,122 @@
+// CPU reference for causal grouped-query attention (forward + backward), with packed-segment masking.
+// Shapes: q [B, T, Hq, D], k/v [B, S, Hkv, D], o [B, T, Hq, D], lse [B, T, Hq].
+import type { FloatArray } from '../../tensor/dtype.ts';
+
+export interface AttentionDims {
+  b: number;
+  t: number;
+  s: number;
+  hq: number;
+  hkv: number;
+  d: number;
+  scale: number;
+  causal: boolean;
+  /** Segment id per position [B, T] (T = S): attention stays inside each contiguous run of one id. */
+  segments?: Int32Array;
+}
+
+/** The key range [lo, hi] query (b, t) may see. */
+function keyRange(p: AttentionDims, b: number, t: number, segStart: Int32Array | null): [number, number] {
+  const hi = p.causal ? t + (p.s - p.t) : p.s - 1;
+  let lo = 0;
+  if (segStart) lo = segStart[b * p.t + t];
+  return [lo, segStart && !p.causal ? segmentEnd(p, b, t) : hi];
+}
+
+function segmentEnd(p: AttentionDims, b: number, t: number): number {
+  const seg = p.segments!;
+  let e = t;
+  while (e + 1 < p.t && seg[b * p.t + e + 1] === seg[b * p.t + t]) e++;
+  return e;
+}
+
+/** Index of the first position of each position's segment. */
+export function segmentStarts(segments: Int32Array, b: number, t: number): Int32Array {
+  const start = new Int32Array(b * t);
+  for (let bb = 0; bb < b; bb++) {
+    for (let tt = 0; tt < t; tt++) {
+      const i = bb * t + tt;
+      start[i] = tt > 0 && segments[i] === segments[i - 1] ? start[i - 1] : tt;
+    }
+  }
+  return start;
+}
+
+function checkSegments(p: AttentionDims): Int32Array | null {
+  if (!p.segments) return null;
+  if (p.s !== p.t) throw new Error(`attention: segments need as many keys as queries, got T=${p.t}, S=${p.s}`);
+  return segmentStarts(p.segments, p.b, p.t);
+}
+
+export function attention(q: FloatArray, k: FloatArray, v: FloatArray, p: AttentionDims, o: FloatArray, lse: FloatArray): void {
+  const { b, t, s, hq, hkv, d, scale } = p;
+  const group = hq / hkv;
+  const segStart = checkSegments(p);
+  const scores = new Float64Array(s);
+  const acc = new Float64Array(d);
+  for (let bb = 0; bb < b; bb++) {
+    for (let tt = 0; tt < t; tt++) {
+      const [lo, hi] = keyRange(p, bb, tt, segStart);
+      for (let h = 0; h < hq; h++) {
+        const kh = Math.floor(h / group);
+        const qo = ((bb * t + tt) * hq + h) * d;
+        let max = -Infinity;
+        for (let ss = lo; ss <= hi; ss++) {
+          const ko = ((bb * s + ss) * hkv + kh) * d;
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += q[qo + i] * k[ko + i];
+          scores[ss] = dot * scale;
+          if (scores[ss] > max) max = scores[ss];
+        }
+        let sum = 0;
+        acc.fill(0);
+        for (let ss = lo; ss <= hi; ss++) {
+          const w = Math.exp(scores[ss] - max);
+          sum += w;
+          const vo = ((bb * s + ss) * hkv + kh) * d;
+          for (let i = 0; i < d; i++) acc[i] += w * v[vo + i];
+        }
+        for (let i = 0; i < d; i++) o[qo + i] = acc[i] / sum;
+        lse[(bb * t + tt) * hq + h] = max + Math.log(sum);
+      }
+    }
+  }
+}
+
+/** Standard attention backward, recomputing probabilities from the saved log-sum-exp. gk/gv must start at 0. */
+export function attentionBackward(
+  go: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, o: FloatArray, lse: FloatArray, p: AttentionDims,
+  gq: FloatArray, gk: FloatArray, gv: FloatArray,
+): void {
+  const { b, t, s, hq, hkv, d, scale } = p;
+  const group = hq / hkv;
+  const segStart = checkSegments(p);
+  for (let bb = 0; bb < b; bb++) {
+    for (let tt = 0; tt < t; tt++) {
+      const [lo, hi] = keyRange(p, bb, tt, segStart);
+      for (let h = 0; h < hq; h++) {
+        const kh = Math.floor(h / group);
+        const qo = ((bb * t + tt) * hq + h) * d;
+        const l = lse[(bb * t + tt) * hq + h];
+        let rowDot = 0; // Σ_i dO_i · O_i = Σ_s P_s dP_s
+        for (let i = 0; i < d; i++) rowDot += go[qo + i] * o[qo + i];
+        for (let ss = lo; ss <= hi; ss++) {
+          const ko = ((bb * s + ss) * hkv + kh) * d;
+          let dot = 0;
+          let dp = 0;
+          for (let i = 0; i < d; i++) {
+            dot += q[qo + i] * k[ko + i];
+            dp += go[qo + i] * v[ko + i];
+          }
+          const prob = Math.exp(dot * scale - l);
+          const ds = prob * (dp - rowDot) * scale;
+          for (let i = 0; i < d; i++) {
+            gq[qo + i] += ds * k[ko + i];
+            gk[ko + i] += ds * q[qo + i];
+            gv[ko + i] += prob * go[qo + i];
+          }
+        }
+      }
+    }
+  }
+}

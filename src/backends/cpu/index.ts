@@ -1,0 +1,280 @@
+// The CPU backend: plain TypeScript over typed arrays. It is the reference every GPU kernel is tested
+// against, and the default when no GPU is present. It computes in f32 (f64 when given f64, for gradient
+// checks); bf16/f16 tensors are stored as raw bits and widened to f32 when an op reads them.
+import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, UnaryOp } from '../backend.ts';
+import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
+import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
+import { Storage, Tensor } from '../../tensor/tensor.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/half.ts';
+import * as ew from './elementwise.ts';
+import { gemm } from './gemm.ts';
+import * as attn from './attention.ts';
+import * as ops from './model_ops.ts';
+import { rmsnorm, rmsnormBackward } from './norm.ts';
+import { rope } from './rope.ts';
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+
+  // ---- memory ---------------------------------------------------------------------------------------
+  private wrap(data: HostArray, shape: Shape, dtype: DType): Tensor {
+    return new Tensor(new Storage(this, data), shape, dtype);
+  }
+
+  private alloc(shape: Shape, dtype: DType): Tensor {
+    return this.wrap(hostArray(dtype, numel(shape)), shape, dtype);
+  }
+
+  upload(data: HostArray, shape: Shape, dtype: DType): Tensor {
+    if (data.length !== numel(shape)) {
+      throw new Error(`upload: ${data.length} values do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
+    }
+    const out = this.alloc(shape, dtype);
+    const dst = raw(out);
+    if ((dtype === 'bf16' || dtype === 'f16') && !(data instanceof Uint16Array)) {
+      const f = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+      (dtype === 'bf16' ? f32ToBf16 : f32ToF16)(f, dst as Uint16Array);
+    } else {
+      dst.set(data as ArrayLike<number>);
+    }
+    return out;
+  }
+
+  download(t: Tensor): HostArray {
+    const data = raw(t);
+    if (t.dtype === 'bf16' || t.dtype === 'f16') return floats(t);
+    return data.slice();
+  }
+
+  zeros(shape: Shape, dtype: DType): Tensor {
+    return this.alloc(shape, dtype);
+  }
+
+  full(shape: Shape, value: number, dtype: DType): Tensor {
+    return this.upload(new Float64Array(numel(shape)).fill(value), shape, dtype);
+  }
+
+  release(storage: Storage): void {
+    storage.handle = null; // let the GC reclaim it; a use after release fails loudly in raw()
+  }
+
+  cast(t: Tensor, dtype: DType): Tensor {
+    if (dtype === t.dtype) return this.upload(raw(t), t.shape, dtype);
+    if (dtype === 'i32' || t.dtype === 'i32') {
+      const src = t.dtype === 'i32' ? raw(t) : floats(t);
+      return this.upload(dtype === 'i32' ? Int32Array.from(src as ArrayLike<number>, Math.trunc) : Float64Array.from(src as ArrayLike<number>), t.shape, dtype);
+    }
+    return this.upload(floats(t), t.shape, dtype);
+  }
+
+  copyInto(dst: Tensor, src: Tensor): void {
+    if (!sameShape(dst.shape, src.shape)) throw new Error(`copyInto: shape ${fmt(src.shape)} into ${fmt(dst.shape)}`);
+    const tmp = src.dtype === dst.dtype ? null : this.cast(src, dst.dtype);
+    raw(dst).set(raw(tmp ?? src) as ArrayLike<number>);
+    tmp?.dispose();
+  }
+
+  // ---- dense math -----------------------------------------------------------------------------------
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+    if (a.rank < 2 || b.rank < 2) throw new Error(`matmul needs rank ≥ 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+    const [ar, ac] = a.shape.slice(-2);
+    const [br, bc] = b.shape.slice(-2);
+    const [m, k] = transA ? [ac, ar] : [ar, ac];
+    const [kb, n] = transB ? [bc, br] : [br, bc];
+    const batchShape = a.shape.slice(0, -2);
+    const batch = numel(batchShape);
+    const bBatch = numel(b.shape.slice(0, -2));
+    if (k !== kb || (bBatch !== 1 && bBatch !== batch) || (b.rank > 2 && !sameShape(b.shape.slice(0, -2), batchShape))) {
+      throw new Error(`matmul: shapes ${fmt(a.shape)}${transA ? 'ᵀ' : ''} and ${fmt(b.shape)}${transB ? 'ᵀ' : ''} do not match`);
+    }
+    const out = this.alloc([...batchShape, m, n], floatType(a, b));
+    gemm({
+      a: floats(a), b: floats(b), out: raw(out) as FloatArray,
+      batch, m, n, k, transA, transB,
+      strideA: m * k, strideB: b.rank === 2 ? 0 : k * n, strideOut: m * n,
+      accumulate: false,
+    });
+    return out;
+  }
+
+  binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+    const shape = broadcastShapes(a.shape, b.shape);
+    const out = this.alloc(shape, floatType(a, b));
+    ew.binary(op, floats(a), a.shape, floats(b), b.shape, raw(out) as FloatArray, shape);
+    return out;
+  }
+
+  unary(op: UnaryOp, a: Tensor): Tensor {
+    const out = this.alloc(a.shape, floatType(a));
+    ew.unary(op, floats(a), raw(out) as FloatArray);
+    return out;
+  }
+
+  affine(a: Tensor, mul: number, add: number): Tensor {
+    const out = this.alloc(a.shape, floatType(a));
+    ew.affine(floats(a), mul, add, raw(out) as FloatArray);
+    return out;
+  }
+
+  sum(a: Tensor, axes: readonly number[], keepDims: boolean): Tensor {
+    const kept = a.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const out = this.alloc(keepDims ? kept : a.shape.filter((_, i) => !axes.includes(i)), floatType(a));
+    ew.sum(floats(a), a.shape, axes, raw(out) as FloatArray);
+    return out;
+  }
+
+  permute(a: Tensor, perm: readonly number[]): Tensor {
+    const out = this.alloc(perm.map((p) => a.shape[p]), a.dtype);
+    ew.permute(raw(a), a.shape, perm, raw(out));
+    return out;
+  }
+
+  slice(a: Tensor, axis: number, start: number, end: number): Tensor {
+    const shape = a.shape.slice();
+    shape[axis] = end - start;
+    const out = this.alloc(shape, a.dtype);
+    ew.slice(raw(a), a.shape, axis, start, end, raw(out));
+    return out;
+  }
+
+  concat(parts: readonly Tensor[], axis: number): Tensor {
+    const shape = parts[0].shape.slice();
+    shape[axis] = parts.reduce((s, p) => s + p.shape[axis], 0);
+    const out = this.alloc(shape, parts[0].dtype);
+    ew.concat(parts.map((p) => ({ data: raw(p), shape: p.shape })), axis, raw(out));
+    return out;
+  }
+
+  // ---- fused model ops ------------------------------------------------------------------------------
+  embedding(weight: Tensor, ids: Tensor): Tensor {
+    const [vocab, d] = weight.shape;
+    const out = this.alloc([...ids.shape, d], floatType(weight));
+    ops.embedding(floats(weight), ints(ids), d, vocab, raw(out) as FloatArray);
+    return out;
+  }
+
+  embeddingBackward(grad: Tensor, ids: Tensor, vocabSize: number): Tensor {
+    const d = grad.shape[grad.rank - 1];
+    const out = this.alloc([vocabSize, d], floatType(grad));
+    ops.embeddingBackward(floats(grad), ints(ids), d, raw(out) as FloatArray);
+    return out;
+  }
+
+  rmsnorm(x: Tensor, w: Tensor, eps: number): { y: Tensor; rstd: Tensor } {
+    const d = x.shape[x.rank - 1];
+    const y = this.alloc(x.shape, floatType(x, w));
+    const rstd = this.alloc(x.shape.slice(0, -1), floatType(x));
+    rmsnorm(floats(x), floats(w), eps, d, raw(y) as FloatArray, raw(rstd) as FloatArray);
+    return { y, rstd };
+  }
+
+  rmsnormBackward(gy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): { gx: Tensor; gw: Tensor } {
+    const gx = this.alloc(x.shape, floatType(x));
+    const gw = this.alloc(w.shape, floatType(w));
+    rmsnormBackward(floats(gy), floats(x), floats(w), floats(rstd), w.size, raw(gx) as FloatArray, raw(gw) as FloatArray);
+    return { gx, gw };
+  }
+
+  rope(x: Tensor, positions: Tensor, theta: number, inverse: boolean): Tensor {
+    const out = this.alloc(x.shape, floatType(x));
+    rope(floats(x), ints(positions), x.shape, theta, inverse, raw(out) as FloatArray);
+    return out;
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { o: Tensor; lse: Tensor } {
+    const dims = attentionDims(q, k, opts);
+    const o = this.alloc(q.shape, floatType(q, k, v));
+    const lse = this.alloc(q.shape.slice(0, 3), floatType(q));
+    attn.attention(floats(q), floats(k), floats(v), dims, raw(o) as FloatArray, raw(lse) as FloatArray);
+    return { o, lse };
+  }
+
+  attentionBackward(
+    go: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, opts: AttentionOptions,
+  ): { gq: Tensor; gk: Tensor; gv: Tensor } {
+    const dims = attentionDims(q, k, opts);
+    const type = floatType(q, k, v);
+    const gq = this.alloc(q.shape, type);
+    const gk = this.alloc(k.shape, type);
+    const gv = this.alloc(v.shape, type);
+    attn.attentionBackward(
+      floats(go), floats(q), floats(k), floats(v), floats(o), floats(lse), dims,
+      raw(gq) as FloatArray, raw(gk) as FloatArray, raw(gv) as FloatArray,
+    );
+    return { gq, gk, gv };
+  }
+
+  swiglu(gate: Tensor, up: Tensor): Tensor {
+    const out = this.alloc(gate.shape, floatType(gate, up));
+    ops.swiglu(floats(gate), floats(up), raw(out) as FloatArray);
+    return out;
+  }
+
+  swigluBackward(gy: Tensor, gate: Tensor, up: Tensor): { gGate: Tensor; gUp: Tensor } {
+    const gGate = this.alloc(gate.shape, floatType(gate));
+    const gUp = this.alloc(up.shape, floatType(up));
+    ops.swigluBackward(floats(gy), floats(gate), floats(up), raw(gGate) as FloatArray, raw(gUp) as FloatArray);
+    return { gGate, gUp };
+  }
+
+  crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): { loss: Tensor; lse: Tensor } {
+    const [n, vocab] = logits.shape;
+    const loss = this.alloc([n], floatType(logits));
+    const lse = this.alloc([n], floatType(logits));
+    ops.crossEntropy(floats(logits), ints(targets), vocab, ignoreIndex, raw(loss) as FloatArray, raw(lse) as FloatArray);
+    return { loss, lse };
+  }
+
+  crossEntropyBackward(gLoss: Tensor, logits: Tensor, targets: Tensor, lse: Tensor, ignoreIndex: number): Tensor {
+    const out = this.alloc(logits.shape, floatType(logits));
+    ops.crossEntropyBackward(
+      floats(gLoss), floats(logits), ints(targets), floats(lse), logits.shape[1], ignoreIndex, raw(out) as FloatArray,
+    );
+    return out;
+  }
+
+  // ---- optimizer ------------------------------------------------------------------------------------
+  adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamWHyper): void {
+    ops.adamw(raw(p) as FloatArray, floats(g), raw(m) as FloatArray, raw(v) as FloatArray, h);
+  }
+
+  sumSquares(t: Tensor): number {
+    const a = floats(t);
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+    return s;
+  }
+}
+
+function attentionDims(q: Tensor, k: Tensor, opts: AttentionOptions): attn.AttentionDims {
+  const [b, t, hq, d] = q.shape;
+  const [, s, hkv] = k.shape;
+  if (hq % hkv !== 0) throw new Error(`attention: ${hq} query heads are not a multiple of ${hkv} kv heads`);
+  return { b, t, s, hq, hkv, d, scale: opts.scale, causal: opts.causal, segments: opts.segments ? ints(opts.segments) : undefined };
+}
+
+/** The typed array behind a CPU tensor. */
+export function raw(t: Tensor): HostArray {
+  const h = t.storage.handle as HostArray | null;
+  if (!h) throw new Error(`tensor ${fmt(t.shape)} was released`);
+  return h;
+}
+
+/** A tensor's values as f32/f64 (halves widened to f32). */
+export function floats(t: Tensor): FloatArray {
+  const h = raw(t);
+  if (t.dtype === 'bf16') return bf16ToF32(h as Uint16Array);
+  if (t.dtype === 'f16') return f16ToF32(h as Uint16Array);
+  if (t.dtype === 'i32') return Float32Array.from(h as Int32Array);
+  return h as FloatArray;
+}
+
+function ints(t: Tensor): Int32Array {
+  if (t.dtype !== 'i32') throw new Error(`expected an i32 tensor of ids, got ${t.dtype} ${fmt(t.shape)}`);
+  return raw(t) as Int32Array;
+}
+
+/** f64 if any input is f64 (gradient checks), else f32: the CPU computes in f32. */
+function floatType(...ts: Tensor[]): DType {
+  return ts.some((t) => t.dtype === 'f64') ? 'f64' : 'f32';
+}

@@ -1,0 +1,42 @@
+// CPU reference for rotary position embedding, HF "rotate half" layout (pairs i and i + D/2).
+import type { FloatArray } from '../../tensor/dtype.ts';
+
+/**
+ * Inverse frequencies as HF computes them in float32: 1 / θ^(2i/D). Rounding through f32 keeps our angles
+ * equal to HF's bit for bit, which matters at long positions where small frequency errors grow.
+ */
+export function inverseFrequencies(headDim: number, theta: number): Float64Array {
+  const half = headDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+  return inv;
+}
+
+/** x [B, T, H, D], positions [B, T]. inverse rotates by −angle (the backward pass). */
+export function rope(
+  x: FloatArray, positions: Int32Array, shape: readonly number[], theta: number, inverse: boolean, out: FloatArray,
+): void {
+  const [b, t, h, d] = shape;
+  const half = d / 2;
+  const inv = inverseFrequencies(d, theta);
+  const sign = inverse ? -1 : 1;
+  const cos = new Float64Array(half);
+  const sin = new Float64Array(half);
+  for (let bt = 0; bt < b * t; bt++) {
+    const pos = positions[bt];
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(pos * inv[i]);
+      cos[i] = Math.cos(angle);
+      sin[i] = sign * Math.sin(angle);
+    }
+    for (let hh = 0; hh < h; hh++) {
+      const o = (bt * h + hh) * d;
+      for (let i = 0; i < half; i++) {
+        const x1 = x[o + i];
+        const x2 = x[o + i + half];
+        out[o + i] = x1 * cos[i] - x2 * sin[i];
+        out[o + i + half] = x2 * cos[i] + x1 * sin[i];
+      }
+    }
+  }
+}

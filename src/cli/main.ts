@@ -1,0 +1,21 @@
+// The `still` command line. Each subcommand lives in its own file and registers itself here.
+// Run: npx still --help
+import { Command } from 'commander';
+import { registerForward } from './forward.ts';
+import { registerGenerate } from './generate.ts';
+import { registerInfo } from './info.ts';
+
+const program = new Command('still')
+  .description('still-ts: imitate, explore and self-improve slow-thinking models (STILL-2)')
+  .option('--backend <name>', 'compute backend: cpu | auto (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
+  .showHelpAfterError();
+
+for (const register of [registerForward, registerGenerate, registerInfo]) register(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  // User-facing errors carry their own context (file, field, expectation); print them without a stack.
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`still: ${message}\n`);
+  if (process.env.STILL_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});
