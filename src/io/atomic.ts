@@ -45,6 +45,7 @@ export function writeJsonAtomic(path: string, value: unknown, indent = 2): void 
 }
 
 function writeAll(fd: number, chunk: Uint8Array): void {
+  if (!(chunk instanceof Uint8Array)) throw new TypeError(`writeFileAtomic: chunks must be Uint8Array, got ${typeof chunk}`);
   let offset = 0;
   while (offset < chunk.byteLength) {
     const length = Math.min(MAX_WRITE, chunk.byteLength - offset);
