@@ -1,0 +1,88 @@
+// The Llama/Qwen2 decoder: embeddings → N × (RMSNorm → GQA attention with RoPE → RMSNorm → SwiGLU MLP)
+// → RMSNorm → LM head. Weights live in a flat map under their HF names, so loading, saving, LoRA and
+// PEFT interop are all a matter of names. The same class runs the tiny from-scratch model and real
+// checkpoints; nothing here is fitted to one size.
+import type { ModelConfig } from '../io/hf_config.ts';
+import { add, linear, reshape, slice } from '../tensor/ops.ts';
+import { attention, embedding, rmsnorm, rope, swiglu } from '../tensor/nn_ops.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import type { LoraAdapter } from './lora.ts';
+
+/** Where new keys/values go during generation; returns everything to attend over for this layer. */
+export interface KVCache {
+  /** Number of positions already cached (row 0; rows share a length in this simple interface). */
+  readonly length: number;
+  append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
+}
+
+export interface ForwardOptions {
+  /** i32 [B, T]; defaults to cache.length + 0..T-1 for every row. */
+  positions?: Tensor;
+  /** i32 [B, T] packed-sequence ids: attention stays inside each segment (training with packing). */
+  segments?: Tensor;
+  cache?: KVCache;
+  /** 'all' → logits [B·T, V]; 'last' → logits of each row's last position [B, V]; 'hidden' → final hidden [B·T, D]. */
+  output?: 'all' | 'last' | 'hidden';
+}
+
+export class DecoderModel {
+  adapter: LoraAdapter | null = null;
+
+  constructor(
+    readonly config: ModelConfig,
+    /** HF-named parameters, e.g. 'model.layers.0.self_attn.q_proj.weight'. */
+    readonly weights: Map<string, Tensor>,
+  ) {}
+
+  get lmHead(): Tensor {
+    return this.weight(this.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  }
+
+  weight(name: string): Tensor {
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`model has no weight '${name}'`);
+    return w;
+  }
+
+  /** A projection with its optional bias and LoRA update; `module` is the HF module path. */
+  private project(module: string, x: Tensor): Tensor {
+    const base = linear(x, this.weight(`${module}.weight`), this.weights.get(`${module}.bias`));
+    return this.adapter ? this.adapter.apply(module, x, base) : base;
+  }
+
+  forward(ids: Tensor, opts: ForwardOptions = {}): Tensor {
+    const c = this.config;
+    const [b, t] = ids.shape;
+    const positions = opts.positions ?? defaultPositions(ids, opts.cache?.length ?? 0);
+    let x = reshape(embedding(this.weight('model.embed_tokens.weight'), ids), [b * t, c.hiddenSize]);
+    for (let l = 0; l < c.numLayers; l++) {
+      const p = `model.layers.${l}`;
+      const h = rmsnorm(x, this.weight(`${p}.input_layernorm.weight`), c.rmsNormEps);
+      const heads = (proj: string, n: number) => reshape(this.project(`${p}.self_attn.${proj}`, h), [b, t, n, c.headDim]);
+      const q = rope(heads('q_proj', c.numHeads), positions, c.ropeTheta);
+      let k = rope(heads('k_proj', c.numKvHeads), positions, c.ropeTheta);
+      let v = heads('v_proj', c.numKvHeads);
+      if (opts.cache) ({ k, v } = opts.cache.append(l, k, v));
+      const o = attention(q, k, v, { scale: 1 / Math.sqrt(c.headDim), causal: true, segments: opts.segments });
+      x = add(x, this.project(`${p}.self_attn.o_proj`, reshape(o, [b * t, c.numHeads * c.headDim])));
+      const h2 = rmsnorm(x, this.weight(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
+      const act = swiglu(this.project(`${p}.mlp.gate_proj`, h2), this.project(`${p}.mlp.up_proj`, h2));
+      x = add(x, this.project(`${p}.mlp.down_proj`, act));
+    }
+    if (opts.output === 'last') x = reshape(slice(reshape(x, [b, t, c.hiddenSize]), 1, t - 1, t), [b, c.hiddenSize]);
+    x = rmsnorm(x, this.weight('model.norm.weight'), c.rmsNormEps);
+    return opts.output === 'hidden' ? x : linear(x, this.lmHead);
+  }
+
+  /** Every weight, in a stable order. */
+  parameters(): Tensor[] {
+    return [...this.weights.values()];
+  }
+}
+
+function defaultPositions(ids: Tensor, offset: number): Tensor {
+  const [b, t] = ids.shape;
+  const pos = new Int32Array(b * t);
+  for (let i = 0; i < pos.length; i++) pos[i] = offset + (i % t);
+  return ids.backend.upload(pos, [b, t], 'i32');
+}
