@@ -83,7 +83,8 @@ export function parseHeader(file: string, headerText: string, dataLength: number
       if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) fail(`__metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__ value '${k}' must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v as string;
+        // defineProperty, not assignment: a key named "__proto__" must stay a plain entry.
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }

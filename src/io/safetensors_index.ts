@@ -55,7 +55,10 @@ export class ShardedCheckpoint implements TensorSource {
 
     const metadata: Record<string, string> = {};
     if (j.metadata !== null && typeof j.metadata === 'object') {
-      for (const [k, v] of Object.entries(j.metadata as Record<string, unknown>)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      for (const [k, v] of Object.entries(j.metadata as Record<string, unknown>)) {
+        const value = typeof v === 'string' ? v : JSON.stringify(v);
+        Object.defineProperty(metadata, k, { value, enumerable: true, writable: true, configurable: true }); // "__proto__" stays data
+      }
     }
 
     const dir = join(indexPath, '..');
