@@ -1,0 +1,195 @@
+// Symbolic equivalence of two LaTeX expressions: Compute Engine parsing and simplification, then numeric
+// evaluation at seeded random points (mathjs) when simplification is inconclusive.
+//
+// Everything is synchronous and bounded: inputs are capped in length, simplification only runs on small
+// expressions free of factorials and huge literals (the Compute Engine evaluates those exactly and can run
+// for minutes), and each comparison carries a deadline that the caller sets.
+
+import { ComputeEngine } from '@cortex-js/compute-engine';
+import { asFiniteComplex, evaluate, freeVariables, hasHead, INTEGER_HEADS, nodeCount, Unsupported, type MathJson } from './mathjson_eval.ts';
+import { matchingBrace } from './normalize.ts';
+
+/** Longest expression we hand to the parser; longer answers are compared as strings only. */
+const MAX_LATEX_CHARS = 400;
+/** Largest expression (in MathJSON nodes) we let the Compute Engine simplify. */
+const MAX_SIMPLIFY_NODES = 60;
+const NUMERIC_TOL = 1e-4;
+const SAMPLE_TRIES = 12;
+const SAMPLES_NEEDED = 4;
+
+let engine: ComputeEngine | null = null;
+function ce(): ComputeEngine {
+  engine ??= new ComputeEngine();
+  return engine;
+}
+
+// Parsed MathJSON per LaTeX string. Golds repeat across rollouts, so this saves most parses.
+const parseCache = new Map<string, MathJson | null>();
+const PARSE_CACHE_LIMIT = 20_000;
+
+/** `\binom{a}{b}` (and `\dbinom`, `{a \choose b}`) rewritten as factorials, which the parser knows. */
+function rewriteBinomials(latex: string): string {
+  let s = latex.replace(/\{([^{}]*)\\choose([^{}]*)\}/g, '\\binom{$1}{$2}');
+  for (let guard = 0; guard < 20; guard++) {
+    const m = /\\[dt]?binom\s*\{/.exec(s);
+    if (!m) break;
+    const open1 = m.index + m[0].length - 1;
+    const close1 = matchingBrace(s, open1);
+    if (close1 < 0 || s[close1 + 1] !== '{') break;
+    const close2 = matchingBrace(s, close1 + 1);
+    if (close2 < 0) break;
+    const a = s.slice(open1 + 1, close1);
+    const b = s.slice(close1 + 2, close2);
+    s = `${s.slice(0, m.index)}\\frac{(${a})!}{(${b})!((${a})-(${b}))!}${s.slice(close2 + 1)}`;
+  }
+  return s;
+}
+
+function containsError(node: MathJson): boolean {
+  if (!Array.isArray(node)) return false;
+  if (node[0] === 'Error' || node[0] === 'ErrorCode') return true;
+  return node.some((c) => containsError(c));
+}
+
+/** MathJSON for a LaTeX expression, or null when the parser reports an error. */
+export function parseLatex(latex: string): MathJson | null {
+  const cached = parseCache.get(latex);
+  if (cached !== undefined) return cached;
+  let json: MathJson | null = null;
+  if (latex.length <= MAX_LATEX_CHARS) {
+    try {
+      // Non-canonical: canonicalisation folds exact arithmetic, which is unbounded on inputs like 99^(99^99).
+      json = ce().parse(rewriteBinomials(latex), { canonical: false }).json as MathJson;
+      if (containsError(json)) json = null;
+    } catch {
+      json = null;
+    }
+  }
+  if (parseCache.size >= PARSE_CACHE_LIMIT) parseCache.clear();
+  parseCache.set(latex, json);
+  return json;
+}
+
+// Heads the Compute Engine may evaluate exactly for a long time, or that are not arithmetic at all.
+const UNSAFE_FOR_SIMPLIFY = new Set([
+  'Factorial', 'Factorial2', 'Gamma', 'Binomial', 'Sum', 'Product', 'Integrate', 'Limit', 'D', 'Derivative',
+  'Delimiter', 'Sequence', 'Tuple', 'List', 'Set', 'Equal', 'Less', 'Greater', 'LessEqual', 'GreaterEqual',
+  'PlusMinus', 'Apply', 'At', 'Subscript', 'Prime',
+]);
+
+function literalsSmall(node: MathJson): boolean {
+  if (typeof node === 'number') return Math.abs(node) <= 1e6;
+  if (typeof node === 'string') return true;
+  if (!Array.isArray(node)) return false; // {num: "..."}: long decimals or big numbers
+  return node.every((c, i) => i === 0 || literalsSmall(c));
+}
+
+/** Whether the Compute Engine may simplify this expression within a few milliseconds. */
+function safeToSimplify(node: MathJson): boolean {
+  return nodeCount(node) <= MAX_SIMPLIFY_NODES && !hasHead(node, UNSAFE_FOR_SIMPLIFY) && literalsSmall(node);
+}
+
+/** Compute Engine: equal canonical forms, or a difference that simplifies to 0. */
+function casEqual(a: MathJson, b: MathJson, hasVariables: boolean): boolean {
+  if (!safeToSimplify(a) || !safeToSimplify(b)) return false;
+  try {
+    const ea = ce().box(a as never);
+    const eb = ce().box(b as never);
+    if (ea.isSame(eb)) return true;
+    if (!hasVariables) return false; // constants: numeric evaluation below is exact enough and cheaper
+    const diff = ce().box(['Subtract', ea, eb]).simplify();
+    return diff.is(0);
+  } catch {
+    return false;
+  }
+}
+
+/** Deterministic PRNG (mulberry32) so that grading never depends on Math.random. */
+function rng(seed: number): () => number {
+  let t = seed >>> 0;
+  return () => {
+    t = (t + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(t ^ (t >>> 15), 1 | t);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function closeComplex(a: { re: number; im: number }, b: { re: number; im: number }): boolean {
+  const diff = Math.hypot(a.re - b.re, a.im - b.im);
+  const scale = Math.max(Math.hypot(a.re, a.im), Math.hypot(b.re, b.im));
+  // The tiny absolute floor lets sin(π) ≈ 1e-16 equal 0.
+  return diff <= NUMERIC_TOL * scale + 1e-10;
+}
+
+type Verdict = boolean | 'inconclusive';
+
+/** ∞ against ∞ (interval ends): equal when both evaluate to the same real infinity; null if neither is infinite. */
+function sameInfinity(a: MathJson, b: MathJson): boolean | null {
+  const value = (x: MathJson) => {
+    try {
+      const v = evaluate(x, new Map());
+      return typeof v === 'number' ? v : v.im === 0 ? v.re : NaN;
+    } catch {
+      return NaN;
+    }
+  };
+  const va = value(a);
+  const vb = value(b);
+  const infinite = (v: number) => v === Infinity || v === -Infinity;
+  if (!infinite(va) && !infinite(vb)) return null;
+  return va === vb;
+}
+
+/** Equality by evaluation: at constants directly, with variables at seeded random points. */
+function numericEqual(a: MathJson, b: MathJson, vars: string[]): Verdict {
+  const evalAt = (scope: Map<string, number>) => {
+    try {
+      return [asFiniteComplex(evaluate(a, scope)), asFiniteComplex(evaluate(b, scope))] as const;
+    } catch (err) {
+      if (err instanceof Unsupported) return null;
+      return [null, null] as const; // a math error at this point (e.g. mathjs domain error): try another
+    }
+  };
+  if (vars.length === 0) {
+    const inf = sameInfinity(a, b);
+    if (inf !== null) return inf;
+    const r = evalAt(new Map());
+    if (r === null) return 'inconclusive';
+    const [va, vb] = r;
+    if (!va || !vb) return 'inconclusive';
+    // Integer values compare exactly, as plain integers do (see numbersEqual).
+    if (va.im === 0 && vb.im === 0 && Number.isSafeInteger(va.re) && Number.isSafeInteger(vb.re)) return va.re === vb.re;
+    return closeComplex(va, vb);
+  }
+  const integerPoints = hasHead(a, INTEGER_HEADS) || hasHead(b, INTEGER_HEADS);
+  const random = rng(0x5713_2a2d);
+  let agreed = 0;
+  for (let t = 0; t < SAMPLE_TRIES && agreed < SAMPLES_NEEDED; t++) {
+    const scope = new Map<string, number>();
+    // Positive points keep logs and roots real; integers for floor/factorial answers (defined on ℕ).
+    for (const v of vars) scope.set(v, integerPoints ? 2 + Math.floor(random() * 12) : 0.25 + random() * 2.5);
+    const r = evalAt(scope);
+    if (r === null) return 'inconclusive';
+    const [va, vb] = r;
+    if (!va || !vb) continue;
+    if (!closeComplex(va, vb)) return false;
+    agreed++;
+  }
+  return agreed >= 2 ? true : 'inconclusive';
+}
+
+/**
+ * Whether two LaTeX expressions denote the same value (or the same function of their variables).
+ * False when either cannot be parsed. Past the deadline (a performance.now() time) only the numeric check runs.
+ */
+export function symbolicEqual(predLatex: string, goldLatex: string, deadline: number): boolean {
+  const a = parseLatex(predLatex);
+  const b = parseLatex(goldLatex);
+  if (a === null || b === null) return false;
+  const vars = [...freeVariables(a, freeVariables(b))].sort();
+  // The deadline only gates simplification; numeric evaluation is a dozen bounded evaluations, and it
+  // must run even when a cold start (the engine's first simplify takes ~200 ms) used up the budget.
+  if (performance.now() <= deadline && casEqual(a, b, vars.length > 0)) return true;
+  return numericEqual(a, b, vars) === true;
+}
