@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerForward } from './forward.ts';
 import { registerGenerate } from './generate.ts';
+import { registerGrade } from './grade.ts';
 import { registerInfo } from './info.ts';
 
 const program = new Command('still')
@@ -10,7 +11,7 @@ const program = new Command('still')
   .option('--backend <name>', 'compute backend: cpu | auto (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerForward, registerGenerate, registerInfo]) register(program);
+for (const register of [registerForward, registerGenerate, registerGrade, registerInfo]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.
