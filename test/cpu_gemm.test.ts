@@ -1,6 +1,10 @@
 // Tests gemm() against a naive triple loop: transposes, accumulate, batch strides/broadcast, offsets, odd sizes, f64.
-import { describe, expect, it } from 'vitest';
-import { gemm, type FloatArray, type GemmParams } from '../src/backends/cpu/gemm.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  gemm, gemmLastThreadsUsed, gemmThreads, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads,
+  type FloatArray, type GemmParams,
+} from '../src/backends/cpu/gemm.ts';
+import { setGemmChunkBytes } from '../src/backends/cpu/gemm_wasm.ts';
 
 /** mulberry32: a tiny seeded generator so every run sees the same inputs. */
 function rng(seed: number): () => number {
@@ -64,8 +68,8 @@ interface Case {
   seed?: number;
 }
 
-/** Runs one case and returns the worst error as a multiple of the allowed error (≤ 1 passes). */
-function runCase(c: Case): number {
+/** Builds the operands of one case from a seeded generator. */
+function makeCase(c: Case): GemmParams {
   const rand = rng(c.seed ?? 1234 + c.m * 7 + c.n * 13 + c.k * 17);
   const f64 = c.f64 ?? false;
   const batch = c.batch ?? 1;
@@ -74,7 +78,7 @@ function runCase(c: Case): number {
   const strideA = c.broadcastA ? 0 : m * k + gap;
   const strideB = c.broadcastB ? 0 : k * n + gap;
   const strideOut = m * n + gap;
-  const p: GemmParams = {
+  return {
     a: randomArray(f64, gap + (batch - 1) * strideA + m * k + gap, rand),
     b: randomArray(f64, gap + (batch - 1) * strideB + k * n + gap, rand),
     out: randomArray(f64, gap + (batch - 1) * strideOut + m * n + gap, rand),
@@ -85,86 +89,154 @@ function runCase(c: Case): number {
     aOffset: gap, bOffset: gap, outOffset: gap,
     accumulate: c.accumulate ?? false,
   };
-  const { value, scale } = reference(p);
-  gemm(p);
-  // f32 rounds each product and partial sum at ~6e-8; 1e-5 of Σ|a||b| leaves room for k in the hundreds.
-  const rel = f64 ? 1e-13 : 1e-5;
+}
+
+/** The worst error as a multiple of the allowed error rel·Σ|a||b| (≤ 1 passes); NaN or Inf gives Infinity. */
+function worstError(got: FloatArray, value: Float64Array, scale: Float64Array, rel: number): number {
   let worst = 0;
   for (let i = 0; i < value.length; i++) {
-    const err = Math.abs(p.out[i] - value[i]);
-    if (!(err <= Number.MAX_VALUE)) return Infinity; // NaN or Inf in the output
+    const err = Math.abs(got[i] - value[i]);
+    if (!(err <= Number.MAX_VALUE)) return Infinity;
     worst = Math.max(worst, err / (rel * scale[i] + 1e-30));
   }
   return worst;
 }
 
+/** Runs one case and returns the worst error as a multiple of the allowed error (≤ 1 passes). */
+function runCase(c: Case): number {
+  const p = makeCase(c);
+  const { value, scale } = reference(p);
+  gemm(p);
+  // f32 rounds each product and partial sum at ~6e-8; 1e-5 of Σ|a||b| leaves room for k in the hundreds.
+  return worstError(p.out, value, scale, c.f64 ? 1e-13 : 1e-5);
+}
+
 const oddSizes = [1, 3, 17, 63, 65, 129];
 
-describe('cpu gemm', () => {
-  for (const transA of [false, true]) {
-    for (const transB of [false, true]) {
-      for (const accumulate of [false, true]) {
-        it(`matches the reference for transA=${transA} transB=${transB} accumulate=${accumulate} on odd sizes`, () => {
-          for (const [m, n, k] of [[1, 1, 1], [3, 17, 63], [65, 3, 129], [17, 129, 3], [63, 65, 17], [129, 63, 65], [1, 129, 65], [65, 1, 17]]) {
-            expect(runCase({ m, n, k, transA, transB, accumulate }), `m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
-          }
-        });
+/** The suite, run once per thread configuration: every f32 case then goes through the same task split. */
+function suite(name: string, threads: number): void {
+  describe(name, () => {
+    let savedThreads = 1;
+    let savedMinFlops = 0;
+    beforeAll(() => {
+      savedThreads = gemmThreads();
+      setGemmThreads(threads);
+      // Split even the smallest problems so every shape below exercises the multi-threaded split.
+      savedMinFlops = setGemmParallelMinFlops(0);
+      if (threads > 1) expect(warmGemmThreads()).toBe(threads);
+    });
+    afterAll(() => {
+      setGemmThreads(savedThreads);
+      setGemmParallelMinFlops(savedMinFlops);
+    });
+
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        for (const accumulate of [false, true]) {
+          it(`matches the reference for transA=${transA} transB=${transB} accumulate=${accumulate} on odd sizes`, () => {
+            for (const [m, n, k] of [[1, 1, 1], [3, 17, 63], [65, 3, 129], [17, 129, 3], [63, 65, 17], [129, 63, 65], [1, 129, 65], [65, 1, 17]]) {
+              expect(runCase({ m, n, k, transA, transB, accumulate }), `m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+            }
+          });
+        }
       }
     }
-  }
 
-  it('matches the reference on every combination of odd sizes (NN and TT)', () => {
-    for (const m of oddSizes) for (const n of oddSizes) for (const k of oddSizes) {
-      expect(runCase({ m, n, k }), `NN m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
-      expect(runCase({ m, n, k, transA: true, transB: true, accumulate: true }), `TT m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+    it('matches the reference on every combination of odd sizes (NN and TT)', () => {
+      for (const m of oddSizes) for (const n of oddSizes) for (const k of oddSizes) {
+        expect(runCase({ m, n, k }), `NN m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+        expect(runCase({ m, n, k, transA: true, transB: true, accumulate: true }), `TT m=${m} n=${n} k=${k}`).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('handles batches with strides, gaps, offsets and broadcast operands', () => {
+      for (const transA of [false, true]) for (const transB of [false, true]) {
+        const base = { m: 17, n: 65, k: 63, batch: 3, transA, transB, gap: 5 };
+        expect(runCase(base)).toBeLessThanOrEqual(1);
+        expect(runCase({ ...base, accumulate: true })).toBeLessThanOrEqual(1);
+        expect(runCase({ ...base, broadcastA: true })).toBeLessThanOrEqual(1);
+        expect(runCase({ ...base, broadcastB: true, accumulate: true })).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('crosses the cache-block edges (k > 256, n > 2048, m > 128)', () => {
+      for (const transA of [false, true]) for (const transB of [false, true]) {
+        expect(runCase({ m: 130, n: 9, k: 517, transA, transB, accumulate: true }), `k=517 ${transA} ${transB}`).toBeLessThanOrEqual(1);
+        expect(runCase({ m: 5, n: 2061, k: 3, transA, transB })).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('splits many batch items into groups and big batches into chunks', () => {
+      for (const transB of [false, true]) {
+        expect(runCase({ m: 9, n: 17, k: 33, batch: 12, transB, gap: 2 })).toBeLessThanOrEqual(1);
+        expect(runCase({ m: 9, n: 17, k: 33, batch: 12, transB, broadcastA: true, accumulate: true })).toBeLessThanOrEqual(1);
+      }
+      // Room for about 3 items per copy round: 7 items take 3 rounds, broadcast operands stay resident.
+      const saved = setGemmChunkBytes(3 * 4 * (9 * 33 + 33 * 17 + 9 * 17));
+      try {
+        expect(runCase({ m: 9, n: 17, k: 33, batch: 7, gap: 1, accumulate: true })).toBeLessThanOrEqual(1);
+        expect(runCase({ m: 9, n: 17, k: 33, batch: 7, broadcastB: true, transA: true })).toBeLessThanOrEqual(1);
+      } finally {
+        setGemmChunkBytes(saved);
+      }
+    });
+
+    it('sums over the batch into one output when strideOut is 0 and accumulate is set', () => {
+      const m = 5, n = 7, k = 3, batch = 4;
+      const rand = rng(99);
+      const a = randomArray(false, batch * m * k, rand);
+      const b = randomArray(false, batch * k * n, rand);
+      const out = new Float32Array(m * n);
+      gemm({ a, b, out, batch, m, n, k, transA: false, transB: false, strideA: m * k, strideB: k * n, strideOut: 0, accumulate: true });
+      const expected = new Float32Array(m * n);
+      for (let bi = 0; bi < batch; bi++) {
+        gemm({ a, b, out: expected, batch: 1, m, n, k, transA: false, transB: false, strideA: 0, strideB: 0, strideOut: 0,
+          aOffset: bi * m * k, bOffset: bi * k * n, accumulate: true });
+      }
+      for (let i = 0; i < m * n; i++) expect(out[i]).toBeCloseTo(expected[i], 5);
+    });
+
+    it('computes f64 to f64 precision, including transposes and batches', () => {
+      for (const transA of [false, true]) for (const transB of [false, true]) {
+        expect(runCase({ m: 65, n: 17, k: 129, transA, transB, f64: true })).toBeLessThanOrEqual(1);
+        expect(runCase({ m: 3, n: 63, k: 17, batch: 2, gap: 3, transA, transB, accumulate: true, broadcastB: true, f64: true })).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('overwrites NaN in out when accumulate is false and k is 0 or positive', () => {
+      const out = new Float32Array([NaN, NaN, NaN, NaN]);
+      gemm({ a: new Float32Array(0), b: new Float32Array(0), out, batch: 1, m: 2, n: 2, k: 0, transA: false, transB: false,
+        strideA: 0, strideB: 0, strideOut: 4, accumulate: false });
+      expect(Array.from(out)).toEqual([0, 0, 0, 0]);
+    });
+
+    it('rejects mismatched types and out-of-range spans with a message naming the field', () => {
+      const f32 = new Float32Array(6);
+      const base = { a: f32, b: f32, out: f32, batch: 1, m: 2, n: 3, k: 3, transA: false, transB: false, strideA: 6, strideB: 9, strideOut: 6, accumulate: false };
+      expect(() => gemm(base)).toThrow(/'b' has 6 elements.*needs 9/);
+      expect(() => gemm({ ...base, k: 1, b: new Float64Array(3) })).toThrow(/'b' must be a Float32Array/);
+      expect(() => gemm({ ...base, k: 1, m: 2.5 })).toThrow(/'m' must be a non-negative integer/);
+      expect(() => gemm({ ...base, k: 1, batch: 2, strideA: 0, strideB: 0 })).toThrow(/'out' has 6 elements/);
+    });
+
+    if (threads > 1) {
+      it('lets the workers take tasks, and their results match the reference', () => {
+        // Small problems finish on the main thread before a sleeping worker wakes, so use one big enough
+        // (~1 ms per thread) and retry: on a loaded machine a worker may still be scheduled late.
+        const p = makeCase({ m: 260, n: 250, k: 300, transB: true, seed: 7 });
+        const { value, scale } = reference(p);
+        let used = 0;
+        for (let attempt = 0; attempt < 50 && used < threads; attempt++) {
+          p.out.fill(Number.NaN);
+          gemm(p);
+          used = gemmLastThreadsUsed();
+          expect(worstError(p.out, value, scale, 1e-5)).toBeLessThanOrEqual(1);
+        }
+        expect(used).toBe(threads);
+      });
     }
   });
+}
 
-  it('handles batches with strides, gaps, offsets and broadcast operands', () => {
-    for (const transA of [false, true]) for (const transB of [false, true]) {
-      const base = { m: 17, n: 65, k: 63, batch: 3, transA, transB, gap: 5 };
-      expect(runCase(base)).toBeLessThanOrEqual(1);
-      expect(runCase({ ...base, accumulate: true })).toBeLessThanOrEqual(1);
-      expect(runCase({ ...base, broadcastA: true })).toBeLessThanOrEqual(1);
-      expect(runCase({ ...base, broadcastB: true, accumulate: true })).toBeLessThanOrEqual(1);
-    }
-  });
-
-  it('sums over the batch into one output when strideOut is 0 and accumulate is set', () => {
-    const m = 5, n = 7, k = 3, batch = 4;
-    const rand = rng(99);
-    const a = randomArray(false, batch * m * k, rand);
-    const b = randomArray(false, batch * k * n, rand);
-    const out = new Float32Array(m * n);
-    gemm({ a, b, out, batch, m, n, k, transA: false, transB: false, strideA: m * k, strideB: k * n, strideOut: 0, accumulate: true });
-    const expected = new Float32Array(m * n);
-    for (let bi = 0; bi < batch; bi++) {
-      gemm({ a, b, out: expected, batch: 1, m, n, k, transA: false, transB: false, strideA: 0, strideB: 0, strideOut: 0,
-        aOffset: bi * m * k, bOffset: bi * k * n, accumulate: true });
-    }
-    for (let i = 0; i < m * n; i++) expect(out[i]).toBeCloseTo(expected[i], 5);
-  });
-
-  it('computes f64 to f64 precision, including transposes and batches', () => {
-    for (const transA of [false, true]) for (const transB of [false, true]) {
-      expect(runCase({ m: 65, n: 17, k: 129, transA, transB, f64: true })).toBeLessThanOrEqual(1);
-      expect(runCase({ m: 3, n: 63, k: 17, batch: 2, gap: 3, transA, transB, accumulate: true, broadcastB: true, f64: true })).toBeLessThanOrEqual(1);
-    }
-  });
-
-  it('overwrites NaN in out when accumulate is false and k is 0 or positive', () => {
-    const out = new Float32Array([NaN, NaN, NaN, NaN]);
-    gemm({ a: new Float32Array(0), b: new Float32Array(0), out, batch: 1, m: 2, n: 2, k: 0, transA: false, transB: false,
-      strideA: 0, strideB: 0, strideOut: 4, accumulate: false });
-    expect(Array.from(out)).toEqual([0, 0, 0, 0]);
-  });
-
-  it('rejects mismatched types and out-of-range spans with a message naming the field', () => {
-    const f32 = new Float32Array(6);
-    const base = { a: f32, b: f32, out: f32, batch: 1, m: 2, n: 3, k: 3, transA: false, transB: false, strideA: 6, strideB: 9, strideOut: 6, accumulate: false };
-    expect(() => gemm(base)).toThrow(/'b' has 6 elements.*needs 9/);
-    expect(() => gemm({ ...base, k: 1, b: new Float64Array(3) })).toThrow(/'b' must be a Float32Array/);
-    expect(() => gemm({ ...base, k: 1, m: 2.5 })).toThrow(/'m' must be a non-negative integer/);
-    expect(() => gemm({ ...base, k: 1, batch: 2, strideA: 0, strideB: 0 })).toThrow(/'out' has 6 elements/);
-  });
-});
+suite('cpu gemm, main thread only', 1);
+suite('cpu gemm, two threads', 2);

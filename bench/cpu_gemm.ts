@@ -1,0 +1,121 @@
+// Benchmarks the CPU f32 GEMM (1 thread and all threads) against tfjs-backend-wasm's matMul, in one run.
+// Run: npx tsx bench/cpu_gemm.ts [--quick]      (prints GFLOP/s per shape and our/tfjs ratios)
+// tfjs-backend-wasm is a dev dependency used only here. In Node it runs single-threaded: its threaded build
+// spawns workers from blob: URLs, which Node's worker_threads reject, so 1 thread is its only working setup.
+import { cpus } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { gemm, gemmLastThreadsUsed, gemmThreads, setGemmThreads, warmGemmThreads } from '../src/backends/cpu/gemm.ts';
+
+interface Shape {
+  name: string;
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+function shape(name: string, m: number, n: number, k: number, transA = false, transB = false, batch = 1): Shape {
+  return { name, batch, m, n, k, transA, transB };
+}
+
+const shapes: Shape[] = [
+  shape('square 256', 256, 256, 256),
+  shape('square 512', 512, 512, 512),
+  shape('square 1024', 1024, 1024, 1024),
+  // Linear layers of the demo model: x·Wᵀ forward (NT), dY·W for the input gradient (NN), dYᵀ·X for the weight gradient (TN).
+  shape('x·Wᵀ 4096×256→256', 4096, 256, 256, false, true),
+  shape('x·Wᵀ 4096×512→512', 4096, 512, 512, false, true),
+  shape('x·Wᵀ 2048×128→384', 2048, 384, 128, false, true),
+  shape('x·Wᵀ 4096×64→192', 4096, 192, 64, false, true),
+  shape('logits 4096×256→128', 4096, 128, 256, false, true),
+  shape('dY·W 4096×256←256', 4096, 256, 256),
+  shape('dYᵀ·X 256×256 (k=4096)', 256, 256, 4096, true, false),
+  shape('dYᵀ·X 128×64 (k=4096)', 128, 64, 4096, true, false),
+  // Attention scores and values, batched over 16 heads×sequences.
+  shape('QKᵀ 16×(256×256, d 32)', 256, 256, 32, false, true, 16),
+  shape('P·V 16×(256×32, k 256)', 256, 32, 256, false, false, 16),
+  // Decode: a few tokens through a linear layer.
+  shape('decode 1×512→512', 1, 512, 512, false, true),
+  shape('decode 16×256→256', 16, 256, 256, false, true),
+  shape('decode 64×512→512', 64, 512, 512, false, true),
+];
+
+const quick = process.argv.includes('--quick');
+const MIN_SECONDS = quick ? 0.15 : 0.5;
+
+/** Best rate over a few timing windows; each window repeats fn until it has run MIN_SECONDS/3. */
+function gflops(flops: number, fn: () => void): number {
+  for (let i = 0; i < 3; i++) fn(); // warm-up: tier-up to optimized code, grow memory, start workers
+  let best = 0;
+  for (let w = 0; w < 3; w++) {
+    let reps = 0;
+    const t0 = performance.now();
+    let ms = 0;
+    do {
+      fn();
+      reps++;
+      ms = performance.now() - t0;
+    } while (ms < (MIN_SECONDS * 1000) / 3);
+    best = Math.max(best, (flops * reps) / ms / 1e6);
+  }
+  return best;
+}
+
+function random(len: number): Float32Array {
+  const x = new Float32Array(len);
+  let s = 12345;
+  for (let i = 0; i < len; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = s / 2 ** 31 - 1;
+  }
+  return x;
+}
+
+async function main(): Promise<void> {
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const allThreads = gemmThreads();
+  warmGemmThreads();
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`CPU: ${cpu}, ${cpus().length} cores; Node ${process.version}; ours: up to ${allThreads} threads; ` +
+    `tfjs-backend-wasm ${tf.version_core}: ${getThreadsCount()} thread, SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}`);
+  const rows: string[][] = [['shape', 'b×m×n×k', 'op', 'ours 1T', `ours ${allThreads}T`, 'tfjs-wasm', 'ratio 1T', `ratio ${allThreads}T`]];
+  for (const s of shapes) {
+    const { batch, m, n, k, transA, transB } = s;
+    const flops = 2 * batch * m * n * k;
+    const a = random(batch * m * k);
+    const b = random(batch * k * n);
+    const out = new Float32Array(batch * m * n);
+    const run = () => gemm({ a, b, out, batch, m, n, k, transA, transB, strideA: m * k, strideB: k * n, strideOut: m * n, accumulate: false });
+    setGemmThreads(1);
+    const one = gflops(flops, run);
+    setGemmThreads(allThreads);
+    const all = gflops(flops, run);
+    const usedAll = gemmLastThreadsUsed();
+    const ta = tf.tensor3d(a, transA ? [batch, k, m] : [batch, m, k]);
+    const tb = tf.tensor3d(b, transB ? [batch, n, k] : [batch, k, n]);
+    const peer = gflops(flops, () => {
+      const c = tf.matMul(ta, tb, transA, transB);
+      c.dataSync();
+      c.dispose();
+    });
+    ta.dispose();
+    tb.dispose();
+    const op = (transA ? 'T' : 'N') + (transB ? 'T' : 'N');
+    rows.push([s.name, `${batch}×${m}×${n}×${k}`, op, one.toFixed(1), `${all.toFixed(1)}${usedAll < allThreads ? ` (${usedAll}T)` : ''}`,
+      peer.toFixed(1), (one / peer).toFixed(2), (all / peer).toFixed(2)]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  console.log('GFLOP/s (best of 3 windows, copies in and out included):');
+  for (const r of rows) console.log(r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
