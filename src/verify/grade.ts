@@ -8,12 +8,17 @@ import { equalNormalized, type CompareContext } from './equal.ts';
 import { extractAnswer, lastBoxed } from './extract.ts';
 import { mentionsPercent, normalizeAnswer } from './normalize.ts';
 import { numbersEqual, parsePlainNumber } from './numeric.ts';
+import { warmUpSymbolic } from './symbolic.ts';
 
 /** Time one comparison may spend in symbolic/numeric checks before it counts as "different". */
 export const COMPARE_BUDGET_MS = 250;
 
-/** Eval sets whose answers are integers: there a factor of 100 is never a percent rewriting. */
-const INTEGER_ANSWER_SETS = new Set(['aime24', 'aime25', 'amc23', 'gsm8k']);
+/**
+ * Sets where the Qwen grader's percent leniency (x ≡ 100x) is off unless an answer mentions a percent:
+ * integer-answer contests, where 2500 is never a rewriting of 25, and Minerva's physical quantities, where
+ * 1e-3 and 1e-5 are different answers. MATH-500, OlympiadBench and unnamed sets keep the leniency.
+ */
+const NO_PERCENT_LENIENCY_SETS = new Set(['aime24', 'aime25', 'amc23', 'gsm8k', 'minerva', 'minerva_math']);
 /** Sets whose answers carry physical symbols (m, s, c…) that unit stripping would delete. */
 const KEEP_UNIT_SETS = new Set(['minerva', 'minerva_math']);
 
@@ -46,8 +51,8 @@ export function gradeAnswer(pred: string, gold: string, dataset?: string): boole
   const p = pred.trim();
   const g = gold.trim();
   if (p === g) return p.length > 0;
-  const integerSet = dataset !== undefined && INTEGER_ANSWER_SETS.has(dataset);
-  const percent = !integerSet || mentionsPercent(p) || mentionsPercent(g);
+  const strict = dataset !== undefined && NO_PERCENT_LENIENCY_SETS.has(dataset);
+  const percent = !strict || mentionsPercent(p) || mentionsPercent(g);
   // Fast path: "025" vs "25", "27.0" vs "27".
   const pv = parsePlainNumber(p);
   const gv = parsePlainNumber(g);
@@ -71,4 +76,9 @@ export function grade(outputText: string, goldAnswer: string | number, dataset?:
 /** The math verifier for one eval set, in the shape every task's verifier has. */
 export function mathVerifier(dataset?: string): Verifier {
   return (outputText, goldAnswer) => grade(outputText, goldAnswer, dataset);
+}
+
+/** Pays the symbolic engine's one-time start-up cost now (call before timing or a tight grading loop). */
+export function warmUpGrader(): void {
+  warmUpSymbolic();
 }

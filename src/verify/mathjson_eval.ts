@@ -84,18 +84,19 @@ function isFunctionSymbol(node: MathJson): boolean {
   return typeof node === 'string' && node in UNARY;
 }
 
-/** The free variables of an expression (constants excluded). */
-export function freeVariables(node: MathJson, out = new Set<string>()): Set<string> {
+/** The free variables of an expression (constants and the unknown functions in `functions` excluded). */
+export function freeVariables(node: MathJson, functions: ReadonlySet<string>, out = new Set<string>()): Set<string> {
   if (typeof node === 'number' || (typeof node === 'object' && !Array.isArray(node))) return out;
   if (typeof node === 'string') {
-    if (!(node in CONSTANTS) && !IMAGINARY.has(node) && !isFunctionSymbol(node) && !node.startsWith("'")) out.add(node);
+    const constant = node in CONSTANTS || IMAGINARY.has(node) || isFunctionSymbol(node) || functions.has(node);
+    if (!constant && !node.startsWith("'")) out.add(node);
     return out;
   }
   if (node[0] === 'At' || node[0] === 'Subscript' || node[0] === 'Prime') {
     const name = symbolName(node);
     if (name !== null) { out.add(name); return out; }
   }
-  for (let i = 1; i < node.length; i++) freeVariables(node[i]!, out);
+  for (let i = 1; i < node.length; i++) freeVariables(node[i]!, functions, out);
   return out;
 }
 
@@ -128,8 +129,47 @@ function mixedNumber(args: MathJson[]): number | null {
   return args[0] + num / den;
 }
 
-/** Evaluates `node` with the variables in `scope`. Throws Unsupported for anything outside arithmetic. */
-export function evaluate(node: MathJson, scope: Scope): Value {
+/**
+ * Symbols used only as `f(...)` — never on their own — are unknown functions (I(0), u(t), x(t)); a symbol
+ * that also appears alone is a variable times a bracket: n(n+1). Computed over both sides of a comparison.
+ */
+export function functionSymbols(nodes: MathJson[]): Set<string> {
+  const applied = new Set<string>();
+  const alone = new Set<string>();
+  const walk = (node: MathJson): void => {
+    if (typeof node === 'string') { alone.add(node); return; }
+    if (!Array.isArray(node)) return;
+    const juxtaposed = node[0] === 'InvisibleOperator';
+    for (let i = 1; i < node.length; i++) {
+      const child = node[i]!;
+      const next = node[i + 1];
+      if (juxtaposed && typeof child === 'string' && Array.isArray(next) && next[0] === 'Delimiter' && !isFunctionSymbol(child)) {
+        applied.add(child);
+        walk(next);
+        i++;
+      } else {
+        walk(child);
+      }
+    }
+  };
+  nodes.forEach(walk);
+  return new Set([...applied].filter((s) => !alone.has(s) && !(s in CONSTANTS) && !IMAGINARY.has(s)));
+}
+
+/** A fixed smooth, non-zero function standing in for an unknown f: the same name gives the same function. */
+function opaque(name: string, x: Value): Value {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
+  const freq = 0.7 + (h % 97) / 97;
+  const phase = (h % 13) / 3;
+  return math.add(1.5, math.sin(math.add(math.multiply(freq, x), phase) as number)) as Value;
+}
+
+/**
+ * Evaluates `node` with the variables in `scope`; `functions` names unknown functions (see
+ * functionSymbols). Throws Unsupported for anything outside arithmetic.
+ */
+export function evaluate(node: MathJson, scope: Scope, functions: ReadonlySet<string> = new Set()): Value {
   if (typeof node === 'number') return node;
   if (typeof node === 'string') {
     if (IMAGINARY.has(node)) return math.complex(0, 1);
@@ -145,7 +185,7 @@ export function evaluate(node: MathJson, scope: Scope): Value {
   const name = symbolName(node);
   if (name !== null && scope.has(name)) return scope.get(name)!;
   if (typeof head !== 'string') throw new Unsupported('compound head');
-  const ev = (x: MathJson) => evaluate(x, scope);
+  const ev = (x: MathJson) => evaluate(x, scope, functions);
   switch (head) {
     case 'Add': return args.reduce<Value>((acc, a) => math.add(acc, ev(a)) as Value, 0);
     case 'Subtract': return math.subtract(ev(args[0]!), ev(args[1]!)) as Value;
@@ -183,6 +223,8 @@ export function evaluate(node: MathJson, scope: Scope): Value {
         const a = args[i]!;
         if (isFunctionSymbol(a) && i + 1 < args.length) {
           acc = math.multiply(acc, UNARY[a as string]!(ev(args[++i]!))) as Value;
+        } else if (typeof a === 'string' && functions.has(a) && i + 1 < args.length) {
+          acc = math.multiply(acc, opaque(a, ev(args[++i]!))) as Value;
         } else {
           acc = math.multiply(acc, ev(a)) as Value;
         }
