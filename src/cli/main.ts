@@ -4,14 +4,16 @@ import { Command } from 'commander';
 import { registerForward } from './forward.ts';
 import { registerGenerate } from './generate.ts';
 import { registerGrade } from './grade.ts';
+import { registerImitate } from './imitate.ts';
 import { registerInfo } from './info.ts';
+import { registerSft } from './sft.ts';
 
 const program = new Command('still')
   .description('still-ts: imitate, explore and self-improve slow-thinking models (STILL-2)')
   .option('--backend <name>', 'compute backend: cpu | auto (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerForward, registerGenerate, registerGrade, registerInfo]) register(program);
+for (const register of [registerForward, registerGenerate, registerGrade, registerInfo, registerSft, registerImitate]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.
