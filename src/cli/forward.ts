@@ -1,9 +1,11 @@
 // `still forward`: logits (and the HF-style shifted loss) of a model on given token ids.
 import type { Command } from 'commander';
+import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { shiftedLoss } from '../nn/loss.ts';
 import { noGrad } from '../tensor/autograd.ts';
 import { ids } from '../tensor/ops.ts';
+import { lossGradients, writeGradients } from '../train/grads.ts';
 import { useBackend } from './backend_option.ts';
 import { readTokenRows } from './json_input.ts';
 import { emitJson } from './output.ts';
@@ -16,13 +18,23 @@ export function registerForward(program: Command): void {
     .requiredOption('--tokens <file>', 'JSON array of token-id rows (batch × seq)')
     .option('--labels <file>', 'JSON labels, same shape as tokens, -100 = ignored (shifted inside, as HF)')
     .option('--out <file>', 'write the JSON here instead of stdout')
-    .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string }) {
+    .option('--adapter <dir>', 'apply this PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)')
+    .option('--grads <file>', 'with --labels: write the loss gradient of every trainable tensor here (safetensors; LoRA under PEFT names without base_model.model., else every weight)')
+    .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string; adapter?: string; grads?: string }) {
       useBackend(this);
       const model = loadModel(o.model);
+      if (o.adapter) model.adapter = loadPeftAdapter(o.adapter, model.config);
+      if (o.grads && !o.labels) throw new Error('--grads needs --labels (the gradient is of the labelled loss)');
       const rows = readTokenRows(o.tokens);
       const labels = o.labels ? readTokenRows(o.labels, 'labels') : null;
       if (labels && (labels.length !== rows.length || labels[0].length !== rows[0].length)) {
         throw new Error(`${o.labels}: labels are ${labels.length}×${labels[0].length}, tokens are ${rows.length}×${rows[0].length}`);
+      }
+      if (o.grads) {
+        const { loss, logits, grads } = lossGradients(model, rows, labels!);
+        writeGradients(o.grads, grads);
+        emitJson({ logits, loss }, o.out);
+        return;
       }
       const result = noGrad(() => {
         const input = ids(rows.flat(), [rows.length, rows[0].length]);
