@@ -159,7 +159,7 @@ export function normalizeAnswer(raw: string, opts: NormalizeOptions = {}): strin
   // Engineers write j for the imaginary unit.
   if (s.includes('j') && !s.includes('i') && /^(?:[\s\d.+\-*/^(){}j]|\\sqrt|\\frac)*$/.test(s)) s = s.replace(/j/g, 'i');
   // "12.000" → "12", "1./3" → "1/3" (trailing zeros after a decimal point carry no value).
-  s = s.replace(/(\d)\.0*(?![\d])/g, '$1');
+  s = s.replace(/(\d)\.0*(?![\d\\])/g, '$1');
   s = s.replace(/^\./, '0.').replace(/^-\./, '-0.');
   s = s.trim();
   // Unwrap brackets around one alphanumeric token: "(C)" → "C", "{5}" → "5".
