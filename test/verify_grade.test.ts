@@ -1,6 +1,6 @@
 // grade()/gradeAnswer(): end-to-end verdicts, dataset policies, speed of the easy path, bounded work on hostile input.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { grade, gradeAnswer, mathVerifier, warmUpGrader } from '../src/verify/grade.ts';
+import { grade, gradeAnswer, mathVerifier, verifierFromCheck, warmUpGrader } from '../src/verify/grade.ts';
 
 beforeAll(() => warmUpGrader());
 
@@ -21,6 +21,14 @@ describe('grade', () => {
     const verify = mathVerifier('math500');
     expect(verify('\\boxed{\\dfrac{14}{3}}', '\\frac{14}{3}').correct).toBe(true);
     expect(verify('\\boxed{\\dfrac{3}{14}}', '\\frac{14}{3}').correct).toBe(false);
+  });
+
+  it('wraps a synthetic task check in the same Verifier shape (extraction included)', () => {
+    const exactInteger = verifierFromCheck((pred, gold) => /^-?\d+$/.test(pred) && BigInt(pred) === BigInt(gold));
+    expect(exactInteger('<|begin_of_solution|>\\boxed{1234567890123}<|end_of_solution|>', '1234567890123'))
+      .toEqual({ correct: true, pred_answer: '1234567890123', gold_answer: '1234567890123' });
+    expect(exactInteger('\\boxed{12.0}', '12').correct).toBe(false);
+    expect(exactInteger('no answer', '12')).toEqual({ correct: false, pred_answer: null, gold_answer: '12' });
   });
 });
 

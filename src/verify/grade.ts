@@ -82,3 +82,14 @@ export function mathVerifier(dataset?: string): Verifier {
 export function warmUpGrader(): void {
   warmUpSymbolic();
 }
+
+/**
+ * A Verifier from an answer check (a synthetic task's exact-integer or Countdown-expression check): the
+ * same extraction and result shape as the math grader, so the loop treats every task alike.
+ */
+export function verifierFromCheck(check: (predAnswer: string, goldAnswer: string) => boolean): Verifier {
+  return (outputText, goldAnswer) => {
+    const pred = extractAnswer(outputText);
+    return { correct: pred !== null && check(pred, goldAnswer), pred_answer: pred, gold_answer: goldAnswer };
+  };
+}
