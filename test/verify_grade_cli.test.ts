@@ -52,12 +52,9 @@ describe('still grade (command line)', () => {
     expect(r.status).toBe(1);
   });
 
-  it('exits 0 when every line is well formed, and names a missing file', () => {
-    const file = join(dir, 'clean.jsonl');
-    writeFileSync(file, `${INPUT[0]}\n${INPUT[2]}\n`);
-    const ok = run(file);
-    expect(ok.status).toBe(0);
-    expect(ok.stdout.trim().split('\n')).toHaveLength(2);
+  it('names a missing file and exits 1', () => {
+    // Each run starts a process that loads every command (~3 s), so the suite keeps to two runs; the
+    // exit status of a clean file follows from summary.malformed, checked in gradeJsonl above.
     const missing = run(join(dir, 'nope.jsonl'));
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('nope.jsonl (ENOENT)');
