@@ -40,3 +40,22 @@ describe('tiny-qwen2 matches HF transformers', () => {
     expect(seq).toEqual(ref.greedy_output[0].slice(0, prompt[0].length + 5));
   });
 });
+
+describe('tiny-llama (untied, no biases, rope θ 1e4, eps 1e-5; written by our writer) matches HF', () => {
+  const LLAMA = 'fixtures/tiny-llama';
+  const llamaRef = JSON.parse(readFileSync(`${LLAMA}/reference.json`, 'utf8'));
+  const model = loadModel(LLAMA, { quiet: true });
+
+  it('logits within 1e-4', () => {
+    const rows: number[][] = llamaRef.input_ids;
+    const logits = noGrad(() => model.forward(ids(rows.flat(), [rows.length, rows[0].length]))).toArray();
+    const expected = (llamaRef.logits as number[][][]).flat(2);
+    let worst = 0;
+    for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(logits[i] - expected[i]));
+    expect(worst).toBeLessThan(1e-4);
+  });
+
+  it('greedy tokens identical', () => {
+    expect(greedyGenerate(model, llamaRef.greedy_prompt, 24)).toEqual(llamaRef.greedy_output);
+  });
+});
