@@ -2,10 +2,9 @@
 // Run: npx tsx bench/cpu_gemm.ts [--quick]      (prints GFLOP/s per shape and our/tfjs ratios)
 // tfjs-backend-wasm is a dev dependency used only here. In Node it runs single-threaded: its threaded build
 // spawns workers from blob: URLs, which Node's worker_threads reject, so 1 thread is its only working setup.
-import { cpus } from 'node:os';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+// tfjs is imported at run time by a computed name, so an esbuild bundle of this file leaves it out and still
+// runs (without the peer column) where there is no node_modules, e.g. on the GPU machine.
+import { cpus, loadavg } from 'node:os';
 import { gemm, gemmLastThreadsUsed, gemmThreads, setGemmThreads, warmGemmThreads } from '../src/backends/cpu/gemm.ts';
 
 interface Shape {
@@ -75,14 +74,52 @@ function random(len: number): Float32Array {
   return x;
 }
 
+/** The peer's matMul on the 'wasm' backend, or null (with the reason printed) when tfjs cannot be loaded. */
+interface Peer {
+  describe: string;
+  /** Times op(A)·op(B) including the download of the result, as ours includes copying it out. */
+  prepare(a: Float32Array, b: Float32Array, s: Shape): { run: () => void; dispose: () => void };
+}
+
+async function loadPeer(): Promise<Peer | null> {
+  const names = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm'];
+  try {
+    const tf = await import(names[0]);
+    const wasm = await import(names[1]);
+    await tf.setBackend('wasm');
+    await tf.ready();
+    return {
+      describe: `tfjs-backend-wasm ${tf.version_core}: ${wasm.getThreadsCount()} thread, SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}`,
+      prepare(a, b, s) {
+        const ta = tf.tensor3d(a, s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k]);
+        const tb = tf.tensor3d(b, s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n]);
+        return {
+          run() {
+            const c = tf.matMul(ta, tb, s.transA, s.transB);
+            c.dataSync();
+            c.dispose();
+          },
+          dispose() {
+            ta.dispose();
+            tb.dispose();
+          },
+        };
+      },
+    };
+  } catch (err) {
+    console.log(`peer unavailable (${(err as Error).message.split('\n')[0]}); printing our numbers only`);
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
-  await tf.setBackend('wasm');
-  await tf.ready();
+  const peer = await loadPeer();
   const allThreads = gemmThreads();
   warmGemmThreads();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`CPU: ${cpu}, ${cpus().length} cores; Node ${process.version}; ours: up to ${allThreads} threads; ` +
-    `tfjs-backend-wasm ${tf.version_core}: ${getThreadsCount()} thread, SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}`);
+  const load = () => loadavg()[0].toFixed(1);
+  console.log(`CPU: ${cpu}, ${cpus().length} cores, load average ${load()} at start; Node ${process.version}; ` +
+    `ours: up to ${allThreads} threads; ${peer?.describe ?? 'no peer'}`);
   const rows: string[][] = [['shape', 'b×m×n×k', 'op', 'ours 1T', `ours ${allThreads}T`, 'tfjs-wasm', 'ratio 1T', `ratio ${allThreads}T`]];
   for (const s of shapes) {
     const { batch, m, n, k, transA, transB } = s;
@@ -96,21 +133,19 @@ async function main(): Promise<void> {
     setGemmThreads(allThreads);
     const all = gflops(flops, run);
     const usedAll = gemmLastThreadsUsed();
-    const ta = tf.tensor3d(a, transA ? [batch, k, m] : [batch, m, k]);
-    const tb = tf.tensor3d(b, transB ? [batch, n, k] : [batch, k, n]);
-    const peer = gflops(flops, () => {
-      const c = tf.matMul(ta, tb, transA, transB);
-      c.dataSync();
-      c.dispose();
-    });
-    ta.dispose();
-    tb.dispose();
+    let peerRate = NaN;
+    if (peer) {
+      const job = peer.prepare(a, b, s);
+      peerRate = gflops(flops, job.run);
+      job.dispose();
+    }
     const op = (transA ? 'T' : 'N') + (transB ? 'T' : 'N');
+    const fmt = (x: number, digits: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(digits));
     rows.push([s.name, `${batch}×${m}×${n}×${k}`, op, one.toFixed(1), `${all.toFixed(1)}${usedAll < allThreads ? ` (${usedAll}T)` : ''}`,
-      peer.toFixed(1), (one / peer).toFixed(2), (all / peer).toFixed(2)]);
+      fmt(peerRate, 1), fmt(one / peerRate, 2), fmt(all / peerRate, 2)]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  console.log('GFLOP/s (best of 3 windows, copies in and out included):');
+  console.log(`GFLOP/s (best of 3 windows, copies in and out included; "(1T)": the workers took no task); load average ${load()} at end:`);
   for (const r of rows) console.log(r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
   process.exit(0);
 }

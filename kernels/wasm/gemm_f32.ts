@@ -66,6 +66,16 @@ function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ars: i32, ac
     if (!accumulate) for (let i = 0; i < m; i++) memory.fill(c + <usize>i * ldcBytes, 0, <usize>n << 2);
     return;
   }
+  // A few rows (decode steps) would waste most of a 4-row tile, and packing B would cost as much as
+  // using it once: read the operands in place instead when their layout allows.
+  if (m < MR && acs == 1 && (brs == 1 || bcs == 1)) {
+    for (let i = 0; i < m; i++) {
+      const arow = a + (<usize>(i * ars) << 2), crow = c + <usize>i * ldcBytes;
+      if (brs == 1) rowTimesBt(arow, b, bcs, crow, n, k, accumulate);
+      else rowTimesB(arow, b, brs, crow, n, k, accumulate);
+    }
+    return;
+  }
   for (let j0 = 0; j0 < n; j0 += ncMax) {
     const nc = min(ncMax, n - j0);
     for (let p0 = 0; p0 < k; p0 += kcMax) {
@@ -214,4 +224,78 @@ function kernel4x8(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, beta: i3
   v128.store(c1, c10, 0); v128.store(c1, c11, 16);
   v128.store(c2, c20, 0); v128.store(c2, c21, 16);
   v128.store(c3, c30, 0); v128.store(c3, c31, 16);
+}
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** c[j] (+)= Σ_p a[p]·b[j*ldb + p] for j < n: one row times Bᵀ, four dot products at a time. */
+function rowTimesBt(a: usize, b: usize, ldb: i32, c: usize, n: i32, k: i32, accumulate: i32): void {
+  const col = <usize>ldb << 2;
+  const k4 = k & ~3;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const b0 = b + <usize>j * col, b1 = b0 + col, b2 = b1 + col, b3 = b2 + col;
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    for (let p = 0; p < k4; p += 4) {
+      const off = <usize>p << 2;
+      const av = v128.load(a + off);
+      s0 = f32x4.add(s0, f32x4.mul(av, v128.load(b0 + off)));
+      s1 = f32x4.add(s1, f32x4.mul(av, v128.load(b1 + off)));
+      s2 = f32x4.add(s2, f32x4.mul(av, v128.load(b2 + off)));
+      s3 = f32x4.add(s3, f32x4.mul(av, v128.load(b3 + off)));
+    }
+    let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
+    for (let p = k4; p < k; p++) {
+      const off = <usize>p << 2;
+      const x = load<f32>(a + off);
+      r0 += x * load<f32>(b0 + off);
+      r1 += x * load<f32>(b1 + off);
+      r2 += x * load<f32>(b2 + off);
+      r3 += x * load<f32>(b3 + off);
+    }
+    const d = c + (<usize>j << 2);
+    if (accumulate) {
+      r0 += load<f32>(d, 0); r1 += load<f32>(d, 4); r2 += load<f32>(d, 8); r3 += load<f32>(d, 12);
+    }
+    store<f32>(d, r0, 0); store<f32>(d, r1, 4); store<f32>(d, r2, 8); store<f32>(d, r3, 12);
+  }
+  for (; j < n; j++) {
+    const bj = b + <usize>j * col;
+    let r: f32 = 0;
+    for (let p = 0; p < k; p++) r += load<f32>(a + (<usize>p << 2)) * load<f32>(bj + (<usize>p << 2));
+    const d = c + (<usize>j << 2);
+    store<f32>(d, accumulate ? load<f32>(d) + r : r);
+  }
+}
+
+/** c[j] (+)= Σ_p a[p]·b[p*ldb + j] for j < n: one row times B, 16 columns of C held in registers at a time. */
+function rowTimesB(a: usize, b: usize, ldb: i32, c: usize, n: i32, k: i32, accumulate: i32): void {
+  const row = <usize>ldb << 2;
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    let bp = b + (<usize>j << 2);
+    for (let p = 0; p < k; p++) {
+      const x = v128.load32_splat(a + (<usize>p << 2));
+      s0 = f32x4.add(s0, f32x4.mul(x, v128.load(bp, 0)));
+      s1 = f32x4.add(s1, f32x4.mul(x, v128.load(bp, 16)));
+      s2 = f32x4.add(s2, f32x4.mul(x, v128.load(bp, 32)));
+      s3 = f32x4.add(s3, f32x4.mul(x, v128.load(bp, 48)));
+      bp += row;
+    }
+    const d = c + (<usize>j << 2);
+    if (accumulate) {
+      s0 = f32x4.add(s0, v128.load(d, 0)); s1 = f32x4.add(s1, v128.load(d, 16));
+      s2 = f32x4.add(s2, v128.load(d, 32)); s3 = f32x4.add(s3, v128.load(d, 48));
+    }
+    v128.store(d, s0, 0); v128.store(d, s1, 16); v128.store(d, s2, 32); v128.store(d, s3, 48);
+  }
+  for (; j < n; j++) {
+    let r: f32 = 0;
+    for (let p = 0; p < k; p++) r += load<f32>(a + (<usize>p << 2)) * load<f32>(b + <usize>p * row + (<usize>j << 2));
+    const d = c + (<usize>j << 2);
+    store<f32>(d, accumulate ? load<f32>(d) + r : r);
+  }
 }
