@@ -36,25 +36,21 @@ export const QueueField = {
   sa: 12, sb: 13, sc: 14, kc: 15, mc: 16, nc: 17,
 } as const;
 
-// How long an idle worker polls before it sleeps in Atomics.wait: back-to-back GEMMs (a training step)
-// then skip the futex wake-up, and a worker never burns a core for more than ~50 µs after the last one.
-const WORKER_SPIN = 20000;
-
 // Runs inside each worker as a CommonJS script. It must not import project files: it is only a string here.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, module, slot, spin } = workerData;
+const { memory, module, slot } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const ctl = new Int32Array(memory.buffer, slot, ${SLOT_BYTES / 4});
 // Read the sequence number before announcing readiness: the main thread may post work the moment it sees READY.
 let seen = Atomics.load(ctl, ${F_SEQ});
 Atomics.store(ctl, ${F_READY}, 1);
 Atomics.notify(ctl, ${F_READY});
+// Idle workers sleep in Atomics.wait rather than poll: waking one took ~15 µs (median) on the shared 2-core
+// dev box, while a polling worker competed with the main thread and other processes and answered in ~160 µs.
 for (;;) {
-  let seq, spins = 0;
-  while ((seq = Atomics.load(ctl, ${F_SEQ})) === seen) {
-    if (++spins > spin) Atomics.wait(ctl, ${F_SEQ}, seen);
-  }
+  let seq;
+  while ((seq = Atomics.load(ctl, ${F_SEQ})) === seen) Atomics.wait(ctl, ${F_SEQ}, seen);
   seen = seq;
   try {
     ctl[${F_RAN}] = instance.exports.runQueue(ctl[${F_QUEUE}], ctl[${F_WORK}]);
@@ -132,7 +128,7 @@ export function ensureWorkers(p: Pool, threads: number): void {
       eval: true,
       // Inheriting tsx's loader flags would make every worker boot the TypeScript loader for nothing.
       execArgv: [],
-      workerData: { memory: p.memory, module: p.module, slot, spin: WORKER_SPIN },
+      workerData: { memory: p.memory, module: p.module, slot },
     });
     // Idle workers must not keep the process alive.
     worker.unref();
