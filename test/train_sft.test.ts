@@ -221,6 +221,26 @@ describe('guards', () => {
       .rejects.toThrow(/loss is NaN on step 1 \(examples synthetic:1, synthetic:2\)/);
   });
 
+  it('bf16 weights (as on a GPU) train through f32 masters that keep small updates', async () => {
+    const model = loadModel(DIR, { quiet: true, dtype: 'bf16' });
+    const w = model.weight('model.layers.0.mlp.up_proj.weight');
+    const before = Float32Array.from(w.toArray());
+    const masters: Float32Array[] = [];
+    const r = await train(model, { train: randomExamples(4, 512, 5) }, { steps: 3, lr: 1e-4, batchSize: 2, shuffle: false }, {
+      onStep: () => {
+        // The value the model computes with is the bf16 rounding of the master AdamW updates.
+        masters.push(Float32Array.from(w.toArray()));
+      },
+    });
+    expect(w.dtype).toBe('bf16');
+    expect(r.stats.every((s) => Number.isFinite(s.loss))).toBe(true);
+    // lr 1e-4 moves each weight by ~1e-4 per step, below bf16's resolution for most of them: without f32
+    // masters the weights would never change; with them, roundings accumulate into visible changes.
+    const changed = (a: Float32Array) => a.filter((v, i) => v !== before[i]).length / a.length;
+    expect(changed(masters[2])).toBeGreaterThan(changed(masters[0]));
+    expect(changed(masters[2])).toBeGreaterThan(0.05);
+  });
+
   it('device memory is flat from step to step', async () => {
     const prev = getBackend();
     const { backend, live } = countingBackend();

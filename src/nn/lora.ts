@@ -3,9 +3,10 @@
 // consults in every projection; PEFT file names are derived from those paths (see io/peft.ts).
 import type { ModelConfig } from '../io/hf_config.ts';
 import { getBackend } from '../tensor/context.ts';
-import { add, linear, scale } from '../tensor/ops.ts';
+import { add, linear, record, scale } from '../tensor/ops.ts';
 import { dropout } from '../tensor/nn_ops.ts';
 import { keep } from '../tensor/scope.ts';
+import type { DType } from '../tensor/dtype.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 
 export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -48,7 +49,7 @@ export class LoraAdapter {
     const pair = this.pairs.get(module);
     if (!pair) return base;
     const p = this.training ? this.config.dropout : 0;
-    const update = linear(linear(dropout(x, p, this.random), pair.a), pair.b);
+    const update = linear(linear(dropout(x, p, this.random), castTo(pair.a, x.dtype)), castTo(pair.b, x.dtype));
     return add(base, scale(update, this.scale));
   }
 
@@ -64,6 +65,15 @@ export class LoraAdapter {
     }
     this.pairs.clear();
   }
+}
+
+/**
+ * A differentiable cast, so f32 masters meet bf16 activations (GPU) in the activations' dtype, where the
+ * fast GEMMs are; the gradient comes back as f32 for the optimizer. A no-op when the dtypes agree (CPU).
+ */
+function castTo(t: Tensor, dtype: DType): Tensor {
+  if (t.dtype === dtype) return t;
+  return record(t.backend.cast(t, dtype), [t], (g) => [g.backend.cast(g, t.dtype)]);
 }
 
 /** Parse 'q,k,v,o,gate,up,down' (or full names like q_proj) into targets, with a clear error. */
