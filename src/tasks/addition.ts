@@ -1,0 +1,66 @@
+// Multi-digit addition; level = digits of the longer operand (1..30), so levels measure length generalisation.
+//
+// Trace for 4821+973 (steps are separated by blank lines in the real text):
+//   1+3+0=04 482+97:4  /  2+7+0=09 48+9:94  /  8+9+0=17 4+:794  /  4+0+1=05 +:5794  /  Check: 5794-973=4821
+// then the solution `\boxed{5794}`. See column_add.ts for why each step restates what is left: every
+// step depends only on the step before it, whatever the length, which is what lets a model trained on
+// short numbers extend to longer ones round by round. A slip ("8+9+0=16 …" then "Wait, 8+9+0=17 …")
+// appears in a share of traces (default 30%).
+
+import { addStepText, columnAddSteps } from './column_add.ts';
+import { CHECK_MARKER, hasSelfCorrection } from './reflection.ts';
+import type { Rng } from './rng.ts';
+import { writeWithSlip } from './slip.ts';
+import { composeCompletion } from './still_format.ts';
+import { assertLevel, makeProblem, type Problem, type Task, type TeacherOptions } from './task.ts';
+
+const NAME = 'addition';
+const DEFAULT_REFLECTION_RATE = 0.3;
+
+/** A random number with exactly `digits` digits (a 1-digit number may be 0). */
+export function randomDigits(digits: number, rng: Rng): string {
+  let s = String(rng.int(digits === 1 ? 0 : 1, 9));
+  for (let i = 1; i < digits; i++) s += String(rng.int(0, 9));
+  return s;
+}
+
+/** The two operands of an addition question "a+b". */
+export function parseAddition(question: string): [string, string] {
+  const m = /^(\d+)\+(\d+)$/.exec(question);
+  if (m === null) throw new Error(`tasks/addition: question ${JSON.stringify(question)} is not of the form "4821+973"`);
+  return [m[1]!, m[2]!];
+}
+
+/** Exact decimal answer check: digits only, no sign, no leading zeros (the answer is the plain sum). */
+export function checkInteger(predAnswer: string, gold: string): boolean {
+  const a = predAnswer.trim();
+  return /^(0|[1-9]\d*)$/.test(a) && a === gold;
+}
+
+export const addition: Task = {
+  name: NAME,
+  description: 'multi-digit addition; level = digits of the longer operand (the other has 1..level digits)',
+  minLevel: 1,
+  maxLevel: 30,
+  generate(level: number, rng: Rng): Problem {
+    assertLevel(addition, level);
+    const long = randomDigits(level, rng);
+    const short = randomDigits(rng.int(1, level), rng);
+    const [a, b] = rng.chance(0.5) ? [long, short] : [short, long];
+    return makeProblem(NAME, level, `${a}+${b}`, (BigInt(a) + BigInt(b)).toString());
+  },
+  teacher(problem: Problem, rng: Rng, options: TeacherOptions = {}): string {
+    const [a, b] = parseAddition(problem.question);
+    const steps = columnAddSteps(a, b);
+    const sum = steps[steps.length - 1]!.result;
+    const lines = writeWithSlip(steps.map(addStepText), rng, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
+    // The check undoes the addition; it restates numbers already on the page, so it costs the model
+    // little to write, and it is the habit ("let me check") the paper distils.
+    lines.push(`${CHECK_MARKER}${sum}-${b}=${a}`);
+    return composeCompletion(lines, `\\boxed{${sum}}`);
+  },
+  check(predAnswer: string, problem: Problem): boolean {
+    return checkInteger(predAnswer, problem.answer);
+  },
+  hasReflection: hasSelfCorrection,
+};
