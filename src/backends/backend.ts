@@ -35,6 +35,36 @@ export interface AdamWHyper {
   step: number;
 }
 
+/**
+ * One row of Backend.sample: how to turn a row of logits into one token, with vLLM semantics, and which
+ * Philox stream draws it. The exact algorithm (order of processors, tie rules, the Gumbel-max draw) is
+ * written out in src/sample/sampler.ts, whose `sampleTokens` is the CPU reference.
+ */
+export interface SampleRow {
+  /** Below 1e-5 (vLLM's epsilon) means greedy: argmax of the penalised logits, lowest id on ties. */
+  temperature: number;
+  /** Keep the tokens whose scaled logit is ≥ the k-th largest (ties at the k-th kept); 0 = off. */
+  topK: number;
+  /** Nucleus: keep the highest-ranked tokens while the mass ranked above them is < topP; 1 = off. */
+  topP: number;
+  /** Drop tokens whose probability is < minP × the top probability (after temperature); 0 = off. */
+  minP: number;
+  /** vLLM/HF repetition penalty on `penalized` ids: positive logits ÷ p, others × p; 1 = off. */
+  repetitionPenalty: number;
+  /** Distinct token ids seen so far (prompt and output) for the repetition penalty; empty when it is off. */
+  penalized: Int32Array;
+  /** Philox4x32-10 key words: the seed's low and high 32 bits. */
+  key: readonly [number, number];
+  /** Philox counter words 1..3 = [step, sample, request]; word 0 is the vocabulary block (token id >> 2). */
+  counter: readonly [number, number, number];
+}
+
+/** What Backend.sample returns per row: the token and its log-prob under the RAW logits (log_softmax). */
+export interface SampledTokens {
+  tokens: Int32Array;
+  logprobs: Float32Array;
+}
+
 export interface Backend {
   readonly name: BackendName;
 
@@ -101,6 +131,34 @@ export interface Backend {
   crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): { loss: Tensor; lse: Tensor };
   /** d(sum_i gLoss[i] * loss[i]) / d logits. gLoss f32 [N]. */
   crossEntropyBackward(gLoss: Tensor, logits: Tensor, targets: Tensor, lse: Tensor, ignoreIndex: number): Tensor;
+
+  // ---- generation: slot KV cache and sampling (src/sample/) -----------------------------------------------
+  // A slot cache tensor holds one layer's keys (or values) for every generation slot: [slots, maxLen, Hkv, D].
+  // Slot s holds one sequence; its position p lives at [s, p]. Slots are independent, so rows of a decode
+  // batch can have different lengths, and the batch can be any subset of the slots, in any order.
+  /**
+   * In place: cache[slots[b], starts[b] + t] := src[b, t] for b < B, t < T. src [B, T, Hkv, D] (converted to
+   * the cache's dtype), slots and starts i32 [B]. Needs 0 ≤ slots[b] < cache.shape[0] and
+   * 0 ≤ starts[b], starts[b] + T ≤ cache.shape[1]; rows of the cache that are not written are unchanged.
+   */
+  kvWrite(cache: Tensor, src: Tensor, slots: Tensor, starts: Tensor): void;
+  /**
+   * In place: cache[d, 0:length] := cache[src, 0:length] for every d in dsts (n samples of one prompt
+   * share its prefill this way). dsts are distinct and never src; positions ≥ length are unchanged.
+   */
+  kvCopy(cache: Tensor, src: number, dsts: readonly number[], length: number): void;
+  /**
+   * Causal GQA attention of q [B, T, Hq, D] over slot caches kCache/vCache [slots, maxLen, Hkv, D]: row b
+   * reads slot slots[b], whose first kvLens[b] positions are valid (T ≤ kvLens[b] ≤ maxLen), and its query t
+   * sits at position kvLens[b] - T + t and sees cache positions 0 ..= that position. slots and kvLens are
+   * i32 [B]. Returns o [B, T, Hq, D]. Inference only (no lse, no backward). T = 1 is the decode step.
+   */
+  slotAttention(q: Tensor, kCache: Tensor, vCache: Tensor, slots: Tensor, kvLens: Tensor, scale: number): Tensor;
+  /**
+   * Optional fused sampler: one token per row of logits [N, V] (N = rows.length), drawn exactly as the CPU
+   * reference `sampleTokens` in src/sample/sampler.ts draws it. Backends without it get the host path.
+   */
+  sample?(logits: Tensor, rows: readonly SampleRow[]): SampledTokens;
 
   // ---- optimizer -----------------------------------------------------------------------------------
   /** One AdamW step in place (PyTorch semantics, decoupled weight decay), on fp32 p, m, v; g any float. */

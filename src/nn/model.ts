@@ -13,6 +13,12 @@ export interface KVCache {
   /** Number of positions already cached (row 0; rows share a length in this simple interface). */
   readonly length: number;
   append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor };
+  /**
+   * Optional: store this layer's new k/v and return the attention output itself, for caches whose rows have
+   * different lengths (the sampler's slot cache, src/sample/slot_cache.ts). When present, forward calls it
+   * instead of append + attention, and the caller must pass positions.
+   */
+  attend?(layer: number, q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor;
 }
 
 export interface ForwardOptions {
@@ -62,8 +68,13 @@ export class DecoderModel {
       const q = rope(heads('q_proj', c.numHeads), positions, c.ropeTheta);
       let k = rope(heads('k_proj', c.numKvHeads), positions, c.ropeTheta);
       let v = heads('v_proj', c.numKvHeads);
-      if (opts.cache) ({ k, v } = opts.cache.append(l, k, v));
-      const o = attention(q, k, v, { scale: 1 / Math.sqrt(c.headDim), causal: true, segments: opts.segments });
+      const scale = 1 / Math.sqrt(c.headDim);
+      let o: Tensor;
+      if (opts.cache?.attend) o = opts.cache.attend(l, q, k, v, scale);
+      else {
+        if (opts.cache) ({ k, v } = opts.cache.append(l, k, v));
+        o = attention(q, k, v, { scale, causal: true, segments: opts.segments });
+      }
       x = add(x, this.project(`${p}.self_attn.o_proj`, reshape(o, [b * t, c.numHeads * c.headDim])));
       const h2 = rmsnorm(x, this.weight(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
       const act = swiglu(this.project(`${p}.mlp.gate_proj`, h2), this.project(`${p}.mlp.up_proj`, h2));

@@ -1,38 +1,20 @@
-// Greedy decoding with a KV cache: prefill the prompt once, then one token per step.
+// Greedy decoding of token-id prompts: the batched generator at temperature 0, returning prompt + output rows.
 import type { DecoderModel } from '../nn/model.ts';
-import { ConcatKVCache } from '../nn/kv_cache.ts';
-import { noGrad } from '../tensor/autograd.ts';
-import { ids } from '../tensor/ops.ts';
-import { tidy } from '../tensor/scope.ts';
+import { Generator } from './generator.ts';
 
-/** Extend each row of `prompts` (equal lengths) by up to maxNewTokens argmax tokens; stops early on eos. */
+/** Extend each row of `prompts` by up to maxNewTokens argmax tokens; a row stops after an id in eosIds. */
 export function greedyGenerate(model: DecoderModel, prompts: number[][], maxNewTokens: number, eosIds: number[] = []): number[][] {
-  const rows = prompts.map((p) => [...p]);
-  if (rows.some((r) => r.length !== rows[0].length)) throw new Error('greedyGenerate: prompts must have equal lengths');
-  const cache = new ConcatKVCache();
-  const done = rows.map(() => false);
-  let input = rows;
+  const longest = Math.max(...prompts.map((p) => p.length));
+  const gen = new Generator(model, { maxBatch: prompts.length, maxLen: longest + maxNewTokens, eosIds });
   try {
-    for (let step = 0; step < maxNewTokens && !done.every(Boolean); step++) {
-      const next = noGrad(() =>
-        tidy(() => {
-          const logits = model.forward(ids(input.flat(), [input.length, input[0].length]), { cache, output: 'last' });
-          return argmaxRows(logits.toArray() as Float32Array, logits.shape[1]);
-        }),
-      );
-      next.forEach((tok, r) => {
-        if (done[r]) return;
-        rows[r].push(tok);
-        if (eosIds.includes(tok)) done[r] = true;
-      });
-      input = next.map((t) => [t]);
-    }
+    const results = gen.generate(prompts.map((prompt) => ({ prompt, params: { temperature: 0, maxNewTokens } })));
+    return results.map((r, i) => [...prompts[i], ...r.tokens]);
   } finally {
-    cache.dispose();
+    gen.dispose();
   }
-  return rows;
 }
 
+/** Index of the largest value in each row of a flat [rows, vocab] array (lowest index on ties). */
 export function argmaxRows(logits: ArrayLike<number>, vocab: number): number[] {
   const out: number[] = [];
   for (let o = 0; o < logits.length; o += vocab) {

@@ -1,7 +1,7 @@
 // The CPU backend: plain TypeScript over typed arrays. It is the reference every GPU kernel is tested
 // against, and the default when no GPU is present. It computes in f32 (f64 when given f64, for gradient
 // checks); bf16/f16 tensors are stored as raw bits and widened to f32 when an op reads them.
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, UnaryOp } from '../backend.ts';
+import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
@@ -12,6 +12,8 @@ import * as attn from './attention.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
+import * as kv from './kv.ts';
+import { sampleTokens } from '../../sample/sampler.ts';
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
@@ -233,6 +235,44 @@ export class CpuBackend implements Backend {
     return out;
   }
 
+  // ---- generation: slot KV cache and sampling ---------------------------------------------------------
+  kvWrite(cache: Tensor, src: Tensor, slots: Tensor, starts: Tensor): void {
+    const [b, t] = src.shape;
+    const dims = cacheDims(cache, src);
+    if (slots.size !== b || starts.size !== b) {
+      throw new Error(`kvWrite: src ${fmt(src.shape)} has ${b} rows, slots ${fmt(slots.shape)} and starts ${fmt(starts.shape)} need [${b}]`);
+    }
+    const data = src.dtype === cache.dtype ? src : this.cast(src, cache.dtype);
+    kv.kvWrite(raw(cache), dims, raw(data), t, ints(slots), ints(starts));
+    if (data !== src) data.dispose();
+  }
+
+  kvCopy(cache: Tensor, src: number, dsts: readonly number[], length: number): void {
+    kv.kvCopy(raw(cache), cacheDims(cache), src, dsts, length);
+  }
+
+  slotAttention(q: Tensor, kCache: Tensor, vCache: Tensor, slots: Tensor, kvLens: Tensor, scale: number): Tensor {
+    const [b, t, hq, d] = q.shape;
+    const [nSlots, maxLen, hkv] = kCache.shape;
+    if (q.rank !== 4 || !sameShape(kCache.shape, vCache.shape) || kCache.shape[3] !== d || hq % hkv !== 0) {
+      throw new Error(`slotAttention: q ${fmt(q.shape)} needs [B, T, Hq, ${kCache.shape[3]}] with Hq a multiple of ${hkv}; caches ${fmt(kCache.shape)} and ${fmt(vCache.shape)} need equal shapes`);
+    }
+    if (slots.size !== b || kvLens.size !== b) throw new Error(`slotAttention: slots and kvLens need [${b}], got ${fmt(slots.shape)} and ${fmt(kvLens.shape)}`);
+    const o = this.alloc(q.shape, floatType(q));
+    kv.slotAttention(
+      floats(q), floats(kCache), floats(vCache), { b, t, hq, hkv, d, maxLen, slots: nSlots, scale },
+      ints(slots), ints(kvLens), raw(o) as FloatArray,
+    );
+    return o;
+  }
+
+  sample(logits: Tensor, rows: readonly SampleRow[]): SampledTokens {
+    if (logits.rank !== 2 || logits.shape[0] !== rows.length) {
+      throw new Error(`sample: logits ${fmt(logits.shape)} need [${rows.length}, V], one row per SampleRow`);
+    }
+    return sampleTokens(floats(logits), logits.shape[1], rows);
+  }
+
   // ---- optimizer ------------------------------------------------------------------------------------
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamWHyper): void {
     ops.adamw(raw(p) as FloatArray, floats(g), raw(m) as FloatArray, raw(v) as FloatArray, h);
@@ -244,6 +284,15 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < a.length; i++) s += a[i] * a[i];
     return s;
   }
+}
+
+/** A slot cache [slots, maxLen, Hkv, D], checked against a source [B, T, Hkv, D] when given. */
+function cacheDims(cache: Tensor, src?: Tensor): kv.CacheDims {
+  const [slots, maxLen, hkv, d] = cache.shape;
+  if (cache.rank !== 4 || (src && (src.rank !== 4 || src.shape[2] !== hkv || src.shape[3] !== d))) {
+    throw new Error(`kv cache ${fmt(cache.shape)} must be [slots, maxLen, Hkv, D]${src ? ` and src ${fmt(src.shape)} [B, T, ${hkv}, ${d}]` : ''}`);
+  }
+  return { slots, maxLen, row: hkv * d };
 }
 
 function attentionDims(q: Tensor, k: Tensor, opts: AttentionOptions): attn.AttentionDims {

@@ -1,0 +1,263 @@
+// The batched generation engine. A fixed set of slots (maxBatch × maxLen of KV cache) serves a queue of
+// requests: each prompt is prefilled once, its n samples share that prefill (its KV rows are copied into
+// sibling slots), every step decodes all live slots in one batched forward, and a slot freed by EOS, a stop
+// string or the token limit takes the next queued sample (continuous batching). Memory is the cache plus one
+// step's activations, whatever the queue's length. Synchronous, like the backends under it.
+//
+//   const gen = new Generator(model, { maxBatch: 8, maxLen: 512, tokenizer });
+//   const results = gen.generate([{ prompt: ids, n: 4, params: { temperature: 0.7, maxNewTokens: 256 } }]);
+//   gen.dispose();
+import type { Backend, SampledTokens, SampleRow } from '../backends/backend.ts';
+import type { TextTokenizer } from '../io/text_tokenizer.ts';
+import type { DecoderModel } from '../nn/model.ts';
+import { noGrad } from '../tensor/autograd.ts';
+import type { DType } from '../tensor/dtype.ts';
+import { keep, tidy } from '../tensor/scope.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import { resolveRequest, type GenerationRequest, type GenerationResult, type ResolvedRequest } from './request.ts';
+import { sampleTokens } from './sampler.ts';
+import { Sequence } from './sequence.ts';
+import { SlotKVCache } from './slot_cache.ts';
+
+export interface GeneratorOptions {
+  /** Slots: sequences decoded together. */
+  maxBatch: number;
+  /** Positions per slot: prompt + generated tokens of one sample. */
+  maxLen: number;
+  /** Lowers maxBatch so the KV cache fits in this many bytes (the --kv-budget). */
+  kvBudgetBytes?: number;
+  /** Decodes text for results, streaming and stop strings. Without one, the engine works on ids alone. */
+  tokenizer?: TextTokenizer;
+  /** EOS ids for requests that give none; default: the model config's plus the tokenizer's. */
+  eosIds?: number[];
+  /** Seed for requests that give none (default 0), so runs are reproducible unless asked otherwise. */
+  seed?: number;
+  /** KV cache dtype; default: the model's embedding dtype. */
+  dtype?: DType;
+}
+
+export interface TokenEvent {
+  request: number;
+  sample: number;
+  token: number;
+  /** Text that can be shown now (held back while a stop string may still be completing). */
+  text: string;
+  /** Set on the sample's last token. */
+  finished?: GenerationResult;
+}
+
+export interface StepEvent {
+  /** Decode steps so far in this call. */
+  step: number;
+  /** Slots decoded in this step. */
+  active: number;
+  /** Samples finished so far, of `total`. */
+  finished: number;
+  total: number;
+  /** Tokens generated so far in this call. */
+  generated: number;
+}
+
+export interface GenerateHooks {
+  onToken?(e: TokenEvent): void;
+  onStep?(e: StepEvent): void;
+}
+
+/** Cumulative work counters, for benchmarks and tests. */
+export interface GeneratorStats {
+  prefills: number;
+  prefillTokens: number;
+  prefillMs: number;
+  decodeSteps: number;
+  decodeTokens: number;
+  decodeMs: number;
+  /** Samples whose prompt KV was copied from a sibling instead of prefilled. */
+  sharedPrefills: number;
+}
+
+/** The request whose samples are being admitted: its prompt's last-position logits, kept for siblings. */
+interface OpenRequest {
+  req: ResolvedRequest;
+  logits: Tensor | null;
+  nextSample: number;
+}
+
+export class Generator {
+  readonly maxBatch: number;
+  readonly maxLen: number;
+  readonly stats: GeneratorStats = {
+    prefills: 0, prefillTokens: 0, prefillMs: 0, decodeSteps: 0, decodeTokens: 0, decodeMs: 0, sharedPrefills: 0,
+  };
+  private readonly backend: Backend;
+  private readonly dtype: DType;
+  private readonly eosIds: number[];
+  private cache: SlotKVCache | null = null;
+
+  constructor(readonly model: DecoderModel, readonly options: GeneratorOptions) {
+    const { maxBatch, maxLen } = options;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`Generator: maxBatch must be a positive integer, got ${maxBatch}`);
+    if (!Number.isInteger(maxLen) || maxLen < 2) throw new Error(`Generator: maxLen must be an integer ≥ 2, got ${maxLen}`);
+    const embed = model.weight('model.embed_tokens.weight');
+    this.backend = embed.backend;
+    this.dtype = options.dtype ?? embed.dtype;
+    this.maxLen = maxLen;
+    this.maxBatch = maxBatch;
+    if (options.kvBudgetBytes !== undefined) {
+      const perSlot = SlotKVCache.bytes(model.config, 1, maxLen, this.dtype);
+      const fit = Math.floor(options.kvBudgetBytes / perSlot);
+      if (fit < 1) throw new Error(`Generator: a KV budget of ${options.kvBudgetBytes} bytes holds no slot of maxLen ${maxLen} (${perSlot} bytes each)`);
+      this.maxBatch = Math.min(maxBatch, fit);
+    }
+    const tokEos = options.tokenizer ? [options.tokenizer.eosId] : [];
+    this.eosIds = options.eosIds ?? [...new Set([...model.config.eosTokenIds, ...tokEos])];
+  }
+
+  /** Bytes of KV cache this generator holds once it has run. */
+  get kvBytes(): number {
+    return SlotKVCache.bytes(this.model.config, this.maxBatch, this.maxLen, this.dtype);
+  }
+
+  /** Run every request to completion. Results are ordered by request, then sample index. */
+  generate(requests: readonly GenerationRequest[], hooks: GenerateHooks = {}): GenerationResult[] {
+    const vocab = this.model.config.vocabSize;
+    const defaults = {
+      vocabSize: vocab, maxLen: this.maxLen, eosIds: this.eosIds, seed: this.options.seed ?? 0,
+      hasTokenizer: !!this.options.tokenizer,
+    };
+    const queue = requests.map((r, i) => resolveRequest(r, i, defaults));
+    const results = queue.map((r) => new Array<GenerationResult>(r.n));
+    const total = queue.reduce((s, r) => s + r.n, 0);
+    const cache = (this.cache ??= new SlotKVCache(this.backend, this.model.config, this.maxBatch, this.maxLen, this.dtype));
+    const slots: (Sequence | null)[] = new Array(this.maxBatch).fill(null);
+    let nextRequest = 0;
+    let open: OpenRequest | null = null;
+    let finished = 0;
+    let generated = 0;
+    let step = 0;
+
+    /** Record a token; free the slot when its sequence ends. */
+    const accept = (slot: number, seq: Sequence, token: number, logprob: number) => {
+      const text = seq.push(token, logprob);
+      generated++;
+      let result: GenerationResult | undefined;
+      if (seq.finished) {
+        result = seq.result();
+        results[seq.req.index][seq.sample] = result;
+        slots[slot] = null;
+        finished++;
+      }
+      hooks.onToken?.({ request: seq.req.index, sample: seq.sample, token, text, finished: result });
+    };
+
+    try {
+      while (finished < total) {
+        // Admit queued samples into free slots, request by request, sample by sample.
+        for (;;) {
+          const free = freeSlots(slots);
+          if (free.length === 0) break;
+          if (!open) {
+            if (nextRequest >= queue.length) break;
+            open = { req: queue[nextRequest++], logits: null, nextSample: 0 };
+          }
+          const req: ResolvedRequest = open.req;
+          const want = Math.min(free.length, req.n - open.nextSample);
+          const taken = free.slice(0, want);
+          // A live sibling still holds the prompt's KV in positions [0, prompt length): copy it. Otherwise
+          // prefill (again, if every earlier sibling has already finished and its slot been reused).
+          const sibling = slots.findIndex((s) => s !== null && s.req === req);
+          if (sibling >= 0) {
+            cache.copyPrefix(sibling, taken, req.prompt.length);
+            this.stats.sharedPrefills += taken.length;
+          } else {
+            const logits = this.prefill(cache, req.prompt, taken[0]);
+            if (open.logits) logits.dispose(); // same prompt, same logits: keep the first
+            else open.logits = logits;
+            cache.copyPrefix(taken[0], taken.slice(1), req.prompt.length);
+            this.stats.sharedPrefills += taken.length - 1;
+          }
+          const promptLogits = open.logits!;
+          for (const slot of taken) {
+            const seq = new Sequence(req, open.nextSample++, this.maxLen, vocab, this.options.tokenizer);
+            slots[slot] = seq;
+            const drawn = this.sample(promptLogits, [seq.sampleRow()]);
+            accept(slot, seq, drawn.tokens[0], drawn.logprobs[0]);
+          }
+          if (open.nextSample === req.n) {
+            promptLogits.dispose();
+            open = null;
+          }
+        }
+        const live = liveSlots(slots);
+        if (live.length === 0) continue; // everything admitted finished on its first token
+        const drawn = this.decode(cache, live.map((s) => slots[s]!), live);
+        live.forEach((slot, b) => accept(slot, slots[slot]!, drawn.tokens[b], drawn.logprobs[b]));
+        hooks.onStep?.({ step: ++step, active: live.length, finished, total, generated });
+      }
+    } finally {
+      open?.logits?.dispose();
+    }
+    return results.flat();
+  }
+
+  /** Free the KV cache. The generator can run again afterwards (it reallocates). */
+  dispose(): void {
+    this.cache?.dispose();
+    this.cache = null;
+  }
+
+  /** Prefill one prompt into a slot; returns its last position's logits [1, V] (kept: the caller frees it). */
+  private prefill(cache: SlotKVCache, prompt: number[], slot: number): Tensor {
+    const t0 = performance.now();
+    const logits = noGrad(() =>
+      tidy(() => {
+        const be = this.backend;
+        const ids = be.upload(Int32Array.from(prompt), [1, prompt.length], 'i32');
+        const positions = be.upload(Int32Array.from(prompt, (_, i) => i), [1, prompt.length], 'i32');
+        cache.bind([slot], [0], prompt.length);
+        return keep(this.model.forward(ids, { positions, cache, output: 'last' }));
+      }),
+    );
+    this.stats.prefills++;
+    this.stats.prefillTokens += prompt.length;
+    this.stats.prefillMs += performance.now() - t0;
+    return logits;
+  }
+
+  /** One decode step: feed each live sequence's last token, draw the next one for each. */
+  private decode(cache: SlotKVCache, seqs: Sequence[], slots: number[]): SampledTokens {
+    const t0 = performance.now();
+    const drawn = noGrad(() =>
+      tidy(() => {
+        const be = this.backend;
+        const positions = seqs.map((s) => s.position);
+        const ids = be.upload(Int32Array.from(seqs, (s) => s.tokens[s.tokens.length - 1]), [seqs.length, 1], 'i32');
+        const pos = be.upload(Int32Array.from(positions), [seqs.length, 1], 'i32');
+        cache.bind(slots, positions, 1);
+        const logits = this.model.forward(ids, { positions: pos, cache, output: 'last' });
+        return this.sample(logits, seqs.map((s) => s.sampleRow()));
+      }),
+    );
+    this.stats.decodeSteps++;
+    this.stats.decodeTokens += seqs.length;
+    this.stats.decodeMs += performance.now() - t0;
+    return drawn;
+  }
+
+  /** The backend's fused sampler when it has one, else the host reference on downloaded logits. */
+  private sample(logits: Tensor, rows: SampleRow[]): SampledTokens {
+    if (this.backend.sample) return this.backend.sample(logits, rows);
+    return sampleTokens(logits.toArray() as Float32Array, logits.shape[1], rows);
+  }
+}
+
+function freeSlots(slots: readonly (Sequence | null)[]): number[] {
+  const out: number[] = [];
+  slots.forEach((s, i) => s === null && out.push(i));
+  return out;
+}
+
+function liveSlots(slots: readonly (Sequence | null)[]): number[] {
+  const out: number[] = [];
+  slots.forEach((s, i) => s !== null && out.push(i));
+  return out;
+}
