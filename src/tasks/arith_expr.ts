@@ -27,6 +27,8 @@ function tokenize(text: string): Token[] | string {
     if (/[0-9]/.test(ch)) {
       let j = i;
       while (j < text.length && /[0-9]/.test(text[j]!)) j++;
+      // "03" is not the given number 3 as written; accepting it would let padding pass for a number.
+      if (j - i > 1 && ch === '0') return `number ${text.slice(i, j)} has a leading zero`;
       tokens.push({ kind: 'num', value: Number(text.slice(i, j)) });
       i = j;
       continue;
