@@ -1,25 +1,63 @@
-// `still generate`: continue token-id prompts (greedy decoding with a KV cache).
+// `still generate`: continue prompts (token ids or text) with the batched sampler and print JSON:
+// {"sequences": [[prompt + generated ids]], "texts": [generated text] | null, "finish_reasons": [...],
+//  "logprobs"?: [[per generated token]]}, rows ordered prompt-major, then sample index.
 import type { Command } from 'commander';
 import { loadModel } from '../nn/load.ts';
-import { greedyGenerate } from '../sample/greedy.ts';
+import type { GenerationResult } from '../sample/request.ts';
 import { useBackend } from './backend_option.ts';
-import { readTokenRows } from './json_input.ts';
 import { emitJson } from './output.ts';
+import { readTextPrompts, readTokenPrompts } from './prompt_input.ts';
+import { addSamplingOptions, makeGenerator, optionalTokenizer, samplingParams, type SamplingFlags } from './sampling_options.ts';
+
+interface GenerateFlags extends SamplingFlags {
+  model: string;
+  tokens?: string;
+  prompts?: string;
+  out?: string;
+}
 
 export function registerGenerate(program: Command): void {
-  program
+  const cmd = program
     .command('generate')
-    .description('generate continuations of token-id prompts')
+    .description('generate continuations of prompts: greedy by default, or sampled (vLLM semantics)')
     .requiredOption('--model <dir>', 'HF model directory')
-    .requiredOption('--tokens <file>', 'JSON array of token-id prompt rows')
-    .option('--max-new-tokens <n>', 'tokens to generate per row', (v) => parseInt(v, 10), 32)
-    .option('--greedy', 'argmax decoding (the default until sampling options are given)', true)
-    .option('--out <file>', 'write the JSON here instead of stdout')
-    .action(function (this: Command, o: { model: string; tokens: string; maxNewTokens: number; out?: string }) {
-      useBackend(this);
-      const model = loadModel(o.model);
-      const rows = readTokenRows(o.tokens);
-      const sequences = greedyGenerate(model, rows, o.maxNewTokens, model.config.eosTokenIds);
-      emitJson({ sequences }, o.out);
-    });
+    .option('--tokens <file>', 'JSON array of token-id prompt rows (lengths may differ)')
+    .option('--prompts <file>', 'JSONL of {"prompt": text} or {"messages": [...]} (needs tokenizer.json in --model)')
+    .option('--out <file>', 'write the JSON here instead of stdout');
+  addSamplingOptions(cmd, 32).action(function (this: Command, o: GenerateFlags) {
+    if (!!o.tokens === !!o.prompts) throw new Error('generate: give exactly one of --tokens FILE or --prompts FILE.jsonl');
+    useBackend(this);
+    const tok = optionalTokenizer(o.model);
+    if (o.prompts && !tok) throw new Error(`${o.model}: --prompts needs a tokenizer, and there is no tokenizer.json (use --tokens)`);
+    const prompts = o.prompts ? readTextPrompts(o.prompts, tok!) : readTokenPrompts(o.tokens!);
+    const model = loadModel(o.model);
+    const gen = makeGenerator(model, prompts, o, tok);
+    const params = samplingParams(o);
+    const progress = process.stderr.isTTY ? progressLine() : undefined;
+    let results: GenerationResult[];
+    try {
+      results = gen.generate(prompts.map((prompt) => ({ prompt, n: o.n, params })), { onStep: progress });
+    } finally {
+      gen.dispose();
+      if (progress) process.stderr.write('\n');
+    }
+    emitJson(
+      {
+        sequences: results.map((r) => [...prompts[r.request], ...r.tokens]),
+        texts: tok ? results.map((r) => r.text ?? '') : null,
+        finish_reasons: results.map((r) => r.finishReason),
+        ...(o.logprobs ? { logprobs: results.map((r) => r.logprobs ?? []) } : {}),
+      },
+      o.out,
+    );
+  });
+}
+
+/** A one-line progress report on a terminal's stderr. */
+function progressLine(): (e: { finished: number; total: number; generated: number; active: number }) => void {
+  const t0 = performance.now();
+  return (e) => {
+    const s = (performance.now() - t0) / 1000;
+    process.stderr.write(`\rstill generate: ${e.finished}/${e.total} samples, ${e.active} active, ${e.generated} tokens, ${(e.generated / s).toFixed(1)} tok/s   `);
+  };
 }

@@ -7,6 +7,7 @@ import { registerGenerate } from './generate.ts';
 import { registerGrade } from './grade.ts';
 import { registerImitate } from './imitate.ts';
 import { registerInfo } from './info.ts';
+import { registerSample } from './sample.ts';
 import { registerSft } from './sft.ts';
 
 const program = new Command('still')
@@ -14,7 +15,7 @@ const program = new Command('still')
   .option('--backend <name>', 'compute backend: cpu | auto (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerDemo, registerForward, registerGenerate, registerGrade, registerInfo, registerSft, registerImitate]) register(program);
+for (const register of [registerDemo, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerSft, registerImitate]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.

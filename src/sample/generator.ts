@@ -108,7 +108,9 @@ export class Generator {
       if (fit < 1) throw new Error(`Generator: a KV budget of ${options.kvBudgetBytes} bytes holds no slot of maxLen ${maxLen} (${perSlot} bytes each)`);
       this.maxBatch = Math.min(maxBatch, fit);
     }
-    const tokEos = options.tokenizer ? [options.tokenizer.eosId] : [];
+    // HfTokenizer also knows generation_config.json's stop ids (e.g. Qwen's <|im_end|> and <|endoftext|>).
+    const tok = options.tokenizer as (TextTokenizer & { stopIds?: number[] }) | undefined;
+    const tokEos = tok ? [tok.eosId, ...(tok.stopIds ?? [])] : [];
     this.eosIds = options.eosIds ?? [...new Set([...model.config.eosTokenIds, ...tokEos])];
   }
 
