@@ -1,6 +1,5 @@
-// The CLI around the trainer: `still imitate` on STILL-2 rows with a char-level toy model, `still sft
+// The CLI around the trainer (run in-process; test/train_sft.test.ts spawns the real binary): `still imitate` on STILL-2 rows with a char-level toy model, `still sft
 // --merge-to`, and `still forward --adapter --grads` against PEFT's reference gradients.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,24 +13,19 @@ import { CharTokenizer } from '../src/tasks/char_tokenizer.ts';
 import { noGrad } from '../src/tensor/autograd.ts';
 import { ids } from '../src/tensor/ops.ts';
 import { TrainRng } from '../src/train/rng.ts';
-import { toyConfig } from './train_helpers.ts';
+import { runStill, toyConfig } from './train_helpers.ts';
 
 const DIR = 'fixtures/tiny-qwen2';
 const ref = JSON.parse(readFileSync(`${DIR}/reference.json`, 'utf8'));
 const tmp = mkdtempSync(join(tmpdir(), 'still-train-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function still(args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/still.js', '--backend', 'cpu', ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
 function logits(model: DecoderModel, rows: number[][]): Float32Array {
   return noGrad(() => model.forward(ids(rows.flat(), [rows.length, rows[0].length])).toArray()) as Float32Array;
 }
 
 describe('still imitate', () => {
-  it('trains a char-level toy model on STILL-2 rows (paper prompt + question → thought + solution) and saves an HF dir', () => {
+  it('trains a char-level toy model on STILL-2 rows (paper prompt + question → thought + solution) and saves an HF dir', async () => {
     const char = new CharTokenizer();
     const cfg = { ...toyConfig(char.vocabSize), maxPositionEmbeddings: 4096 };
     const rng = new TrainRng(1);
@@ -45,10 +39,9 @@ describe('still imitate', () => {
     writeFileSync(data, [row('1+1', '2'), row('2+2', '4'), row('3+3', '6')].map((r) => JSON.stringify(r)).join('\n') + '\n');
     const out = join(tmp, 'imitated');
     const log = join(tmp, 'imitate.jsonl');
-    const r = still(['imitate', '--model', base, '--data', data, '--tokenizer', 'char', '--full', '--steps', '2', '--grad-accum', '1',
+    const r = await runStill(['imitate', '--model', base, '--data', data, '--tokenizer', 'char', '--full', '--steps', '2', '--grad-accum', '1',
       '--eval-split', '0.34', '--out', out, '--log', log]);
     expect(r.stderr).toContain('3 rows (3 still2)');
-    expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary).toMatchObject({ status: 'done', step: 2, model: out });
     expect(summary.eval_loss).toBeGreaterThan(0);
@@ -68,14 +61,13 @@ describe('still imitate', () => {
 });
 
 describe('still sft --merge-to and still forward --grads', () => {
-  it('the merged export computes what the adapter does', () => {
+  it('the merged export computes what the adapter does', async () => {
     const data = join(tmp, 'rows.jsonl');
     writeFileSync(data, (ref.input_ids as number[][]).map((r, i) => JSON.stringify({ input_ids: r, labels: ref.lora.labels[i] })).join('\n') + '\n');
     const out = join(tmp, 'lora-out');
     const merged = join(tmp, 'merged');
-    const r = still(['sft', '--model', DIR, '--data', data, '--lora-r', '4', '--lora-targets', 'q,v,down', '--steps', '3', '--lr', '1e-2',
+    const r = await runStill(['sft', '--model', DIR, '--data', data, '--lora-r', '4', '--lora-targets', 'q,v,down', '--steps', '3', '--lr', '1e-2',
       '--out', out, '--merge-to', merged, '--quiet']);
-    expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'done', adapter: out, merged });
     const adapted = loadModel(DIR, { quiet: true });
     adapted.adapter = loadPeftAdapter(out, adapted.config);
@@ -89,15 +81,14 @@ describe('still sft --merge-to and still forward --grads', () => {
     expect(a.some((v, i) => v !== logits(loadModel(DIR, { quiet: true }), ref.input_ids)[i])).toBe(true);
   }, 60_000);
 
-  it('forward --adapter --grads writes PEFT-named gradients equal to the reference', () => {
+  it('forward --adapter --grads writes PEFT-named gradients equal to the reference', async () => {
     const tokens = join(tmp, 'tokens.json');
     const labels = join(tmp, 'labels.json');
     writeFileSync(tokens, JSON.stringify(ref.input_ids));
     writeFileSync(labels, JSON.stringify(ref.lora.labels));
     const grads = join(tmp, 'grads.safetensors');
-    const r = still(['forward', '--model', DIR, '--adapter', `${DIR}/lora`, '--tokens', tokens, '--labels', labels, '--grads', grads, '--out', join(tmp, 'f.json')]);
+    const r = await runStill(['forward', '--model', DIR, '--adapter', `${DIR}/lora`, '--tokens', tokens, '--labels', labels, '--grads', grads, '--out', join(tmp, 'f.json')]);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
     expect(Math.abs(JSON.parse(readFileSync(join(tmp, 'f.json'), 'utf8')).loss - ref.lora.loss)).toBeLessThan(1e-5);
     const got = SafetensorsFile.open(grads);
     const want = SafetensorsFile.open(`${DIR}/lora/reference_grads.safetensors`);

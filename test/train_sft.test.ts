@@ -18,7 +18,7 @@ import { clearGrads, trainableParams } from '../src/train/params.ts';
 import { TrainRng } from '../src/train/rng.ts';
 import { lossAndBackward } from '../src/train/step.ts';
 import { evalLoss, train, type TrainOptions } from '../src/train/trainer.ts';
-import { countingBackend, randomExamples, toyConfig } from './train_helpers.ts';
+import { countingBackend, randomExamples, runStill, toyConfig } from './train_helpers.ts';
 
 const DIR = 'fixtures/tiny-qwen2';
 const ref = JSON.parse(readFileSync(`${DIR}/reference.json`, 'utf8'));
@@ -160,25 +160,26 @@ describe('resume is bit-exact', () => {
       .rejects.toThrow('cannot resume: the training data differs from the checkpoint');
   });
 
-  it('the CLI: --stop-after then --resume logs exactly what a straight run logs', () => {
+  it('the CLI: --stop-after then --resume logs exactly what a straight run logs', async () => {
     const data = join(tmp, 'cli_rows.jsonl');
     writeFileSync(data, examples.map((e) => JSON.stringify({ input_ids: e.inputIds, labels: e.labels })).join('\n') + '\n');
     const common = ['sft', '--model', DIR, '--data', data, '--lora-r', '4', '--lora-dropout', '0.1', '--steps', '4', '--lr', '1e-3',
       '--batch-size', '2', '--grad-accum', '2', '--schedule', 'cosine', '--warmup', '1', '--seed', '3', '--quiet'];
     const straightLog = join(tmp, 'straight.jsonl');
-    expect(still([...common, '--out', join(tmp, 'cli-straight'), '--log', straightLog]).code).toBe(0);
+    await runStill([...common, '--out', join(tmp, 'cli-straight'), '--log', straightLog]);
     const splitLog = join(tmp, 'split.jsonl');
     const out = join(tmp, 'cli-split');
-    const stop = still([...common, '--out', out, '--log', splitLog, '--stop-after', '2']);
-    expect(stop.code).toBe(0);
+    const stop = await runStill([...common, '--out', out, '--log', splitLog, '--stop-after', '2']);
     expect(JSON.parse(stop.stdout)).toMatchObject({ status: 'stopped', step: 2 });
-    expect(still([...common, '--out', out, '--log', splitLog]).stderr).toContain('already holds a training checkpoint; add --resume');
-    const resumed = still([...common, '--out', out, '--log', splitLog, '--resume']);
-    expect(resumed.code).toBe(0);
+    await expect(runStill([...common, '--out', out, '--log', splitLog])).rejects.toThrow('already holds a training checkpoint; add --resume');
+    await expect(runStill([...common, '--lr', '2e-3', '--out', out, '--resume'])).rejects.toThrow('cannot resume: lr is 0.002 but was 0.001');
+    const resumed = await runStill([...common, '--out', out, '--log', splitLog, '--resume']);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'done', step: 4 });
     const strip = (l: ReturnType<typeof readLog>) => l.map(({ step, loss, lr, grad_norm }) => ({ step, loss, lr, grad_norm }));
     expect(strip(readLog(splitLog))).toEqual(strip(readLog(straightLog)));
     expect(readFileSync(join(out, 'adapter_model.safetensors'))).toEqual(readFileSync(join(tmp, 'cli-straight', 'adapter_model.safetensors')));
-  }, 60_000);
+    expect(existsSync(join(out, 'checkpoints'))).toBe(false); // a completed run leaves no resume state behind
+  });
 
   it('Ctrl-C finishes the step, saves a checkpoint and exits with 130; --resume completes the run', async () => {
     const out = join(tmp, 'sigint');

@@ -1,6 +1,6 @@
 // `still sft`: supervised fine-tuning (LoRA or full) on JSONL data, with checkpoints, resume and Ctrl-C.
 // The options and the run live here; `still imitate` (imitate.ts) is the same command with STILL-2 defaults.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadSftDataset, splitHeldOut } from '../data/dataset.ts';
@@ -112,7 +112,7 @@ export function defineSftCommand(program: Command, d: SftDefaults): Command {
     .description(d.description)
     .requiredOption('--model <dir>', 'base model: HF directory (config.json + safetensors)')
     .requiredOption('--data <file>', 'training JSONL: {"input_ids","labels"} | {"prompt","completion"} | {"messages"} | {"question","combined_text","domain"}')
-    .requiredOption('--out <dir>', 'output directory: the adapter (or full model), checkpoints/ for resume')
+    .requiredOption('--out <dir>', 'output directory: the adapter (or full model); checkpoints/ holds resume state until the run completes')
     .option('--eval-data <file>', 'held-out JSONL for eval loss')
     .option('--eval-split <fraction>', 'hold out this fraction of --data for eval loss (seeded)', num('--eval-split'))
     .option('--eval-every <n>', 'eval loss every n steps (and at the end)', int('--eval-every'), 0)
@@ -294,6 +294,8 @@ export async function runSft(cmd: Command, o: SftCliOptions, d: SftDefaults): Pr
       saveHfModel(model, o.out, { copyFilesFrom: o.model });
       summary.model = o.out;
     }
+    // The run is complete and saved; its resume state would only block the next run into this --out.
+    rmSync(checkpointDir, { recursive: true, force: true });
   } else {
     note(`stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}; continue with the same command and --resume`);
     if (result.status === 'interrupted') process.exitCode = 130;

@@ -182,9 +182,10 @@ export async function train(model: DecoderModel, data: TrainData, options: Train
       step++;
       const seconds = (performance.now() - started) / 1000;
       const s: StepStats = { step, loss, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / Math.max(seconds, 1e-9), epoch };
-      if (o.evalEvery > 0 && step % o.evalEvery === 0 && step < o.steps) {
-        lastEval = evaluate();
-        if (lastEval !== null) s.eval_loss = lastEval;
+      // Eval every evalEvery steps and after the last one, before the step is reported, so its log line has it.
+      if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
+        const e = evaluate();
+        if (e !== null) s.eval_loss = lastEval = e;
       }
       stats.push(s);
       hooks.onStep?.(s);
@@ -201,12 +202,13 @@ export async function train(model: DecoderModel, data: TrainData, options: Train
       }
     }
     if (status !== 'done') savedAt = checkpoint();
-    else lastEval = evaluate() ?? lastEval;
   } finally {
     if (model.adapter) model.adapter.training = wasTraining;
     clearGrads(params);
     opt.dispose();
     releaseMasters(params);
+    // Back to inference: forward passes outside training should not record a tape.
+    for (const p of params) p.value.requiresGrad = false;
   }
   return { stats, step, totalSteps: o.steps, status, checkpoint: savedAt, evalLoss: lastEval };
 }
