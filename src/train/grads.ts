@@ -7,7 +7,7 @@ import type { DecoderModel } from '../nn/model.ts';
 import { backward } from '../tensor/autograd.ts';
 import { ids } from '../tensor/ops.ts';
 import { tidy } from '../tensor/scope.ts';
-import { clearGrads, trainableParams } from './params.ts';
+import { clearGrads, releaseMasters, trainableParams } from './params.ts';
 
 export interface GradientDump {
   loss: number;
@@ -38,6 +38,7 @@ export function lossGradients(model: DecoderModel, rows: number[][], labels: num
     return { loss, logits, grads };
   } finally {
     clearGrads(params);
+    releaseMasters(params);
     for (const p of params) p.value.requiresGrad = false;
   }
 }
