@@ -138,7 +138,7 @@ export function defineSftCommand(program: Command, d: SftDefaults): Command {
     .option('--adam-eps <e>', 'AdamW epsilon', num('--adam-eps'), 1e-8)
     .option('--no-shuffle', 'keep file order (default: a seeded shuffle per epoch)')
     .option('--seed <n>', 'seed for shuffling, the eval split, LoRA init and dropout', int('--seed'), 0)
-    .option('--max-length <n>', `truncate examples to n tokens (default ${d.maxLength ? `${d.maxLength}, capped by` : ''} the model's max_position_embeddings)`, int('--max-length'))
+    .option('--max-length <n>', `truncate examples to n tokens (default: ${d.maxLength ? `${d.maxLength}, capped by ` : ''}the model's max_position_embeddings)`, int('--max-length'))
     .option('--row-tokens <n>', 'tokens per packed row (default: the longest example)', int('--row-tokens'))
     .option('--no-pack', 'one example per row, padded, instead of packing with segment masks')
     .option('--tokenizer <dir|char>', 'tokenizer for text rows: an HF directory, or "char" (toy tasks); default --model')
@@ -174,6 +174,7 @@ function renderContext(o: SftCliOptions, d: SftDefaults): RenderContext {
 export async function runSft(cmd: Command, o: SftCliOptions, d: SftDefaults): Promise<void> {
   const modes = [o.initAdapter !== undefined, o.loraR !== undefined, o.full === true].filter(Boolean).length;
   if (modes > 1) throw new Error('choose one of --init-adapter DIR, --lora-r R or --full');
+  if (o.steps === undefined && o.epochs === undefined && d.epochs === undefined) throw new Error('give --steps N or --epochs E');
   useBackend(cmd);
   const progress = new TrainProgress({ quiet: o.quiet, label: d.name });
   const note = (line: string) => progress.note(`${d.name}: ${line}`);
