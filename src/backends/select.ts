@@ -2,6 +2,7 @@
 // it passed over the others, so `still info` and the one-line fallback notice share one source of truth.
 import type { Backend, BackendName } from './backend.ts';
 import { CpuBackend } from './cpu/index.ts';
+import { openCuda } from './cuda/open.ts';
 
 export type BackendChoice = BackendName | 'auto';
 
@@ -25,6 +26,8 @@ export function registerBackend(c: Candidate, preferBefore: BackendName = 'cpu')
   const at = candidates.findIndex((x) => x.name === preferBefore);
   candidates.splice(at < 0 ? candidates.length : at, 0, c);
 }
+
+registerBackend({ name: 'cuda', open: openCuda });
 
 export function probeBackends(): Availability[] {
   return candidates.map((c) => {

@@ -1,0 +1,425 @@
+// Flash attention on tensor cores (mma.sync m16n8k16, f32 accumulate) for bf16/f16 with head dim 64 or
+// 128: causal, GQA, packed segments, online softmax; T×S scores live only in registers, a 64-key tile at a
+// time. Same semantics and layouts as attention.cu (the generic twin, which the tests hold these to).
+//   forward:  one block (4 warps × 16 query rows) per 64 queries of one (batch, head)
+//   backward: delta = rowsum(dO∘O) (attention.cu), then dQ per 64-query block, and dK/dV per 64-key block
+//             summed over the query heads of its group — two kernels, no atomics, deterministic.
+// Fragment layouts: see common.cuh. Shared tiles are [rows][D + 8] halves: the 16-byte pad makes the
+// eight row addresses of each ldmatrix land in different banks.
+#include "common.cuh"
+
+template <typename T> struct IsBf16 { static constexpr bool value = false; };
+template <> struct IsBf16<bf16> { static constexpr bool value = true; };
+
+struct Range { int lo, hi; };
+
+/** Keys visible to query t (inclusive); an out-of-range t sees none. */
+__device__ __forceinline__ Range visible_keys(int t, int Tq, int S, int b, int causal, const int* segStart, const int* segEnd) {
+  if (t >= Tq) return Range{0, -1};
+  Range r{0, causal ? t + (S - Tq) : S - 1};
+  if (segStart) {
+    const i64 bt = (i64)b * Tq + t;
+    r.lo = segStart[bt];
+    if (!causal) r.hi = segEnd[bt];
+  }
+  return r;
+}
+
+/** rows [r0, r0 + rows) of a tensor whose rows are `stride` halves apart → tile [rows][D + 8]; rows ≥ limit are 0. */
+template <int D>
+__device__ __forceinline__ void load_tile(u16* tile, const u16* base, i64 stride, int r0, int rows, int limit) {
+  constexpr int chunks = D / 8;  // 16-byte pieces per row
+  for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
+    const int r = i / chunks, c = i % chunks;
+    U128 val = {0u, 0u, 0u, 0u};
+    if (r0 + r < limit) val = *reinterpret_cast<const U128*>(base + (i64)(r0 + r) * stride + c * 8);
+    *reinterpret_cast<U128*>(tile + r * (D + 8) + c * 8) = val;
+  }
+}
+
+/** A fragment (16×16, row-major) at tile[row0.., col0..]. */
+template <int D> __device__ __forceinline__ void load_a(u32 a[4], const u16* tile, int row0, int col0) {
+  const int lane = lane_id();
+  ldmatrix_x4(a, tile + (row0 + (lane & 15)) * (D + 8) + col0 + (lane >> 4) * 8);
+}
+/** B fragments for two n-tiles (n = tile rows row0..row0+15, k = cols col0..col0+15): {b[0],b[1]}, {b[2],b[3]}. */
+template <int D> __device__ __forceinline__ void load_b_rows(u32 b[4], const u16* tile, int row0, int col0) {
+  const int lane = lane_id();
+  ldmatrix_x4(b, tile + (row0 + (lane >> 4) * 8 + (lane & 7)) * (D + 8) + col0 + ((lane >> 3) & 1) * 8);
+}
+/** B fragments for two n-tiles (k = tile rows row0..row0+15, n = cols col0..col0+15), transposing. */
+template <int D> __device__ __forceinline__ void load_b_cols(u32 b[4], const u16* tile, int row0, int col0) {
+  const int lane = lane_id();
+  ldmatrix_x4_trans(b, tile + (row0 + (lane & 15)) * (D + 8) + col0 + (lane >> 4) * 8);
+}
+
+/** Accumulator tiles nt = 2kc and 2kc+1 (16 columns) as an A fragment. */
+template <typename T> __device__ __forceinline__ void acc_to_a(u32 a[4], const float* lo, const float* hi) {
+  a[0] = pack2<T>(lo[0], lo[1]);
+  a[1] = pack2<T>(lo[2], lo[3]);
+  a[2] = pack2<T>(hi[0], hi[1]);
+  a[3] = pack2<T>(hi[2], hi[3]);
+}
+
+template <typename T, int D>
+__device__ void flash_fwd_body(int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart,
+                               const int* segEnd, const T* q, const T* k, const T* v, T* o, float* lse) {
+  constexpr int P = D + 8, BM = 64, BN = 64;
+  constexpr bool bf = IsBf16<T>::value;
+  STILL_DYNAMIC_SMEM(smem);
+  u16* Qs = reinterpret_cast<u16*>(smem);
+  u16* Ks = Qs + BM * P;
+  u16* Vs = Ks + BN * P;
+  const int bh = blockIdx.y, b = bh / Hq, h = bh % Hq, kh = h / (Hq / Hkv);
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;  // the longest (causal) blocks start first
+  const int w = warp_id(), lane = lane_id(), g = lane >> 2, tq = lane & 3;
+  const i64 qStride = (i64)Hq * D, kStride = (i64)Hkv * D;
+  const u16* qb = reinterpret_cast<const u16*>(q) + ((i64)b * Tq * Hq + h) * D;
+  const u16* kb = reinterpret_cast<const u16*>(k) + ((i64)b * S * Hkv + kh) * D;
+  const u16* vb = reinterpret_cast<const u16*>(v) + ((i64)b * S * Hkv + kh) * D;
+  load_tile<D>(Qs, qb, qStride, q0, BM, Tq);
+  const int ra = q0 + w * 16 + g, rb = ra + 8;
+  const Range A = visible_keys(ra, Tq, S, b, causal, segStart, segEnd);
+  const Range Bv = visible_keys(rb, Tq, S, b, causal, segStart, segEnd);
+  const int lastRow = q0 + BM - 1 < Tq - 1 ? q0 + BM - 1 : Tq - 1;
+  const int kLo = visible_keys(q0, Tq, S, b, causal, segStart, segEnd).lo;  // lo and hi grow with t
+  const int kHi = visible_keys(lastRow, Tq, S, b, causal, segStart, segEnd).hi;
+
+  float oacc[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; i++) oacc[i][0] = oacc[i][1] = oacc[i][2] = oacc[i][3] = 0.0f;
+  float ma = -INFINITY, mb = -INFINITY, la = 0.0f, lb = 0.0f;
+
+  for (int kt = (kLo / BN) * BN; kt <= kHi; kt += BN) {
+    __syncthreads();  // the previous tile has been consumed (and, the first time, Qs is complete)
+    load_tile<D>(Ks, kb, kStride, kt, BN, S);
+    load_tile<D>(Vs, vb, kStride, kt, BN, S);
+    __syncthreads();
+    float s[BN / 8][4];
+#pragma unroll
+    for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++) {
+      u32 a[4];
+      load_a<D>(a, Qs, w * 16, kc * 16);
+#pragma unroll
+      for (int np = 0; np < BN / 16; np++) {
+        u32 bk[4];
+        load_b_rows<D>(bk, Ks, np * 16, kc * 16);
+        mma_16816(s[2 * np], a, bk, bf);
+        mma_16816(s[2 * np + 1], a, bk + 2, bf);
+      }
+    }
+    float mxa = -INFINITY, mxb = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = kt + nt * 8 + 2 * tq + (e & 1);
+        const Range& R = e < 2 ? A : Bv;
+        const float x = key >= R.lo && key <= R.hi ? s[nt][e] * scale : -INFINITY;
+        s[nt][e] = x;
+        if (e < 2) mxa = fmaxf(mxa, x);
+        else mxb = fmaxf(mxb, x);
+      }
+    }
+    mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, 1));
+    mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, 2));
+    mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, 1));
+    mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, 2));
+    const float mna = fmaxf(ma, mxa), mnb = fmaxf(mb, mxb);
+    // A row with nothing visible yet keeps max −inf; subtract 0 instead so exp gives 0, not NaN.
+    const float baseA = mna == -INFINITY ? 0.0f : mna, baseB = mnb == -INFINITY ? 0.0f : mnb;
+    const float corrA = __expf(ma - baseA), corrB = __expf(mb - baseB);
+    float sa = 0.0f, sb = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; nt++) {
+      s[nt][0] = __expf(s[nt][0] - baseA);
+      s[nt][1] = __expf(s[nt][1] - baseA);
+      s[nt][2] = __expf(s[nt][2] - baseB);
+      s[nt][3] = __expf(s[nt][3] - baseB);
+      sa += s[nt][0] + s[nt][1];
+      sb += s[nt][2] + s[nt][3];
+    }
+    la = la * corrA + sa;  // per-thread partial sums; the quad is summed at the end
+    lb = lb * corrB + sb;
+    ma = mna;
+    mb = mnb;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+      oacc[i][0] *= corrA;
+      oacc[i][1] *= corrA;
+      oacc[i][2] *= corrB;
+      oacc[i][3] *= corrB;
+    }
+#pragma unroll
+    for (int kc = 0; kc < BN / 16; kc++) {
+      u32 pa[4];
+      acc_to_a<T>(pa, s[2 * kc], s[2 * kc + 1]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; dp++) {
+        u32 bv[4];
+        load_b_cols<D>(bv, Vs, kc * 16, dp * 16);
+        mma_16816(oacc[2 * dp], pa, bv, bf);
+        mma_16816(oacc[2 * dp + 1], pa, bv + 2, bf);
+      }
+    }
+  }
+  la += __shfl_xor_sync(0xffffffffu, la, 1);
+  la += __shfl_xor_sync(0xffffffffu, la, 2);
+  lb += __shfl_xor_sync(0xffffffffu, lb, 1);
+  lb += __shfl_xor_sync(0xffffffffu, lb, 2);
+  const float ia = la > 0.0f ? 1.0f / la : 0.0f, ib = lb > 0.0f ? 1.0f / lb : 0.0f;
+  u16* ob = reinterpret_cast<u16*>(o);
+  if (ra < Tq) {
+    u16* orow = ob + (((i64)b * Tq + ra) * Hq + h) * D;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) *reinterpret_cast<u32*>(orow + i * 8 + 2 * tq) = pack2<T>(oacc[i][0] * ia, oacc[i][1] * ia);
+    if (tq == 0) lse[((i64)b * Tq + ra) * Hq + h] = la > 0.0f ? ma + logf(la) : -INFINITY;
+  }
+  if (rb < Tq) {
+    u16* orow = ob + (((i64)b * Tq + rb) * Hq + h) * D;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) *reinterpret_cast<u32*>(orow + i * 8 + 2 * tq) = pack2<T>(oacc[i][2] * ib, oacc[i][3] * ib);
+    if (tq == 0) lse[((i64)b * Tq + rb) * Hq + h] = lb > 0.0f ? mb + logf(lb) : -INFINITY;
+  }
+}
+
+template <typename T, int D>
+__device__ void flash_bwd_dq_body(int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart,
+                                  const int* segEnd, const T* go, const T* q, const T* k, const T* v, const float* lse,
+                                  const float* delta, T* gq) {
+  constexpr int P = D + 8, BM = 64, BN = 64;
+  constexpr bool bf = IsBf16<T>::value;
+  STILL_DYNAMIC_SMEM(smem);
+  u16* Qs = reinterpret_cast<u16*>(smem);
+  u16* Os = Qs + BM * P;  // dO
+  u16* Ks = Os + BM * P;
+  u16* Vs = Ks + BN * P;
+  const int bh = blockIdx.y, b = bh / Hq, h = bh % Hq, kh = h / (Hq / Hkv);
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;
+  const int w = warp_id(), lane = lane_id(), g = lane >> 2, tq = lane & 3;
+  const i64 qStride = (i64)Hq * D, kStride = (i64)Hkv * D;
+  const i64 qOff = ((i64)b * Tq * Hq + h) * D, kOff = ((i64)b * S * Hkv + kh) * D;
+  load_tile<D>(Qs, reinterpret_cast<const u16*>(q) + qOff, qStride, q0, BM, Tq);
+  load_tile<D>(Os, reinterpret_cast<const u16*>(go) + qOff, qStride, q0, BM, Tq);
+  const int ra = q0 + w * 16 + g, rb = ra + 8;
+  const Range A = visible_keys(ra, Tq, S, b, causal, segStart, segEnd);
+  const Range Bv = visible_keys(rb, Tq, S, b, causal, segStart, segEnd);
+  const i64 rowA = ((i64)b * Tq + ra) * Hq + h, rowB = ((i64)b * Tq + rb) * Hq + h;
+  const float lseA = ra < Tq ? lse[rowA] : 0.0f, lseB = rb < Tq ? lse[rowB] : 0.0f;
+  const float dA = ra < Tq ? delta[rowA] : 0.0f, dB = rb < Tq ? delta[rowB] : 0.0f;
+  const int lastRow = q0 + BM - 1 < Tq - 1 ? q0 + BM - 1 : Tq - 1;
+  const int kLo = visible_keys(q0, Tq, S, b, causal, segStart, segEnd).lo;
+  const int kHi = visible_keys(lastRow, Tq, S, b, causal, segStart, segEnd).hi;
+
+  float dq[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; i++) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.0f;
+
+  for (int kt = (kLo / BN) * BN; kt <= kHi; kt += BN) {
+    __syncthreads();
+    load_tile<D>(Ks, reinterpret_cast<const u16*>(k) + kOff, kStride, kt, BN, S);
+    load_tile<D>(Vs, reinterpret_cast<const u16*>(v) + kOff, kStride, kt, BN, S);
+    __syncthreads();
+    float s[BN / 8][4], dp[BN / 8][4];
+#pragma unroll
+    for (int i = 0; i < BN / 8; i++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) s[i][e] = dp[i][e] = 0.0f;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++) {
+      u32 aq[4], ao[4];
+      load_a<D>(aq, Qs, w * 16, kc * 16);
+      load_a<D>(ao, Os, w * 16, kc * 16);
+#pragma unroll
+      for (int np = 0; np < BN / 16; np++) {
+        u32 bk[4], bv[4];
+        load_b_rows<D>(bk, Ks, np * 16, kc * 16);
+        mma_16816(s[2 * np], aq, bk, bf);
+        mma_16816(s[2 * np + 1], aq, bk + 2, bf);
+        load_b_rows<D>(bv, Vs, np * 16, kc * 16);
+        mma_16816(dp[2 * np], ao, bv, bf);
+        mma_16816(dp[2 * np + 1], ao, bv + 2, bf);
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < BN / 8; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int key = kt + nt * 8 + 2 * tq + (e & 1);
+        const Range& R = e < 2 ? A : Bv;
+        const float p = key >= R.lo && key <= R.hi ? __expf(s[nt][e] * scale - (e < 2 ? lseA : lseB)) : 0.0f;
+        s[nt][e] = p * (dp[nt][e] - (e < 2 ? dA : dB)) * scale;  // dS
+      }
+    }
+#pragma unroll
+    for (int kc = 0; kc < BN / 16; kc++) {
+      u32 da[4];
+      acc_to_a<T>(da, s[2 * kc], s[2 * kc + 1]);
+#pragma unroll
+      for (int dp2 = 0; dp2 < D / 16; dp2++) {
+        u32 bk[4];
+        load_b_cols<D>(bk, Ks, kc * 16, dp2 * 16);
+        mma_16816(dq[2 * dp2], da, bk, bf);
+        mma_16816(dq[2 * dp2 + 1], da, bk + 2, bf);
+      }
+    }
+  }
+  u16* gb = reinterpret_cast<u16*>(gq);
+  if (ra < Tq) {
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) *reinterpret_cast<u32*>(gb + rowA * D + i * 8 + 2 * tq) = pack2<T>(dq[i][0], dq[i][1]);
+  }
+  if (rb < Tq) {
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) *reinterpret_cast<u32*>(gb + rowB * D + i * 8 + 2 * tq) = pack2<T>(dq[i][2], dq[i][3]);
+  }
+}
+
+template <typename T, int D, int BQ>
+__device__ void flash_bwd_dkv_body(int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart,
+                                   const int* segEnd, const T* go, const T* q, const T* k, const T* v, const float* lse,
+                                   const float* delta, T* gk, T* gv) {
+  constexpr int P = D + 8, BN = 64;
+  constexpr bool bf = IsBf16<T>::value;
+  STILL_DYNAMIC_SMEM(smem);
+  u16* Ks = reinterpret_cast<u16*>(smem);
+  u16* Vs = Ks + BN * P;
+  u16* Qs = Vs + BN * P;
+  u16* Os = Qs + BQ * P;  // dO
+  float* lseS = reinterpret_cast<float*>(Os + BQ * P);
+  float* deltaS = lseS + BQ;
+  int* qlo = reinterpret_cast<int*>(deltaS + BQ);
+  int* qhi = qlo + BQ;
+  const int bh = blockIdx.y, b = bh / Hkv, kh = bh % Hkv, group = Hq / Hkv;
+  const int k0 = blockIdx.x * BN;
+  const int w = warp_id(), lane = lane_id(), g = lane >> 2, tq = lane & 3;
+  const i64 qStride = (i64)Hq * D, kStride = (i64)Hkv * D;
+  const i64 kOff = ((i64)b * S * Hkv + kh) * D;
+  load_tile<D>(Ks, reinterpret_cast<const u16*>(k) + kOff, kStride, k0, BN, S);
+  load_tile<D>(Vs, reinterpret_cast<const u16*>(v) + kOff, kStride, k0, BN, S);
+  const int ka = k0 + w * 16 + g, kb2 = ka + 8;
+  // The queries that see some key of this tile (segments need S == T, checked by the host).
+  const int lastKey = k0 + BN - 1 < S - 1 ? k0 + BN - 1 : S - 1;
+  int tlo, thi;
+  if (segStart) {
+    tlo = causal ? k0 : segStart[(i64)b * Tq + k0];
+    thi = segEnd[(i64)b * Tq + lastKey];
+  } else {
+    tlo = causal ? (k0 - (S - Tq) > 0 ? k0 - (S - Tq) : 0) : 0;
+    thi = Tq - 1;
+  }
+
+  float dk[D / 8][4], dv[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; i++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) dk[i][e] = dv[i][e] = 0.0f;
+
+  for (int h = kh * group; h < (kh + 1) * group; h++) {
+    const i64 qOff = ((i64)b * Tq * Hq + h) * D;
+    for (int t0 = (tlo / BQ) * BQ; t0 <= thi; t0 += BQ) {
+      __syncthreads();
+      load_tile<D>(Qs, reinterpret_cast<const u16*>(q) + qOff, qStride, t0, BQ, Tq);
+      load_tile<D>(Os, reinterpret_cast<const u16*>(go) + qOff, qStride, t0, BQ, Tq);
+      for (int i = threadIdx.x; i < BQ; i += blockDim.x) {
+        const int t = t0 + i;
+        const Range r = visible_keys(t, Tq, S, b, causal, segStart, segEnd);
+        const i64 row = ((i64)b * Tq + t) * Hq + h;
+        lseS[i] = t < Tq ? lse[row] : 0.0f;
+        deltaS[i] = t < Tq ? delta[row] : 0.0f;
+        qlo[i] = r.lo;
+        qhi[i] = r.hi;
+      }
+      __syncthreads();
+      float st[BQ / 8][4], dpt[BQ / 8][4];  // Sᵀ and dPᵀ: rows = this warp's keys, columns = queries
+#pragma unroll
+      for (int i = 0; i < BQ / 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[i][e] = dpt[i][e] = 0.0f;
+#pragma unroll
+      for (int kc = 0; kc < D / 16; kc++) {
+        u32 ak[4], av[4];
+        load_a<D>(ak, Ks, w * 16, kc * 16);
+        load_a<D>(av, Vs, w * 16, kc * 16);
+#pragma unroll
+        for (int np = 0; np < BQ / 16; np++) {
+          u32 bq[4], bo[4];
+          load_b_rows<D>(bq, Qs, np * 16, kc * 16);
+          mma_16816(st[2 * np], ak, bq, bf);
+          mma_16816(st[2 * np + 1], ak, bq + 2, bf);
+          load_b_rows<D>(bo, Os, np * 16, kc * 16);
+          mma_16816(dpt[2 * np], av, bo, bf);
+          mma_16816(dpt[2 * np + 1], av, bo + 2, bf);
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < BQ / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int col = nt * 8 + 2 * tq + (e & 1);
+          const int key = e < 2 ? ka : kb2;
+          const float p = key >= qlo[col] && key <= qhi[col] ? __expf(st[nt][e] * scale - lseS[col]) : 0.0f;
+          st[nt][e] = p;
+          dpt[nt][e] = p * (dpt[nt][e] - deltaS[col]) * scale;  // dSᵀ
+        }
+      }
+#pragma unroll
+      for (int kc = 0; kc < BQ / 16; kc++) {
+        u32 pa[4], da[4];
+        acc_to_a<T>(pa, st[2 * kc], st[2 * kc + 1]);
+        acc_to_a<T>(da, dpt[2 * kc], dpt[2 * kc + 1]);
+#pragma unroll
+        for (int dp2 = 0; dp2 < D / 16; dp2++) {
+          u32 bo[4], bq[4];
+          load_b_cols<D>(bo, Os, kc * 16, dp2 * 16);
+          mma_16816(dv[2 * dp2], pa, bo, bf);
+          mma_16816(dv[2 * dp2 + 1], pa, bo + 2, bf);
+          load_b_cols<D>(bq, Qs, kc * 16, dp2 * 16);
+          mma_16816(dk[2 * dp2], da, bq, bf);
+          mma_16816(dk[2 * dp2 + 1], da, bq + 2, bf);
+        }
+      }
+    }
+  }
+  u16* kOut = reinterpret_cast<u16*>(gk);
+  u16* vOut = reinterpret_cast<u16*>(gv);
+  if (ka < S) {
+    const i64 o = (((i64)b * S + ka) * Hkv + kh) * D + 2 * tq;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+      *reinterpret_cast<u32*>(kOut + o + i * 8) = pack2<T>(dk[i][0], dk[i][1]);
+      *reinterpret_cast<u32*>(vOut + o + i * 8) = pack2<T>(dv[i][0], dv[i][1]);
+    }
+  }
+  if (kb2 < S) {
+    const i64 o = (((i64)b * S + kb2) * Hkv + kh) * D + 2 * tq;
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) {
+      *reinterpret_cast<u32*>(kOut + o + i * 8) = pack2<T>(dk[i][2], dk[i][3]);
+      *reinterpret_cast<u32*>(vOut + o + i * 8) = pack2<T>(dv[i][2], dv[i][3]);
+    }
+  }
+}
+
+#define FLASH(S_, T, D, BQ)                                                                                         \
+  extern "C" __global__ void __launch_bounds__(128) flash_fwd_##S_##_d##D(                                          \
+      int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
+      const T* q, const T* k, const T* v, T* o, float* lse) {                                                       \
+    flash_fwd_body<T, D>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, q, k, v, o, lse);                      \
+  }                                                                                                                 \
+  extern "C" __global__ void __launch_bounds__(128) flash_bwd_dq_##S_##_d##D(                                       \
+      int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
+      const T* go, const T* q, const T* k, const T* v, const float* lse, const float* delta, T* gq) {               \
+    flash_bwd_dq_body<T, D>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, go, q, k, v, lse, delta, gq);        \
+  }                                                                                                                 \
+  extern "C" __global__ void __launch_bounds__(128) flash_bwd_dkv_##S_##_d##D(                                      \
+      int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
+      const T* go, const T* q, const T* k, const T* v, const float* lse, const float* delta, T* gk, T* gv) {        \
+    flash_bwd_dkv_body<T, D, BQ>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, go, q, k, v, lse, delta, gk, gv); \
+  }
+FLASH(bf16, bf16, 64, 64)
+FLASH(bf16, bf16, 128, 32)
+FLASH(f16, f16, 64, 64)
+FLASH(f16, f16, 128, 32)

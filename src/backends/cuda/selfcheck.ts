@@ -1,0 +1,460 @@
+// Every CUDA kernel against the CPU reference on fresh random inputs, with error limits suited to each
+// dtype. One list of checks serves the emulator tests (size 'small'), the GPU tests and bench/gpu.ts
+// (size 'large'). Each check reports the worst error relative to the reference's largest magnitude.
+import type { AttentionOptions, Backend, BinaryOp, UnaryOp } from '../backend.ts';
+import { CpuBackend } from '../cpu/index.ts';
+import type { DType } from '../../tensor/dtype.ts';
+import { numel } from '../../tensor/shape.ts';
+import type { Tensor } from '../../tensor/tensor.ts';
+
+export type CheckSize = 'small' | 'large';
+
+export interface CheckResult {
+  name: string;
+  /** max |got − want| / max |want| (0 when both are exactly equal). */
+  maxErr: number;
+  tol: number;
+  pass: boolean;
+  ms: number;
+  error?: string;
+}
+
+interface Ctx {
+  cuda: Backend;
+  cpu: Backend;
+  size: CheckSize;
+  rand: () => number;
+  /** Tensors to dispose when the check ends. */
+  made: Tensor[];
+}
+
+interface Check {
+  name: string;
+  run(c: Ctx): number | Promise<number>;
+  tol: number;
+}
+
+/** A seeded uniform(-1, 1) stream (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+function values(c: Ctx, shape: number[], scale = 1): Float32Array {
+  return Float32Array.from({ length: numel(shape) }, () => c.rand() * scale);
+}
+
+/** The same values on both backends. */
+function both(c: Ctx, data: Float32Array | Int32Array, shape: number[], dtype: DType): [Tensor, Tensor] {
+  const g = c.cuda.upload(data, shape, dtype);
+  const r = c.cpu.upload(data, shape, dtype);
+  c.made.push(g, r);
+  return [g, r];
+}
+
+function randBoth(c: Ctx, shape: number[], dtype: DType, scale = 1): [Tensor, Tensor] {
+  return both(c, values(c, shape, scale), shape, dtype);
+}
+
+function idsBoth(c: Ctx, shape: number[], below: number, ignore?: { value: number; every: number }): [Tensor, Tensor] {
+  const ids = Int32Array.from({ length: numel(shape) }, (_, i) =>
+    ignore && i % ignore.every === 0 ? ignore.value : Math.floor(((c.rand() + 1) / 2) * below) % below);
+  return both(c, ids, shape, 'i32');
+}
+
+/** Normalised max error of a CUDA result against the CPU one (shapes must agree). */
+function err(c: Ctx, got: Tensor, want: Tensor): number {
+  c.made.push(got, want);
+  if (got.shape.join() !== want.shape.join()) throw new Error(`shape [${got.shape}] vs reference [${want.shape}]`);
+  const g = got.toArray();
+  const w = want.toArray();
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < w.length; i++) {
+    const d = g[i] === w[i] ? 0 : Math.abs(g[i] - w[i]); // equal infinities agree
+    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d; // NaN on either side fails the check
+    if (Number.isFinite(w[i])) maxRef = Math.max(maxRef, Math.abs(w[i]));
+  }
+  return maxDiff === 0 ? 0 : maxDiff / Math.max(maxRef, 1e-30);
+}
+
+const worst = (...xs: number[]) => Math.max(...xs);
+const L = (c: Ctx, small: number, large: number) => (c.size === 'small' ? small : large);
+
+const F32 = 2e-5;
+const BF16 = 2e-2;
+
+function binaryChecks(): Check[] {
+  const out: Check[] = [];
+  for (const dtype of ['f32', 'bf16'] as const) {
+    out.push({
+      name: `binary add/sub/mul/div, broadcast (${dtype})`,
+      tol: dtype === 'f32' ? 1e-6 : BF16,
+      run: (c) => {
+        const n = L(c, 5, 67);
+        const shapes: [number[], number[]][] = [[[3, n, 4], [3, n, 4]], [[3, n, 4], [4]], [[3, n, 4], [1]], [[3, 1, 4], [n, 1]], [[2, 3, n, 4], [3, 1, 4]]];
+        let e = 0;
+        for (const op of ['add', 'sub', 'mul', 'div'] as BinaryOp[]) {
+          for (const [sa, sb] of shapes) {
+            const [ga, ra] = randBoth(c, sa, dtype);
+            // Divisors kept away from 0 so the relative error means something.
+            const bData = Float32Array.from(values(c, sb), (x) => (op === 'div' ? 0.5 + Math.abs(x) : x));
+            const [gb, rb] = both(c, bData, sb, dtype);
+            e = worst(e, err(c, c.cuda.binary(op, ga, gb), c.cpu.binary(op, ra, rb)));
+          }
+        }
+        return e;
+      },
+    });
+    out.push({
+      name: `unary ops and affine (${dtype})`,
+      tol: dtype === 'f32' ? 1e-6 : BF16,
+      run: (c) => {
+        const shape = [L(c, 7, 300), 33];
+        let e = 0;
+        for (const op of ['neg', 'exp', 'log', 'sqrt', 'silu', 'square', 'abs'] as UnaryOp[]) {
+          const data = Float32Array.from(values(c, shape, 2), (x) => (op === 'log' || op === 'sqrt' ? 0.1 + Math.abs(x) : x));
+          const [g, r] = both(c, data, shape, dtype);
+          e = worst(e, err(c, c.cuda.unary(op, g), c.cpu.unary(op, r)));
+        }
+        const [g, r] = randBoth(c, shape, dtype);
+        return worst(e, err(c, c.cuda.affine(g, -1.5, 0.25), c.cpu.affine(r, -1.5, 0.25)));
+      },
+    });
+  }
+  return out;
+}
+
+const layoutChecks: Check[] = [
+  {
+    name: 'casts between f32, bf16, f16, i32 (bit-exact)',
+    tol: 0,
+    run: (c) => {
+      const shape = [L(c, 9, 1000), 7];
+      const data = Float32Array.from(values(c, shape, 300), (x, i) => (i % 17 === 0 ? 65504 * 4 : x)); // includes f16 overflow
+      let e = 0;
+      for (const from of ['f32', 'bf16', 'f16', 'i32'] as DType[]) {
+        const src = from === 'i32' ? Int32Array.from(data, Math.trunc) : data;
+        const [g, r] = both(c, src, shape, from);
+        for (const to of ['f32', 'bf16', 'f16', 'i32'] as DType[]) {
+          if (from === 'f16' && to === 'i32') continue; // ±inf → i32 differs by design (CUDA saturates, JS gives 0)
+          e = worst(e, err(c, c.cuda.cast(g, to), c.cpu.cast(r, to)));
+        }
+      }
+      return e;
+    },
+  },
+  {
+    name: 'sum over axes (thread and block kernels)',
+    tol: F32,
+    run: (c) => {
+      let e = 0;
+      const cases: [number[], number[]][] = [
+        [[4, 5, 6], [0]], [[4, 5, 6], [1]], [[4, 5, 6], [2]], [[4, 5, 6], [0, 2]], [[4, 5, 6], [0, 1, 2]],
+        [[3, L(c, 1100, 5000)], [1]], [[L(c, 1100, 8192), 3], [0]], [[2, 1, 3], [1]],
+      ];
+      for (const [shape, axes] of cases) {
+        const [g, r] = randBoth(c, shape, 'f32');
+        e = worst(e, err(c, c.cuda.sum(g, axes, true), c.cpu.sum(r, axes, true)));
+        e = worst(e, err(c, c.cuda.sum(g, axes, false), c.cpu.sum(r, axes, false)));
+      }
+      return e;
+    },
+  },
+  {
+    name: 'permute, slice, concat (f32, bf16, i32)',
+    tol: 0,
+    run: (c) => {
+      let e = 0;
+      for (const dtype of ['f32', 'bf16', 'i32'] as DType[]) {
+        const shape = [2, 3, L(c, 4, 40), 5];
+        const data = values(c, shape, 100);
+        const [g, r] = both(c, dtype === 'i32' ? Int32Array.from(data, Math.trunc) : data, shape, dtype);
+        for (const perm of [[0, 2, 1, 3], [3, 2, 1, 0], [1, 0, 2, 3], [0, 1, 2, 3]]) e = worst(e, err(c, c.cuda.permute(g, perm), c.cpu.permute(r, perm)));
+        e = worst(e, err(c, c.cuda.slice(g, 2, 1, 3), c.cpu.slice(r, 2, 1, 3)));
+        e = worst(e, err(c, c.cuda.slice(g, 0, 1, 2), c.cpu.slice(r, 0, 1, 2)));
+        const [g2, r2] = both(c, Float32Array.from(values(c, [2, 3, 2, 5], 100), Math.trunc), [2, 3, 2, 5], dtype);
+        e = worst(e, err(c, c.cuda.concat([g, g2, g], 2), c.cpu.concat([r, r2, r], 2)));
+      }
+      return e;
+    },
+  },
+];
+
+function matmulChecks(): Check[] {
+  const out: Check[] = [];
+  for (const dtype of ['f32', 'bf16'] as const) {
+    out.push({
+      name: `matmul: transposes, batched, shared weight (${dtype})`,
+      tol: dtype === 'f32' ? F32 : BF16,
+      run: (c) => {
+        const [m, k, n] = c.size === 'small' ? [5, 7, 6] : [192, 320, 256];
+        let e = 0;
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const [ga, ra] = randBoth(c, transA ? [3, k, m] : [3, m, k], dtype);
+            const [gb, rb] = randBoth(c, transB ? [3, n, k] : [3, k, n], dtype);
+            e = worst(e, err(c, c.cuda.matmul(ga, gb, transA, transB), c.cpu.matmul(ra, rb, transA, transB)));
+            const [gw, rw] = randBoth(c, transB ? [n, k] : [k, n], dtype); // 2-D weight shared by the batch
+            e = worst(e, err(c, c.cuda.matmul(ga, gw, transA, transB), c.cpu.matmul(ra, rw, transA, transB)));
+          }
+        }
+        return e;
+      },
+    });
+  }
+  return out;
+}
+
+const modelOpChecks: Check[] = [
+  {
+    name: 'embedding gather + scatter-add backward (repeated ids)',
+    tol: F32,
+    run: (c) => {
+      const [v, d, n] = c.size === 'small' ? [11, 6, 20] : [5000, 896, 4096];
+      const [gw, rw] = randBoth(c, [v, d], 'f32');
+      const [gi, ri] = idsBoth(c, [2, n / 2], v);
+      const [gg, rg] = randBoth(c, [2, n / 2, d], 'f32');
+      return worst(err(c, c.cuda.embedding(gw, gi), c.cpu.embedding(rw, ri)), err(c, c.cuda.embeddingBackward(gg, gi, v), c.cpu.embeddingBackward(rg, ri, v)));
+    },
+  },
+  {
+    name: 'rmsnorm forward + backward (f32, bf16)',
+    tol: BF16,
+    run: (c) => {
+      let e = 0;
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const [rows, d] = c.size === 'small' ? [6, 40] : [2048, 896];
+        const [gx, rx] = randBoth(c, [2, rows / 2, d], dtype, 3);
+        const [gw, rw] = randBoth(c, [d], dtype);
+        const [gy, ry] = randBoth(c, [2, rows / 2, d], dtype);
+        const g = c.cuda.rmsnorm(gx, gw, 1e-6);
+        const r = c.cpu.rmsnorm(rx, rw, 1e-6);
+        e = worst(e, err(c, g.y, r.y), err(c, g.rstd, r.rstd));
+        const gb = c.cuda.rmsnormBackward(gy, gx, gw, g.rstd);
+        const rb = c.cpu.rmsnormBackward(ry, rx, rw, r.rstd);
+        e = worst(e, err(c, gb.gx, rb.gx), err(c, gb.gw, rb.gw));
+      }
+      return e;
+    },
+  },
+  {
+    name: 'rope forward + inverse at long positions',
+    tol: 1e-5,
+    run: (c) => {
+      const [b, t, h, d] = c.size === 'small' ? [2, 5, 3, 8] : [2, 2048, 14, 64];
+      const [gx, rx] = randBoth(c, [b, t, h, d], 'f32');
+      const pos = Int32Array.from({ length: b * t }, (_, i) => (i % t) * (c.size === 'small' ? 997 : 16) + 3);
+      const [gp, rp] = both(c, pos, [b, t], 'i32');
+      return worst(err(c, c.cuda.rope(gx, gp, 1e6, false), c.cpu.rope(rx, rp, 1e6, false)), err(c, c.cuda.rope(gx, gp, 1e4, true), c.cpu.rope(rx, rp, 1e4, true)));
+    },
+  },
+  {
+    name: 'swiglu forward + backward (f32, bf16)',
+    tol: BF16,
+    run: (c) => {
+      let e = 0;
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const shape = [L(c, 3, 64), L(c, 10, 4864)];
+        const [gg, rg] = randBoth(c, shape, dtype, 4);
+        const [gu, ru] = randBoth(c, shape, dtype);
+        const [gy, ry] = randBoth(c, shape, dtype);
+        e = worst(e, err(c, c.cuda.swiglu(gg, gu), c.cpu.swiglu(rg, ru)));
+        const gb = c.cuda.swigluBackward(gy, gg, gu);
+        const rb = c.cpu.swigluBackward(ry, rg, ru);
+        e = worst(e, err(c, gb.gGate, rb.gGate), err(c, gb.gUp, rb.gUp));
+      }
+      return e;
+    },
+  },
+  {
+    name: 'cross-entropy forward + backward, ignore_index (f32, bf16 logits)',
+    tol: BF16,
+    run: (c) => {
+      let e = 0;
+      for (const dtype of ['f32', 'bf16'] as const) {
+        const [n, v] = c.size === 'small' ? [7, 50] : [256, 151936];
+        const [gl, rl] = randBoth(c, [n, v], dtype, 8);
+        const [gt, rt] = idsBoth(c, [n], v, { value: -100, every: 3 });
+        const g = c.cuda.crossEntropy(gl, gt, -100);
+        const r = c.cpu.crossEntropy(rl, rt, -100);
+        e = worst(e, err(c, g.loss, r.loss), err(c, g.lse, r.lse));
+        const [gg, rg] = randBoth(c, [n], 'f32');
+        e = worst(e, err(c, c.cuda.crossEntropyBackward(gg, gl, gt, g.lse, -100), c.cpu.crossEntropyBackward(rg, rl, rt, r.lse, -100)));
+      }
+      return e;
+    },
+  },
+  {
+    name: 'adamw step (f32 master, bf16 grad) and sumSquares',
+    tol: 1e-5,
+    run: (c) => {
+      const n = L(c, 300, 1 << 20);
+      const [gp, rp] = randBoth(c, [n], 'f32');
+      const [gm, rm] = randBoth(c, [n], 'f32', 0.1);
+      const vData = Float32Array.from(values(c, [n], 0.01), Math.abs);
+      const [gv, rv] = both(c, vData, [n], 'f32');
+      const [gg, rg] = randBoth(c, [n], 'bf16');
+      const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
+      c.cuda.adamw(gp, gg, gm, gv, h);
+      c.cpu.adamw(rp, rg, rm, rv, h);
+      const ss = Math.abs(c.cuda.sumSquares(gg) - c.cpu.sumSquares(rg)) / c.cpu.sumSquares(rg);
+      return worst(err(c, gp, rp), err(c, gm, rm), err(c, gv, rv), ss);
+    },
+  },
+];
+
+function slotCacheCheck(dtype: 'f32' | 'bf16'): Check {
+  return {
+    name: `slot KV cache: kvWrite, kvCopy, slotAttention prefill + decode (${dtype})`,
+    tol: dtype === 'f32' ? 1e-5 : BF16,
+    run: (c) => {
+      const [slots, maxLen, hkv, d, hq, rows] = c.size === 'small' ? [5, 40, 2, 16, 6, 3] : [64, 1024, 2, 64, 14, 48];
+      const [gk, rk] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
+      const [gv, rv] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
+      // Prefill T positions into `rows` distinct slots at staggered starts, then copy one slot's prefix.
+      const t = c.size === 'small' ? 7 : 100;
+      const slotIds = Int32Array.from({ length: rows }, (_, i) => (i * 7 + 3) % slots); // distinct: 7 is coprime with both sizes
+      const starts = Int32Array.from({ length: rows }, (_, i) => (i * 13) % (maxLen - t));
+      const [gs, rs] = both(c, slotIds, [rows], 'i32');
+      const [gst, rst] = both(c, starts, [rows], 'i32');
+      for (const [g, r] of [[gk, rk], [gv, rv]]) {
+        const [gsrc, rsrc] = randBoth(c, [rows, t, hkv, d], dtype);
+        c.cuda.kvWrite(g, gsrc, gs, gst);
+        c.cpu.kvWrite(r, rsrc, rs, rst);
+      }
+      const spare = [...Array(slots).keys()].filter((x) => !slotIds.includes(x)).slice(0, 1);
+      if (spare.length > 0) {
+        c.cuda.kvCopy(gk, slotIds[0], spare, t);
+        c.cpu.kvCopy(rk, slotIds[0], spare, t);
+      }
+      let e = worst(err(c, c.cuda.cast(gk, 'f32'), c.cpu.cast(rk, 'f32')), err(c, c.cuda.cast(gv, 'f32'), c.cpu.cast(rv, 'f32')));
+      // Attention at kvLen = start + T for each row (prefill, 3 queries) and then one decode query.
+      const lens = Int32Array.from(starts, (s) => s + t);
+      const [gl, rl] = both(c, lens, [rows], 'i32');
+      for (const tq of [3, 1]) {
+        const [gq, rq] = randBoth(c, [rows, tq, hq, d], dtype);
+        e = worst(e, err(c, c.cuda.slotAttention(gq, gk, gv, gs, gl, 0.125), c.cpu.slotAttention(rq, rk, rv, rs, rl, 0.125)));
+      }
+      return e;
+    },
+  };
+}
+
+interface AttnCase {
+  label: string;
+  b: number;
+  t: number;
+  s: number;
+  hq: number;
+  hkv: number;
+  d: number;
+  causal: boolean;
+  segments?: boolean;
+}
+
+function attentionCases(size: CheckSize, d: number): AttnCase[] {
+  if (size === 'small') {
+    return [
+      { label: 'causal GQA', b: 2, t: 70, s: 70, hq: 4, hkv: 2, d, causal: true },
+      { label: 'kv cache S>T', b: 1, t: 5, s: 67, hq: 2, hkv: 1, d, causal: true },
+      { label: 'packed segments', b: 1, t: 72, s: 72, hq: 2, hkv: 2, d, causal: true, segments: true },
+      { label: 'non-causal segments', b: 1, t: 20, s: 20, hq: 2, hkv: 1, d, causal: false, segments: true },
+    ];
+  }
+  return [
+    { label: 'causal GQA', b: 2, t: 300, s: 300, hq: 14, hkv: 2, d, causal: true },
+    { label: 'kv cache S>T', b: 2, t: 17, s: 400, hq: 8, hkv: 2, d, causal: true },
+    { label: 'packed segments', b: 2, t: 256, s: 256, hq: 4, hkv: 2, d, causal: true, segments: true },
+  ];
+}
+
+function attentionCheck(dtype: 'f32' | 'bf16', d: number, backward: boolean): Check {
+  const kernel = dtype !== 'f32' && (d === 64 || d === 128) ? 'flash' : 'generic';
+  return {
+    name: `attention ${backward ? 'fwd+bwd' : 'forward'} ${kernel} (${dtype}, D=${d})`,
+    tol: dtype === 'f32' ? 1e-4 : BF16,
+    run: (c) => {
+      let e = 0;
+      for (const k of attentionCases(c.size, d)) {
+        const [gq, rq] = randBoth(c, [k.b, k.t, k.hq, k.d], dtype);
+        const [gk, rk] = randBoth(c, [k.b, k.s, k.hkv, k.d], dtype);
+        const [gv, rv] = randBoth(c, [k.b, k.s, k.hkv, k.d], dtype);
+        const optsFor = (seg: Tensor | undefined): AttentionOptions => ({ scale: 1 / Math.sqrt(k.d), causal: k.causal, segments: seg });
+        let gs: Tensor | undefined;
+        let rs: Tensor | undefined;
+        if (k.segments) {
+          // Three packed examples per row, of uneven lengths; id 3 comes back, and a new run is a new segment.
+          const seg = Int32Array.from({ length: k.b * k.t }, (_, i) => {
+            const pos = (i % k.t) / k.t;
+            return pos < 0.2 ? 3 : pos < 0.55 ? 9 : 3;
+          });
+          [gs, rs] = both(c, seg, [k.b, k.t], 'i32');
+        }
+        const g = c.cuda.attention(gq, gk, gv, optsFor(gs));
+        const r = c.cpu.attention(rq, rk, rv, optsFor(rs));
+        c.made.push(g.o, g.lse, r.o, r.lse);
+        e = worst(e, err(c, g.o, r.o), err(c, g.lse, r.lse));
+        if (backward) {
+          const [ggo, rgo] = randBoth(c, [k.b, k.t, k.hq, k.d], dtype);
+          const gb = c.cuda.attentionBackward(ggo, gq, gk, gv, g.o, g.lse, optsFor(gs));
+          // The reference backward reads the CUDA forward's o (rounded like the GPU's) so both use the same delta.
+          const ro = c.cpu.upload(g.o.toArray(), g.o.shape, dtype);
+          c.made.push(ro);
+          const rb = c.cpu.attentionBackward(rgo, rq, rk, rv, ro, r.lse, optsFor(rs));
+          e = worst(e, err(c, gb.gq, rb.gq), err(c, gb.gk, rb.gk), err(c, gb.gv, rb.gv));
+        }
+      }
+      return e;
+    },
+  };
+}
+
+export function allChecks(): Check[] {
+  return [
+    ...layoutChecks,
+    ...binaryChecks(),
+    ...matmulChecks(),
+    ...modelOpChecks,
+    slotCacheCheck('f32'),
+    slotCacheCheck('bf16'),
+    attentionCheck('f32', 16, true),
+    attentionCheck('f32', 64, true),
+    attentionCheck('bf16', 24, true),
+    attentionCheck('bf16', 64, true),
+    attentionCheck('bf16', 128, true),
+  ];
+}
+
+/** Run the checks (all, or those whose name matches `filter`); each in its own try/catch, so one failure never stops the rest. */
+export async function runChecks(
+  cuda: Backend, size: CheckSize, opts: { filter?: RegExp; seed?: number; onResult?: (r: CheckResult) => void } = {},
+): Promise<CheckResult[]> {
+  const cpu = new CpuBackend();
+  const results: CheckResult[] = [];
+  const checks = allChecks();
+  for (const [index, check] of checks.entries()) {
+    if (opts.filter && !opts.filter.test(check.name)) continue;
+    // The seed depends on the check's place in the full list, so a filtered run sees the same inputs.
+    const c: Ctx = { cuda, cpu, size, rand: seededRandom((opts.seed ?? 1234) + index), made: [] };
+    const t0 = performance.now();
+    let r: CheckResult;
+    try {
+      const maxErr = await check.run(c);
+      r = { name: check.name, maxErr, tol: check.tol, pass: maxErr <= check.tol, ms: performance.now() - t0 };
+    } catch (e) {
+      r = { name: check.name, maxErr: Infinity, tol: check.tol, pass: false, ms: performance.now() - t0, error: (e as Error).message.split('\n')[0] };
+    } finally {
+      for (const t of c.made) if (!t.isDisposed) t.dispose();
+    }
+    results.push(r);
+    opts.onResult?.(r);
+  }
+  return results;
+}

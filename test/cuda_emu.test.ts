@@ -1,0 +1,146 @@
+// The CUDA backend end to end on the CPU emulator (kernels/cuda/emu): koffi bindings, allocator, cuBLASLt
+// plan, NVRTC fallback and graphs through a fake libcuda, and every kernel against the CPU reference.
+// Skips (reported as skipped) where g++ or CUDA's cuda.h header is missing.
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CudaBackend } from '../src/backends/cuda/index.ts';
+import { runChecks, type CheckResult } from '../src/backends/cuda/selfcheck.ts';
+import { tidy } from '../src/tensor/scope.ts';
+// @ts-expect-error plain .mjs script without types
+import { buildEmulator, findCudaInclude } from '../scripts/build_kernels.mjs';
+
+function emulatorAvailable(): boolean {
+  try {
+    execFileSync('g++', ['--version'], { stdio: 'ignore' });
+    findCudaInclude();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const available = emulatorAvailable();
+const emuDir = join(tmpdir(), 'still-cuda-emu');
+
+describe.skipIf(!available)('cuda backend on the emulator', () => {
+  let env: NodeJS.ProcessEnv;
+  let cuda: CudaBackend;
+
+  beforeAll(() => {
+    buildEmulator(emuDir);
+    env = { ...process.env, STILL_CUDA_LIB_DIR: emuDir };
+    cuda = new CudaBackend(env);
+  }, 300_000);
+
+  afterAll(() => {
+    delete process.env.STILL_EMU_REJECT_PTX;
+    delete process.env.STILL_EMU_NO_DEVICE;
+  });
+
+  it('opens the fake device and describes it', () => {
+    expect(cuda.device).toMatch(/^Emulated CUDA device .*sm_90.*driver 13\.0, cuBLASLt 13\.1\.0\)$/);
+  });
+
+  it('round-trips every dtype, zeros and full', () => {
+    const f = Float32Array.from([1.5, -2.25, 3e-3, 65504, -0]);
+    for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+      const t = cuda.upload(f, [5], dtype);
+      const back = t.toArray() as Float32Array;
+      expect(Array.from(back.slice(0, 2))).toEqual([1.5, -2.25]);
+      t.dispose();
+    }
+    expect(Array.from(cuda.upload(Int32Array.from([7, -3]), [2], 'i32').toArray())).toEqual([7, -3]);
+    expect(Array.from(cuda.zeros([3], 'bf16').toArray())).toEqual([0, 0, 0]);
+    expect(Array.from(cuda.full([2], 0.5, 'f16').toArray())).toEqual([0.5, 0.5]);
+    expect(Array.from(cuda.full([2], -4, 'i32').toArray())).toEqual([-4, -4]);
+  });
+
+  const results: CheckResult[] = [];
+  it('matches the CPU reference on every kernel (small sizes)', async () => {
+    results.push(...(await runChecks(cuda, 'small')));
+    const failed = results.filter((r) => !r.pass).map((r) => `${r.name}: err ${r.maxErr.toExponential(2)} > ${r.tol}${r.error ? ` (${r.error})` : ''}`);
+    expect(failed).toEqual([]);
+    expect(results.length).toBeGreaterThan(15);
+  }, 600_000);
+
+  it('uses the generic attention kernels when asked, with the same results', async () => {
+    const generic = new CudaBackend({ ...env, STILL_CUDA_ATTENTION: 'generic' });
+    const r = await runChecks(generic, 'small', { filter: /attention .*bf16, D=64/ });
+    expect(r.map((x) => x.error ?? x.maxErr).every((e) => typeof e === 'number' && e < 2e-2)).toBe(true);
+  }, 300_000);
+
+  it('falls back to the GEMM kernel without cuBLASLt', async () => {
+    const noBlas = new CudaBackend({ ...env, STILL_CUDA_GEMM: 'kernel' });
+    expect(noBlas.blas).toBeNull();
+    expect(noBlas.device).toContain('GEMM kernel');
+    const r = await runChecks(noBlas, 'small', { filter: /^matmul/ });
+    expect(r.filter((x) => !x.pass)).toEqual([]);
+  }, 300_000);
+
+  it('reports a bad token id or target at the next sync, naming the op', () => {
+    const w = cuda.upload(new Float32Array(12), [4, 3], 'f32');
+    const ids = cuda.upload(Int32Array.from([1, 9]), [2], 'i32');
+    const out = cuda.embedding(w, ids);
+    expect(() => out.toArray()).toThrow('embedding: token id 9 is outside the vocabulary [0, 4)');
+    const logits = cuda.upload(new Float32Array(6), [2, 3], 'f32');
+    const t = cuda.upload(Int32Array.from([0, 5]), [2], 'i32');
+    expect(() => cuda.crossEntropy(logits, t, -100).loss.toArray()).toThrow('cross-entropy: a target 5 is outside [0, 3)');
+    // The flags were cleared: the next download is fine.
+    expect(Array.from(cuda.upload(Float32Array.from([1]), [1], 'f32').toArray())).toEqual([1]);
+  });
+
+  it('keeps device memory flat across repeated steps (no cuMemAlloc after the first)', () => {
+    const x = cuda.upload(Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i)), [64, 32], 'f32');
+    const w = cuda.upload(Float32Array.from({ length: 32 * 32 }, (_, i) => Math.cos(i)), [32, 32], 'f32');
+    const step = () => tidy(() => {
+      const h = cuda.matmul(x, w, false, true);
+      const a = cuda.unary('silu', h);
+      return cuda.sumSquares(cuda.binary('mul', a, h));
+    });
+    step();
+    const before = cuda.memoryStats();
+    for (let i = 0; i < 5; i++) step();
+    const after = cuda.memoryStats();
+    expect(after.deviceAllocs).toBe(before.deviceAllocs);
+    expect(after.inUse).toBe(before.inUse);
+    expect(after.reserved).toBe(before.reserved);
+    expect(after.cacheHits).toBeGreaterThan(before.cacheHits);
+  });
+
+  it('captures launches into a graph and replays them on new data', () => {
+    const x = cuda.upload(Float32Array.from([1, 2, 3]), [3], 'f32');
+    let y: ReturnType<CudaBackend['affine']> | null = null;
+    const g = cuda.drv.captureGraph(() => {
+      y = cuda.affine(x, 2, 1);
+    });
+    cuda.drv.upload(cuda.ptr(x), Float32Array.from([10, 20, 30]));
+    cuda.drv.launchGraph(g.exec);
+    expect(Array.from(y!.toArray())).toEqual([21, 41, 61]);
+    cuda.drv.destroyGraph(g);
+  });
+
+  it('compiles with NVRTC when the driver rejects the PTX', async () => {
+    process.env.STILL_EMU_REJECT_PTX = '1';
+    try {
+      const b = new CudaBackend(env);
+      const r = await runChecks(b, 'small', { filter: /^rmsnorm/ });
+      expect(r[0].pass).toBe(true);
+      expect([...b.kernels.loadedBy.values()]).toContain('nvrtc');
+      expect([...b.kernels.loadedBy.values()]).not.toContain('ptx');
+    } finally {
+      delete process.env.STILL_EMU_REJECT_PTX;
+    }
+  });
+
+  it('turns CUresults into errors that name the call', () => {
+    expect(() => cuda.drv.free(0x1234n)).toThrow('cuMemFree_v2 failed: CUDA_ERROR_INVALID_VALUE (1): invalid argument');
+    process.env.STILL_EMU_NO_DEVICE = '1';
+    try {
+      expect(() => new CudaBackend(env)).toThrow('cuInit failed: CUDA_ERROR_NO_DEVICE (100): no CUDA-capable device is detected');
+    } finally {
+      delete process.env.STILL_EMU_NO_DEVICE;
+    }
+  });
+});
