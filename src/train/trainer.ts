@@ -71,7 +71,7 @@ export interface TrainHooks {
   onStep?(stats: StepStats): void;
   onEval?(info: { step: number; evalLoss: number }): void;
   onCheckpoint?(info: { step: number; dir: string }): void;
-  /** Polled between steps; true saves a checkpoint and returns (Ctrl-C). */
+  /** Polled between steps; true saves a checkpoint (when there is a checkpointDir) and returns (Ctrl-C). */
   shouldStop?(): boolean;
 }
 
@@ -201,7 +201,8 @@ export async function train(model: DecoderModel, data: TrainData, options: Train
         break;
       }
     }
-    if (status !== 'done') savedAt = checkpoint();
+    // Without a checkpoint directory (library use) an interrupted run just returns its stats.
+    if (status !== 'done' && o.checkpointDir) savedAt = checkpoint();
   } finally {
     if (model.adapter) model.adapter.training = wasTraining;
     clearGrads(params);
