@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadSftDataset, splitHeldOut } from '../src/data/dataset.ts';
+import { examplesFromRows, loadSftDataset, splitHeldOut } from '../src/data/dataset.ts';
 import { IGNORE, targetCount, type Example } from '../src/data/example.ts';
 import { parseRow } from '../src/data/formats.ts';
 import { renderRow, type RenderContext } from '../src/data/render.ts';
@@ -132,6 +132,14 @@ describe('lengths and splits', () => {
     expect(examples[0].inputIds).toEqual([1, 2, 3, 4]);
     expect(stats).toMatchObject({ truncated: 2, dropped: 1 });
     expect(() => loadSftDataset(jsonl('none.jsonl', [{ input_ids: [1, 2], labels: [1, -100] }]), charCtx)).toThrow('none of its 1 rows has a token to train on');
+  });
+
+  it('rows in memory (the STILL loop) go through the same formats, errors naming row numbers', () => {
+    const { examples, stats } = examplesFromRows([{ prompt: '1+1=', completion: '2' }, { input_ids: [3, 4] }], charCtx, {}, 'round 1');
+    expect(examples.map((e) => e.source)).toEqual(['round 1:1', 'round 1:2']);
+    expect(stats.formats).toEqual({ prompt_completion: 1, tokens: 1 });
+    expect(() => examplesFromRows([{ prompt: 'a', completion: 'b' }, { prompt: 1, completion: 'b' }], charCtx, {}, 'round 2'))
+      .toThrow("round 2:2: field 'prompt' must be a string, got 1");
   });
 
   it('the held-out split is seeded, disjoint and covers everything', () => {

@@ -1,4 +1,4 @@
-// An SFT dataset from a JSONL file: rows detected, rendered, length-checked and (optionally) split.
+// An SFT dataset from a JSONL file (or rows in memory): rows detected, rendered, length-checked, split.
 import { checkExample, targetCount, type Example } from './example.ts';
 import { parseRow } from './formats.ts';
 import { readJsonl } from './jsonl.ts';
@@ -25,10 +25,26 @@ export interface DatasetStats {
 export function loadSftDataset(file: string, ctx: RenderContext, opts: LoadDatasetOptions = {}): { examples: Example[]; stats: DatasetStats } {
   const rows = readJsonl(file);
   if (rows.length === 0) throw new Error(`${file}: no rows (expected one JSON object per line)`);
+  return buildExamples(rows.map((r) => ({ where: `${file}:${r.line}`, value: r.value })), ctx, opts, file);
+}
+
+/**
+ * Examples from rows already in memory (the STILL loop's generated data), in any of the four formats.
+ * `label` names the collection in errors; row i is reported as `label:i+1`.
+ */
+export function examplesFromRows(
+  rows: readonly Record<string, unknown>[], ctx: RenderContext, opts: LoadDatasetOptions = {}, label = 'rows',
+): { examples: Example[]; stats: DatasetStats } {
+  if (rows.length === 0) throw new Error(`${label}: no rows`);
+  return buildExamples(rows.map((value, i) => ({ where: `${label}:${i + 1}`, value })), ctx, opts, label);
+}
+
+function buildExamples(
+  rows: { where: string; value: Record<string, unknown> }[], ctx: RenderContext, opts: LoadDatasetOptions, label: string,
+): { examples: Example[]; stats: DatasetStats } {
   const examples: Example[] = [];
   const stats: DatasetStats = { rows: rows.length, tokens: 0, targets: 0, truncated: 0, dropped: 0, formats: {} };
-  for (const { line, value } of rows) {
-    const where = `${file}:${line}`;
+  for (const { where, value } of rows) {
     const row = parseRow(value, where);
     stats.formats[row.kind] = (stats.formats[row.kind] ?? 0) + 1;
     let ex = renderRow(row, ctx, where);
@@ -45,7 +61,7 @@ export function loadSftDataset(file: string, ctx: RenderContext, opts: LoadDatas
     stats.targets += targetCount(ex);
     examples.push(ex);
   }
-  if (examples.length === 0) throw new Error(`${file}: none of its ${rows.length} rows has a token to train on (all labels are -100 after the shift)`);
+  if (examples.length === 0) throw new Error(`${label}: none of its ${rows.length} rows has a token to train on (all labels are -100 after the shift)`);
   return { examples, stats };
 }
 
