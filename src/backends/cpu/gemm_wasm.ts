@@ -15,10 +15,13 @@ const NC = 2048;
 const WORK_BYTES = align((MC * KC + KC * NC + MR * NR) * 4, 4096);
 /** Tasks per thread: enough that a thread the OS runs late (the machine is shared) only delays a small piece. */
 const TASKS_PER_THREAD = 4;
-/** A task keeps at least this many rows (columns), so re-packing B (A) per task stays a few % of its flops. */
-const MIN_TASK_SIDE = 16;
+/** A task keeps at least this many rows (columns): every row block packs all of B again, one element per
+ *  2·rows flops, and at 16 rows that cost a quarter of the time of dYᵀ·X with k = 4096 (B streams from L3). */
+const MIN_TASK_SIDE = 64;
 
-let parallelMinFlops = 2 * 96 * 96 * 96;
+/** Below this many flops (2·batch·m·n·k) one thread does it all: waking a worker, its futex calls and the
+ *  duplicated packing cost ~10–20 µs of CPU, about 10% of a 128³ product (~120 µs on one core). */
+let parallelMinFlops = 2 * 128 * 128 * 128;
 let chunkBytes = 256 << 20;
 let maxThreads = 0; // 0 = not decided yet; read from STILL_CPU_THREADS / the core count on first use
 let workersAwaited = false;
