@@ -141,6 +141,7 @@ describe('adapter_config.json checks', () => {
     ]);
     expect(parsePeftConfig({ ...good, layers_to_transform: [1] }, cfg).modules.every((m) => m.startsWith('model.layers.1.'))).toBe(true);
     expect(parsePeftConfig({ ...good, use_rslora: true }, cfg).lora.useRslora).toBe(true);
+    expect(parsePeftConfig({ ...good, target_modules: 'all-linear' }, cfg).modules).toHaveLength(14);
   });
 
   it('names the tensor when the weights do not match the config', () => {

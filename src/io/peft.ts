@@ -67,7 +67,10 @@ export function parsePeftConfig(json: unknown, cfg: ModelConfig, file = ADAPTER_
   const layers = layerFilter(c.layers_to_transform, cfg.numLayers, fail);
   const spec = c.target_modules;
   let matches: (module: string) => boolean;
-  if (typeof spec === 'string') {
+  if (spec === 'all-linear') {
+    // PEFT's shorthand for every linear layer but the output head: here, the seven projections.
+    matches = () => true;
+  } else if (typeof spec === 'string') {
     // PEFT: a string is a regex that must match the whole module name.
     let re: RegExp;
     try {
