@@ -196,6 +196,20 @@ function suite(name: string, threads: number): void {
       for (let i = 0; i < m * n; i++) expect(out[i]).toBeCloseTo(expected[i], 5);
     });
 
+    it('gives partly overlapping output items their sequential meaning', () => {
+      // strideOut = n: item 1 starts one row below item 0, so the two share m-1 rows and accumulate in order.
+      const m = 3, n = 5, k = 4, batch = 2;
+      const rand = rng(5);
+      const p: GemmParams = {
+        a: randomArray(false, batch * m * k, rand), b: randomArray(false, batch * k * n, rand),
+        out: randomArray(false, (m + 1) * n, rand), batch, m, n, k, transA: false, transB: true,
+        strideA: m * k, strideB: k * n, strideOut: n, accumulate: true,
+      };
+      const { value, scale } = reference(p);
+      gemm(p);
+      expect(worstError(p.out, value, scale, 1e-5)).toBeLessThanOrEqual(1);
+    });
+
     it('computes f64 to f64 precision, including transposes and batches', () => {
       for (const transA of [false, true]) for (const transB of [false, true]) {
         expect(runCase({ m: 65, n: 17, k: 129, transA, transB, f64: true })).toBeLessThanOrEqual(1);
