@@ -20,6 +20,30 @@ describe('philox4x32-10', () => {
     expect(Array.from(out)).toEqual(want);
   });
 
+  it('matches a BigInt Philox on random counters and keys (exact 32×32→64 products)', () => {
+    const M = [0xd2511f53n, 0xcd9e8d57n];
+    const W = [0x9e3779b9n, 0xbb67ae85n];
+    const mask = 0xffffffffn;
+    const slow = (ctr: number[], key: number[]) => {
+      let c = ctr.map(BigInt);
+      let k = key.map(BigInt);
+      for (let r = 0; r < 10; r++) {
+        if (r > 0) k = [(k[0] + W[0]) & mask, (k[1] + W[1]) & mask];
+        const p0 = M[0] * c[0];
+        const p1 = M[1] * c[2];
+        c = [(p1 >> 32n) ^ c[1] ^ k[0], p1 & mask, (p0 >> 32n) ^ c[3] ^ k[1], p0 & mask];
+      }
+      return c.map(Number);
+    };
+    let state = 3;
+    const next = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0);
+    for (let i = 0; i < 500; i++) {
+      const ctr = [next(), next(), next(), next()];
+      const key = [next(), next()];
+      expect(Array.from(philox4x32(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1]))).toEqual(slow(ctr, key));
+    }
+  });
+
   it('uniforms are in (0, 1) and look uniform', () => {
     const out = new Uint32Array(4);
     const bins = new Array(16).fill(0);

@@ -76,6 +76,10 @@ describe('filters keep what vLLM keeps', () => {
     expect(kept({ topP: 0.6 })).toEqual([0, 1, 2]);
     expect(kept({ topP: 0.5 })).toEqual([0, 1]);
     expect(kept({ topP: 0.3 })).toEqual([0]);
+    // Ties rank lower ids first: four tokens of mass 0.211 each, then two of 0.078 (ids 0, then 5).
+    const tied = Float32Array.from([0, 1, 1, 1, 1, 0]);
+    expect(Array.from(keptDistribution(tied, 6, row({ topP: 0.5 }))).flatMap((x, i) => (x > 0 ? [i] : []))).toEqual([1, 2, 3]);
+    expect(Array.from(keptDistribution(tied, 6, row({ topP: 0.9 }))).flatMap((x, i) => (x > 0 ? [i] : []))).toEqual([0, 1, 2, 3, 4]);
     // min-p 0.5: keep exp(l - 2) ≥ 0.5, i.e. l ≥ 2 - ln 2 = 1.307.
     expect(kept({ minP: 0.5 })).toEqual([0, 1, 2]);
     // A penalty of 10 on the top token moves it below the rest: 2 / 10 = 0.2.
@@ -86,7 +90,8 @@ describe('filters keep what vLLM keeps', () => {
     let state = 99;
     const rnd = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
     for (let trial = 0; trial < 30; trial++) {
-      const logits = Float32Array.from({ length: 300 }, () => (rnd() - 0.5) * 80);
+      // Rounded to quarters on odd trials, so that many scores tie.
+      const logits = Float32Array.from({ length: 300 }, () => (trial % 2 ? Math.round((rnd() - 0.5) * 40) / 4 : (rnd() - 0.5) * 80));
       const r = row({ topP: 0.2 + 0.79 * rnd(), temperature: 0.5 + 3 * rnd(), topK: trial % 3 === 0 ? 50 : 0 });
       expect(Array.from(keptDistribution(logits, 300, r), (x) => x > 0)).toEqual(naiveKept(logits, r));
     }

@@ -8,15 +8,13 @@ const W0 = 0x9e3779b9; // golden ratio
 const W1 = 0xbb67ae85; // sqrt(3) - 1
 const TWO_32 = 4294967296;
 
-/** High 32 bits of the 64-bit product of two uint32s (exact: each partial product fits in a double). */
+/**
+ * High 32 bits of the 64-bit product of two uint32s, exactly: a·b / 2^32 = (a·bh + a·bl / 2^16) / 2^16 with
+ * b = bh·2^16 + bl, where both partial products stay below 2^48 (exact in a double) and the inner floor does
+ * not change the outer one.
+ */
 function mulhi32(a: number, b: number): number {
-  const al = a & 0xffff;
-  const ah = a >>> 16;
-  const bl = b & 0xffff;
-  const bh = b >>> 16;
-  const mid = ah * bl + al * bh; // < 2^33
-  const low = al * bl + (mid % 65536) * 65536; // < 2^33
-  return (ah * bh + Math.floor(mid / 65536) + Math.floor(low / TWO_32)) >>> 0;
+  return Math.floor((a * (b >>> 16) + Math.floor((a * (b & 0xffff)) / 65536)) / 65536) >>> 0;
 }
 
 /**

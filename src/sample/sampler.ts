@@ -118,8 +118,9 @@ function applyTopK(s: Float64Array, vocab: number, k: number): void {
 
 /**
  * Top-p without sorting the whole vocabulary: only the head of tokens within a window of the top score is
- * sorted, and the window widens until the cut falls inside it. Tokens outside the head rank after every head
- * token, so the result is the same as sorting everything.
+ * ranked, and the window widens until the cut falls inside it. Tokens outside the head rank after every head
+ * token, so the result is the same as ranking everything. Scores are ranked with a native numeric sort; tokens
+ * tied with the first dropped score are kept lowest id first, which is the (s desc, id asc) order.
  */
 function applyTopP(s: Float64Array, vocab: number, topP: number): void {
   const max = maxOf(s, vocab);
@@ -133,50 +134,72 @@ function applyTopP(s: Float64Array, vocab: number, topP: number): void {
   }
   const budget = topP * z;
   for (let floor = max - TOP_P_WINDOW; ; floor -= TOP_P_WINDOW) {
-    const head: number[] = [];
-    for (let i = 0; i < vocab; i++) if (s[i] >= floor && s[i] > -Infinity) head.push(i);
-    head.sort((a, b) => s[b] - s[a] || a - b);
+    let n = 0;
+    for (let i = 0; i < vocab; i++) if (s[i] >= floor && s[i] > -Infinity) n++;
+    const head = new Float64Array(n);
+    for (let i = 0, j = 0; i < vocab; i++) if (s[i] >= floor && s[i] > -Infinity) head[j++] = s[i];
+    head.sort().reverse();
     let above = 0;
     let cut = -1;
-    for (let r = 0; r < head.length; r++) {
+    for (let r = 0; r < n; r++) {
       if (above >= budget) {
         cut = r;
         break;
       }
-      above += Math.exp(s[head[r]] - max);
+      above += Math.exp(head[r] - max);
     }
-    if (cut < 0 && head.length < alive) continue; // the cut lies beyond this head: widen
-    const keep = new Uint8Array(vocab);
-    for (let r = 0; r < (cut < 0 ? head.length : cut); r++) keep[head[r]] = 1;
-    for (let i = 0; i < vocab; i++) if (!keep[i]) s[i] = -Infinity;
+    if (cut < 0) {
+      if (n < alive) continue; // the cut lies beyond this head: widen
+      return; // every surviving token is kept
+    }
+    // Keep scores above the first dropped one, and as many of the tokens tied with it as ranks remain.
+    const dropped = head[cut];
+    let tiedKept = 0;
+    for (let r = cut - 1; r >= 0 && head[r] === dropped; r--) tiedKept++;
+    for (let i = 0; i < vocab; i++) {
+      if (s[i] > dropped) continue;
+      if (s[i] === dropped && tiedKept > 0) tiedKept--;
+      else s[i] = -Infinity;
+    }
     return;
   }
 }
 
-/** Step 7: the Gumbel-max race over the surviving tokens, one Philox call per block of 4 ids. */
+/**
+ * Step 7: the Gumbel-max race over the surviving tokens, one Philox call per block of 4 ids. A uniform in
+ * (0, 1) on a 2^-32 grid bounds the Gumbel noise by G_MAX, so a token with s + G_MAX below the best score
+ * so far cannot win and its block is never drawn: the same winner, far fewer Philox calls on real vocabularies.
+ */
 function drawGumbel(s: Float64Array, vocab: number, row: SampleRow): number {
   const [step, sample, request] = row.counter;
   const [k0, k1] = row.key;
   let best = -Infinity;
   let token = -1;
-  for (let base = 0; base < vocab; base += 4) {
+  const race = (base: number) => {
     const end = Math.min(base + 4, vocab);
     let any = false;
-    for (let i = base; i < end; i++) if (s[i] > -Infinity) any = true;
-    if (!any) continue;
+    for (let i = base; i < end; i++) if (s[i] > -Infinity && s[i] + G_MAX >= best) any = true;
+    if (!any) return;
     philox4x32(base >>> 2, step, sample, request, k0, k1, words);
     for (let i = base; i < end; i++) {
       if (!(s[i] > -Infinity)) continue;
       const score = s[i] - Math.log(-Math.log(uniformOpen(words[i & 3])));
-      if (score > best) {
+      if (score > best || (score === best && i < token)) {
         best = score;
         token = i;
       }
     }
-  }
+  };
+  // Racing the top token's block first sets a high bar early.
+  const top = argmax(s, vocab);
+  race(top & ~3);
+  for (let base = 0; base < vocab; base += 4) if (base !== (top & ~3)) race(base);
   if (token < 0) throw new Error('sampler: every token was filtered out (are the logits NaN?)');
   return token;
 }
+
+/** The largest Gumbel noise a uniform from uniformOpen can give. */
+const G_MAX = -Math.log(-Math.log(uniformOpen(0xffffffff)));
 
 function logSumExp(logits: ArrayLike<number>, offset: number, vocab: number): number {
   let max = -Infinity;

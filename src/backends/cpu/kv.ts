@@ -50,14 +50,19 @@ export interface SlotAttentionDims {
   scale: number;
 }
 
-/** o[b, t] = softmax(q[b, t] · K[slot]ᵀ · scale) · V[slot] over positions 0 ..= kvLens[b] - T + t. */
+/**
+ * o[b, t] = softmax(q[b, t] · K[slot]ᵀ · scale) · V[slot] over positions 0 ..= kvLens[b] - T + t. The query
+ * heads of one GQA group are done together so that each key and value row is read once per group.
+ */
 export function slotAttention(
   q: FloatArray, k: FloatArray, v: FloatArray, p: SlotAttentionDims, slots: Int32Array, kvLens: Int32Array, o: FloatArray,
 ): void {
   const { t, hq, hkv, d, maxLen, scale } = p;
   const group = hq / hkv;
-  const scores = new Float64Array(maxLen);
-  const acc = new Float64Array(d);
+  const scores = new Float64Array(group * maxLen);
+  const acc = new Float64Array(group * d);
+  const max = new Float64Array(group);
+  const sum = new Float64Array(group);
   for (let b = 0; b < p.b; b++) {
     const slot = slots[b];
     const len = kvLens[b];
@@ -66,26 +71,31 @@ export function slotAttention(
     const base = slot * maxLen;
     for (let tt = 0; tt < t; tt++) {
       const last = len - t + tt;
-      for (let h = 0; h < hq; h++) {
-        const kh = Math.floor(h / group);
-        const qo = ((b * t + tt) * hq + h) * d;
-        let max = -Infinity;
+      for (let kh = 0; kh < hkv; kh++) {
+        const q0 = ((b * t + tt) * hq + kh * group) * d; // the group's first query head
+        max.fill(-Infinity);
         for (let s = 0; s <= last; s++) {
           const ko = ((base + s) * hkv + kh) * d;
-          let dot = 0;
-          for (let i = 0; i < d; i++) dot += q[qo + i] * k[ko + i];
-          scores[s] = dot * scale;
-          if (scores[s] > max) max = scores[s];
+          for (let g = 0; g < group; g++) {
+            const qo = q0 + g * d;
+            let dot = 0;
+            for (let i = 0; i < d; i++) dot += q[qo + i] * k[ko + i];
+            const x = (scores[g * maxLen + s] = dot * scale);
+            if (x > max[g]) max[g] = x;
+          }
         }
-        let sum = 0;
         acc.fill(0);
+        sum.fill(0);
         for (let s = 0; s <= last; s++) {
-          const w = Math.exp(scores[s] - max);
-          sum += w;
           const vo = ((base + s) * hkv + kh) * d;
-          for (let i = 0; i < d; i++) acc[i] += w * v[vo + i];
+          for (let g = 0; g < group; g++) {
+            const w = Math.exp(scores[g * maxLen + s] - max[g]);
+            sum[g] += w;
+            const ao = g * d;
+            for (let i = 0; i < d; i++) acc[ao + i] += w * v[vo + i];
+          }
         }
-        for (let i = 0; i < d; i++) o[qo + i] = acc[i] / sum;
+        for (let g = 0; g < group; g++) for (let i = 0; i < d; i++) o[q0 + g * d + i] = acc[g * d + i] / sum[g];
       }
     }
   }
