@@ -93,7 +93,7 @@ export function makeGenerator(model: DecoderModel, prompts: number[][], o: Sampl
   const longest = Math.max(...prompts.map((p) => p.length));
   const maxLen = o.maxLen ?? Math.min(longest + o.maxNewTokens, Math.max(model.config.maxPositionEmbeddings, longest + 1));
   const eosIds = [...new Set([...model.config.eosTokenIds, ...(tok?.stopIds ?? [])])];
-  return new Generator(model, {
+  const gen = new Generator(model, {
     maxBatch: o.maxBatch,
     maxLen,
     kvBudgetBytes: o.kvBudgetMb === undefined ? undefined : o.kvBudgetMb * 2 ** 20,
@@ -101,4 +101,8 @@ export function makeGenerator(model: DecoderModel, prompts: number[][], o: Sampl
     eosIds,
     seed: o.seed ?? 0,
   });
+  if (gen.maxBatch < o.maxBatch) {
+    process.stderr.write(`still: --kv-budget-mb ${o.kvBudgetMb} fits ${gen.maxBatch} slots of ${maxLen} positions; decoding ${gen.maxBatch} at a time\n`);
+  }
+  return gen;
 }
