@@ -13,7 +13,7 @@
 //   (RMSNorm's gw, the embedding's scatter-add), which sum over many rows.
 // Everything runs on one stream in issue order, so a freed block can be reused by the next op at once.
 // The API is synchronous: downloads (toArray, item, sumSquares) wait for the stream.
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, UnaryOp } from '../backend.ts';
+import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
@@ -719,6 +719,52 @@ export class CudaBackend implements Backend {
     return o;
   }
 
+  /**
+   * The fused sampler (kernels/cuda/sample.cu): one block per row, the same tokens as the CPU reference
+   * `sampleTokens` (f64 throughout, Philox noise), and only the tokens and log-probs come back to the host.
+   */
+  sample(logits: Tensor, rows: readonly SampleRow[]): SampledTokens {
+    if (logits.rank !== 2 || logits.shape[0] !== rows.length) {
+      throw new Error(`sample: logits ${fmt(logits.shape)} need [${rows.length}, V], one row per SampleRow`);
+    }
+    const [n, vocab] = logits.shape;
+    const dtype = floatType('sample', logits);
+    const dparams = new Float64Array(4 * n);
+    const iparams = new Int32Array(8 * n);
+    const penalized: number[] = [];
+    rows.forEach((row, r) => {
+      checkSampleRow(row);
+      dparams.set([row.temperature, row.topP, row.minP, row.repetitionPenalty], 4 * r);
+      const ids = row.repetitionPenalty !== 1 ? row.penalized : new Int32Array(0);
+      for (const id of ids) {
+        if (id < 0 || id >= vocab) throw new Error(`sampler: penalized id ${id} is outside the vocabulary [0, ${vocab})`);
+      }
+      iparams.set([row.topK, row.key[0] | 0, row.key[1] | 0, row.counter[0] | 0, row.counter[1] | 0, row.counter[2] | 0, penalized.length, ids.length], 8 * r);
+      penalized.push(...ids);
+    });
+    if (n === 0) return { tokens: new Int32Array(0), logprobs: new Float32Array(0) };
+    const blocks = [
+      this.allocator.alloc(dparams.byteLength), this.allocator.alloc(iparams.byteLength), this.allocator.alloc(4 * Math.max(1, penalized.length)),
+      this.allocator.alloc(8 * n * vocab), this.allocator.alloc(8 * n),
+    ];
+    const [dp, ip, pen, scratch, out] = blocks;
+    try {
+      this.drv.upload(dp.ptr, dparams);
+      this.drv.upload(ip.ptr, iparams);
+      if (penalized.length > 0) this.drv.upload(pen.ptr, Int32Array.from(penalized));
+      this.launch(`sample_${dtype}`, [n, 1, 1], [1024, 1, 1], [
+        i32Arg(n), i32Arg(vocab), this.p(logits), ptrArg(scratch.ptr), ptrArg(dp.ptr), ptrArg(ip.ptr), ptrArg(pen.ptr), ptrArg(out.ptr),
+      ]);
+      const host = new Int32Array(2 * n);
+      this.drv.download(host, out.ptr);
+      const tokens = host.slice(0, n);
+      if (tokens.some((t) => t < 0)) throw new Error('sampler: every token was filtered out (are the logits NaN?)');
+      return { tokens, logprobs: new Float32Array(host.buffer.slice(4 * n, 8 * n)) };
+    } finally {
+      for (const b of blocks) this.allocator.release(b);
+    }
+  }
+
   // ---- optimizer ----------------------------------------------------------------------------------------
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamWHyper): void {
     for (const [what, t] of [['p', p], ['m', m], ['v', v]] as const) {
@@ -784,6 +830,16 @@ function floatType(op: string, ...ts: Tensor[]): FloatDType {
   }
   const first = ts[0].dtype as FloatDType;
   return ts.every((t) => t.dtype === first) ? first : 'f32';
+}
+
+/** The same checks, and messages, as the CPU sampler's. */
+function checkSampleRow(row: SampleRow): void {
+  const bad = (field: string, want: string, got: number) => new Error(`sampler: ${field} must be ${want}, got ${got}`);
+  if (!(row.temperature >= 0)) throw bad('temperature', '≥ 0', row.temperature);
+  if (!Number.isInteger(row.topK) || row.topK < 0) throw bad('topK', 'a non-negative integer (0 = off)', row.topK);
+  if (!(row.topP > 0 && row.topP <= 1)) throw bad('topP', 'in (0, 1]', row.topP);
+  if (!(row.minP >= 0 && row.minP <= 1)) throw bad('minP', 'in [0, 1]', row.minP);
+  if (!(row.repetitionPenalty > 0)) throw bad('repetitionPenalty', '> 0', row.repetitionPenalty);
 }
 
 function requireIds(what: string, t: Tensor): void {

@@ -1,7 +1,8 @@
 // Every CUDA kernel against the CPU reference on fresh random inputs, with error limits suited to each
 // dtype. One list of checks serves the emulator tests (size 'small'), the GPU tests and bench/gpu.ts
 // (size 'large'). Each check reports the worst error relative to the reference's largest magnitude.
-import type { AttentionOptions, Backend, BinaryOp, UnaryOp } from '../backend.ts';
+import type { AttentionOptions, Backend, BinaryOp, SampleRow, UnaryOp } from '../backend.ts';
+import { sampleTokens } from '../../sample/sampler.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { numel } from '../../tensor/shape.ts';
@@ -347,6 +348,51 @@ function slotCacheCheck(dtype: 'f32' | 'bf16'): Check {
   };
 }
 
+/** Rows covering every sampler stage and their combinations, with fixed seeds. */
+function sampleRows(n: number, vocab: number, r: () => number): SampleRow[] {
+  const base = { temperature: 0.8, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, penalized: new Int32Array(0) };
+  const variants: Partial<SampleRow>[] = [
+    { temperature: 0 },
+    {},
+    { topK: 5 },
+    { topP: 0.9 },
+    { minP: 0.05 },
+    { topK: 40, topP: 0.95, minP: 0.01, temperature: 0.6 },
+    { repetitionPenalty: 1.3, penalized: Int32Array.from({ length: 20 }, (_, i) => (i * 37) % vocab) },
+    { temperature: 1.5, topP: 0.5, repetitionPenalty: 0.9, penalized: Int32Array.from([1, 2, 3, 5, 8]) },
+    { temperature: 0, repetitionPenalty: 2, penalized: Int32Array.from([0, 7]) },
+    { topK: 1 },
+    { topP: 0.3, topK: 1000 },
+  ];
+  return Array.from({ length: n }, (_, i) => ({
+    ...base,
+    ...variants[i % variants.length],
+    key: [(i * 2654435761) >>> 0, 7] as [number, number],
+    counter: [i, i % 3, Math.floor((r() + 1) * 1000)] as [number, number, number],
+  }));
+}
+
+function samplerCheck(dtype: 'f32' | 'bf16'): Check {
+  return {
+    name: `fused sampler: same tokens and log-probs as the CPU sampler (${dtype} logits)`,
+    tol: 1e-6,
+    run: (c) => {
+      const [n, vocab] = c.size === 'small' ? [22, 300] : [64, 151936];
+      // bf16 logits repeat values, so the ties at top-k and top-p cuts get exercised.
+      const data = values(c, [n, vocab], 6);
+      const [g] = both(c, data, [n, vocab], dtype);
+      const rows = sampleRows(n, vocab, c.rand);
+      const got = c.cuda.sample!(g, rows);
+      const want = sampleTokens(g.toArray() as Float32Array, vocab, rows);
+      const mismatched = [...got.tokens].filter((t, i) => t !== want.tokens[i]).length;
+      if (mismatched > 0) throw new Error(`${mismatched} of ${n} tokens differ: got [${[...got.tokens].slice(0, 12)}…], want [${[...want.tokens].slice(0, 12)}…]`);
+      let e = 0;
+      for (let i = 0; i < n; i++) e = Math.max(e, Math.abs(got.logprobs[i] - want.logprobs[i]) / Math.max(1, Math.abs(want.logprobs[i])));
+      return e;
+    },
+  };
+}
+
 interface AttnCase {
   label: string;
   b: number;
@@ -422,6 +468,8 @@ export function allChecks(): Check[] {
     ...binaryChecks(),
     ...matmulChecks(),
     ...modelOpChecks,
+    samplerCheck('f32'),
+    samplerCheck('bf16'),
     slotCacheCheck('f32'),
     slotCacheCheck('bf16'),
     attentionCheck('f32', 16, true),
