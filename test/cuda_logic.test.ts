@@ -195,7 +195,8 @@ describe('layout plans', () => {
   });
 
   it('permute plans read the input in the permuted order', () => {
-    for (const [shape, perm] of [[[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4], [2, 1, 0]], [[4, 1, 3], [1, 2, 0]], [[2, 3, 4, 5], [0, 1, 3, 2]]] as const) {
+    const cases: [number[], number[]][] = [[[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4], [2, 1, 0]], [[4, 1, 3], [1, 2, 0]], [[2, 3, 4, 5], [0, 1, 3, 2]]];
+    for (const [shape, perm] of cases) {
       const p = permutePlan(shape, perm);
       const s = stridesOf(shape);
       expect(offsets(p.dims, p.strides)).toEqual(offsets(perm.map((x) => shape[x]), perm.map((x) => s[x])));
@@ -205,7 +206,8 @@ describe('layout plans', () => {
   });
 
   it('reduce plans visit each input element exactly once, grouped by output', () => {
-    for (const [shape, axes] of [[[2, 3, 4], [1]], [[2, 3, 4], [0, 2]], [[5, 6], [0]], [[2, 3, 4, 5], [1, 2]], [[3, 1, 2], [1]]] as const) {
+    const cases: [number[], number[]][] = [[[2, 3, 4], [1]], [[2, 3, 4], [0, 2]], [[5, 6], [0]], [[2, 3, 4, 5], [1, 2]], [[3, 1, 2], [1]]];
+    for (const [shape, axes] of cases) {
       const p = reducePlan(shape, axes);
       const seen = new Set<number>();
       for (const o of offsets(p.keptDims, p.keptStrides)) for (const r of offsets(p.redDims, p.redStrides)) seen.add(o + r);
