@@ -104,5 +104,14 @@ describe('still sft --merge-to and still forward --grads', () => {
       });
       expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
     }
+    // Without an adapter every weight is trainable: gradients under the HF weight names.
+    const fullGrads = join(tmp, 'full_grads.safetensors');
+    await runStill(['forward', '--model', DIR, '--tokens', tokens, '--labels', labels, '--grads', fullGrads, '--out', join(tmp, 'f2.json')]);
+    const all = SafetensorsFile.open(fullGrads);
+    const model = loadModel(DIR, { quiet: true });
+    expect(all.names().sort()).toEqual([...model.weights.keys()].sort());
+    for (const [name, w] of model.weights) expect(all.info(name).shape).toEqual([...w.shape]);
+    expect(all.readF32('model.embed_tokens.weight').some((v) => v !== 0)).toBe(true);
+    await expect(runStill(['forward', '--model', DIR, '--tokens', tokens, '--grads', fullGrads])).rejects.toThrow('--grads needs --labels');
   }, 60_000);
 });
