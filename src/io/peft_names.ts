@@ -19,6 +19,6 @@ export function peftParamName(module: string, half: LoraHalf, adapterName = 'def
 
 /** Split a saved key back into (module, half), or null when it is not a LoRA A/B weight. */
 export function parsePeftSavedName(key: string): { module: string; half: LoraHalf } | null {
-  const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(key);
+  const m = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
   return m ? { module: m[1], half: m[2] as LoraHalf } : null;
 }
