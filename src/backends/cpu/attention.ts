@@ -15,21 +15,6 @@ export interface AttentionDims {
   segments?: Int32Array;
 }
 
-/** The key range [lo, hi] query (b, t) may see. */
-function keyRange(p: AttentionDims, b: number, t: number, segStart: Int32Array | null): [number, number] {
-  const hi = p.causal ? t + (p.s - p.t) : p.s - 1;
-  let lo = 0;
-  if (segStart) lo = segStart[b * p.t + t];
-  return [lo, segStart && !p.causal ? segmentEnd(p, b, t) : hi];
-}
-
-function segmentEnd(p: AttentionDims, b: number, t: number): number {
-  const seg = p.segments!;
-  let e = t;
-  while (e + 1 < p.t && seg[b * p.t + e + 1] === seg[b * p.t + t]) e++;
-  return e;
-}
-
 /** Index of the first position of each position's segment. */
 export function segmentStarts(segments: Int32Array, b: number, t: number): Int32Array {
   const start = new Int32Array(b * t);
@@ -42,21 +27,39 @@ export function segmentStarts(segments: Int32Array, b: number, t: number): Int32
   return start;
 }
 
-function checkSegments(p: AttentionDims): Int32Array | null {
-  if (!p.segments) return null;
-  if (p.s !== p.t) throw new Error(`attention: segments need as many keys as queries, got T=${p.t}, S=${p.s}`);
-  return segmentStarts(p.segments, p.b, p.t);
+/**
+ * The keys each query (b, t) may see, as inclusive ranges [lo, hi] per position [B·T]: causal queries are
+ * aligned to the end of the keys (query t sits at key t + S − T); segments confine both ends to the
+ * query's own contiguous run of one segment id.
+ */
+export function keyRanges(p: AttentionDims): { lo: Int32Array; hi: Int32Array } {
+  const n = p.b * p.t;
+  const lo = new Int32Array(n);
+  const hi = new Int32Array(n);
+  if (p.segments && p.s !== p.t) throw new Error(`attention: segments need as many keys as queries, got T=${p.t}, S=${p.s}`);
+  const start = p.segments ? segmentStarts(p.segments, p.b, p.t) : null;
+  for (let b = 0; b < p.b; b++) {
+    let segEnd = p.t - 1;
+    for (let t = p.t - 1; t >= 0; t--) {
+      const i = b * p.t + t;
+      if (start && t < p.t - 1 && start[i + 1] === t + 1) segEnd = t; // t is the last of its segment
+      lo[i] = start ? start[i] : 0;
+      hi[i] = p.causal ? t + (p.s - p.t) : start ? segEnd : p.s - 1;
+    }
+  }
+  return { lo, hi };
 }
 
 export function attention(q: FloatArray, k: FloatArray, v: FloatArray, p: AttentionDims, o: FloatArray, lse: FloatArray): void {
   const { b, t, s, hq, hkv, d, scale } = p;
   const group = hq / hkv;
-  const segStart = checkSegments(p);
+  const { lo: loAll, hi: hiAll } = keyRanges(p);
   const scores = new Float64Array(s);
   const acc = new Float64Array(d);
   for (let bb = 0; bb < b; bb++) {
     for (let tt = 0; tt < t; tt++) {
-      const [lo, hi] = keyRange(p, bb, tt, segStart);
+      const lo = loAll[bb * t + tt];
+      const hi = hiAll[bb * t + tt];
       for (let h = 0; h < hq; h++) {
         const kh = Math.floor(h / group);
         const qo = ((bb * t + tt) * hq + h) * d;
@@ -90,10 +93,11 @@ export function attentionBackward(
 ): void {
   const { b, t, s, hq, hkv, d, scale } = p;
   const group = hq / hkv;
-  const segStart = checkSegments(p);
+  const { lo: loAll, hi: hiAll } = keyRanges(p);
   for (let bb = 0; bb < b; bb++) {
     for (let tt = 0; tt < t; tt++) {
-      const [lo, hi] = keyRange(p, bb, tt, segStart);
+      const lo = loAll[bb * t + tt];
+      const hi = hiAll[bb * t + tt];
       for (let h = 0; h < hq; h++) {
         const kh = Math.floor(h / group);
         const qo = ((bb * t + tt) * hq + h) * d;

@@ -8,7 +8,8 @@ import { Storage, Tensor } from '../../tensor/tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/half.ts';
 import * as ew from './elementwise.ts';
 import { gemm } from './gemm.ts';
-import * as attn from './attention.ts';
+import type * as attn from './attention.ts';
+import { attentionBlocked, attentionBlockedBackward } from './attention_blocked.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
@@ -187,7 +188,7 @@ export class CpuBackend implements Backend {
     const dims = attentionDims(q, k, opts);
     const o = this.alloc(q.shape, floatType(q, k, v));
     const lse = this.alloc(q.shape.slice(0, 3), floatType(q));
-    attn.attention(floats(q), floats(k), floats(v), dims, raw(o) as FloatArray, raw(lse) as FloatArray);
+    attentionBlocked(floats(q), floats(k), floats(v), dims, raw(o) as FloatArray, raw(lse) as FloatArray);
     return { o, lse };
   }
 
@@ -199,7 +200,7 @@ export class CpuBackend implements Backend {
     const gq = this.alloc(q.shape, type);
     const gk = this.alloc(k.shape, type);
     const gv = this.alloc(v.shape, type);
-    attn.attentionBackward(
+    attentionBlockedBackward(
       floats(go), floats(q), floats(k), floats(v), floats(o), floats(lse), dims,
       raw(gq) as FloatArray, raw(gk) as FloatArray, raw(gv) as FloatArray,
     );
