@@ -1,0 +1,142 @@
+// A whole STILL experiment: round 0 imitates the teacher's distilled traces; every later round explores
+// harder problems with the current model, adds its verified-correct trajectories to the pool, and
+// retrains on distilled + pool. Each round writes its model, pool and metrics to its own folder, and a
+// rerun resumes after the last finished round. The Table 2 ablation adds a distill-only run on a larger
+// distilled set, to compare against the small set with and without exploration.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Example } from '../data/example.ts';
+import { writeJsonAtomic } from '../io/atomic.ts';
+import { loadModel } from '../nn/load.ts';
+import type { DecoderModel } from '../nn/model.ts';
+import { saveHfModel } from '../nn/save.ts';
+import { getTask } from '../tasks/index.ts';
+import { Rng } from '../tasks/rng.ts';
+import type { Problem, Task } from '../tasks/task.ts';
+import type { ExperimentConfig } from './config.ts';
+import { ProblemSets } from './problems.ts';
+import { Pool } from './pool.ts';
+import { stageLog, type StageLog } from './progress.ts';
+import { buildReport, type Report, type RoundMetrics } from './report.ts';
+import { writeReports } from './report_files.ts';
+import { evaluate, explore, imitate, type SampleContext } from './stages.ts';
+import { newStudent, traceExample } from './toy.ts';
+
+export interface RunOptions {
+  outDir: string;
+  quiet?: boolean;
+  /** Stop after this round (tests use it to simulate an interrupted run). */
+  stopAfterRound?: number;
+}
+
+/** Teacher traces for problems, each with its own seeded randomness (so adding problems changes no trace). */
+function distilled(task: Task, problems: Problem[], cfg: ExperimentConfig, tag: string): Example[] {
+  const root = new Rng(`teacher/${cfg.seed}`);
+  return problems.map((p) => traceExample(p, task.teacher(p, root.fork(p.id), { reflectionRate: cfg.imitate.reflectionRate }), `${tag}:${p.id}`));
+}
+
+/** Positions a rollout may need: prompt + the longest teacher trace at the hardest level, with headroom. */
+function sequenceBudget(task: Task, cfg: ExperimentConfig): number {
+  const top = Math.max(...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill);
+  const rng = new Rng(`budget/${cfg.seed}`);
+  let longest = 0;
+  for (let i = 0; i < 50; i++) {
+    const p = task.generate(top, rng);
+    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1 }), 'budget').inputIds.length);
+  }
+  return Math.ceil(longest * 1.25);
+}
+
+export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
+  const log = stageLog(opts.quiet);
+  const task = getTask(cfg.task);
+  mkdirSync(opts.outDir, { recursive: true });
+  writeJsonAtomic(join(opts.outDir, 'config.json'), cfg);
+  const maxLen = sequenceBudget(task, cfg);
+  const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
+  const sets = new ProblemSets(task, cfg.seed);
+  const evalProblems = sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel);
+  const distill = distilled(task, sets.drawTotal('distill', cfg.levels.distill, cfg.imitate.examples), cfg, 'distill');
+  const exploreSets = Array.from({ length: cfg.improve.rounds }, (_, r) => sets.draw(`explore-${r + 1}`, cfg.levels.explore, cfg.explore.problemsPerLevel));
+  const extra = cfg.ablation.largeExamples > cfg.imitate.examples
+    ? distilled(task, sets.drawTotal('distill-extra', cfg.levels.distill, cfg.ablation.largeExamples - cfg.imitate.examples), cfg, 'distill-extra')
+    : [];
+  log.line(`${cfg.name}: task ${task.name}, ${distill.length} distilled traces (levels ${cfg.levels.distill.join(',')}), ` +
+    `${cfg.improve.rounds} explore rounds on levels ${cfg.levels.explore.join(',')}, eval on ${evalProblems.length} held-out problems, max ${maxLen} tokens`);
+
+  const rounds: RoundMetrics[] = [];
+  const pool = new Pool(cfg.explore.capPerProblem);
+  let model: DecoderModel | null = null;
+  for (let r = 0; r <= cfg.improve.rounds; r++) {
+    const dir = join(opts.outDir, `round-${r}`);
+    const done = join(dir, 'metrics.json');
+    if (existsSync(done)) {
+      rounds.push(JSON.parse(readFileSync(done, 'utf8')) as RoundMetrics);
+      model = loadModel(dir, { quiet: true });
+      for (const t of Pool.load(join(dir, 'pool.jsonl'), cfg.explore.capPerProblem).all()) pool.add(t);
+      log.line(`round ${r}: already done (${done}), resuming after it`);
+      continue;
+    }
+    const started = performance.now();
+    let exploreSummary = null;
+    let trainSummary;
+    if (r === 0) {
+      model = newStudent(cfg.model, maxLen, cfg.seed);
+      trainSummary = await imitate(model, distill, cfg.imitate, cfg.seed, 'imitate (round 0)', log);
+    } else {
+      exploreSummary = explore(model!, task, exploreSets[r - 1], cfg.explore, pool, r, ctx);
+      log.line(`round ${r}: explored ${exploreSummary.problems} problems × ${cfg.explore.k}: ${exploreSummary.correct} correct rollouts, ` +
+        `${exploreSummary.added} new in the pool (now ${pool.size}), solved by level ${fmtLevels(exploreSummary.solvedByLevel)}`);
+      if (cfg.improve.init === 'base') model = newStudent(cfg.model, maxLen, cfg.seed);
+      const poolExamples = pool.all().map((t, i) => traceExample({ id: t.problemId, task: task.name, level: t.level, question: t.question, answer: '' }, t.completion, `pool:${i}`));
+      trainSummary = await imitate(model!, [...distill, ...poolExamples], cfg.improve, cfg.seed + r, `improve (round ${r})`, log);
+    }
+    const evalSummary = evaluate(model!, task, evalProblems, cfg.eval, ctx);
+    const metrics: RoundMetrics = {
+      round: r, accuracy: evalSummary.levels, poolSize: pool.size, poolByLevel: pool.countByLevel(),
+      reflectionRate: evalSummary.reflectionRate, explore: exploreSummary, train: trainSummary,
+      trainTokensPerSec: trainSummary.tokens / Math.max(trainSummary.seconds, 1e-9),
+      sampleTokensPerSec: (evalSummary.tokens + (exploreSummary?.tokens ?? 0)) / Math.max(evalSummary.seconds + (exploreSummary?.seconds ?? 0), 1e-9),
+      wallSeconds: (performance.now() - started) / 1000, examples: evalSummary.examples,
+    };
+    saveHfModel(model!, dir);
+    pool.save(join(dir, 'pool.jsonl'));
+    writeJsonAtomic(done, metrics); // last: a round with metrics.json is complete
+    rounds.push(metrics);
+    log.line(`round ${r}: greedy accuracy by level ${fmtLevels(Object.fromEntries(metrics.accuracy.map((a) => [a.level, a.greedy])))} ` +
+      `(${metrics.wallSeconds.toFixed(0)} s)`);
+    if (opts.stopAfterRound === r) break;
+  }
+
+  let ablation: RoundMetrics | null = null;
+  if (extra.length > 0 && rounds.length === cfg.improve.rounds + 1) ablation = await ablationRun(cfg, [...distill, ...extra], evalProblems, task, ctx, opts, log);
+  const report = buildReport(cfg, rounds, ablation);
+  writeReports(opts.outDir, report);
+  return report;
+}
+
+/** Distill-only on the large distilled set, same epochs as round 0 (Table 2's first row). */
+async function ablationRun(
+  cfg: ExperimentConfig, examples: Example[], evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, log: StageLog,
+): Promise<RoundMetrics> {
+  const dir = join(opts.outDir, 'ablation-large');
+  const done = join(dir, 'metrics.json');
+  if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RoundMetrics;
+  const started = performance.now();
+  const model = newStudent(cfg.model, ctx.maxLen, cfg.seed);
+  const t = await imitate(model, examples, cfg.imitate, cfg.seed, `imitate (${examples.length} traces)`, log);
+  const e = evaluate(model, task, evalProblems, cfg.eval, ctx);
+  const metrics: RoundMetrics = {
+    round: 0, accuracy: e.levels, poolSize: 0, poolByLevel: {}, reflectionRate: e.reflectionRate, explore: null, train: t,
+    trainTokensPerSec: t.tokens / Math.max(t.seconds, 1e-9), sampleTokensPerSec: e.tokens / Math.max(e.seconds, 1e-9),
+    wallSeconds: (performance.now() - started) / 1000, examples: e.examples,
+  };
+  saveHfModel(model, dir);
+  writeJsonAtomic(done, metrics);
+  log.line(`ablation: distill-only on ${examples.length} traces: greedy accuracy by level ${fmtLevels(Object.fromEntries(e.levels.map((a) => [a.level, a.greedy])))}`);
+  return metrics;
+}
+
+function fmtLevels(byLevel: Record<number, number>): string {
+  return Object.entries(byLevel).map(([l, v]) => `L${l} ${v.toFixed(0)}%`).join(' ');
+}

@@ -1,0 +1,70 @@
+// The experiment report: per-round metrics, the hardest-level gain, and the Table 2 style ablation.
+import type { ExperimentConfig } from './config.ts';
+import type { LevelScore } from './metrics.ts';
+import type { ExploreSummary, TrainSummary } from './stages.ts';
+
+export interface RoundMetrics {
+  round: number;
+  accuracy: LevelScore[];
+  poolSize: number;
+  poolByLevel: Record<number, number>;
+  /** Share of correct eval rollouts with a self-correction (percent). */
+  reflectionRate: number;
+  explore: ExploreSummary | null;
+  train: TrainSummary;
+  trainTokensPerSec: number;
+  sampleTokensPerSec: number;
+  wallSeconds: number;
+  examples: { question: string; completion: string; correct: boolean }[];
+}
+
+export interface AblationRow {
+  setting: string;
+  distilled: number;
+  explored: number;
+  /** Greedy accuracy per eval level (percent). */
+  byLevel: Record<number, number>;
+  mean: number;
+}
+
+export interface Report {
+  name: string;
+  task: string;
+  config: ExperimentConfig;
+  rounds: RoundMetrics[];
+  hardestLevel: number;
+  /** Greedy accuracy at the hardest level: final round minus the distill-only round 0, in points. */
+  hard_gain_points: number;
+  ablation: AblationRow[];
+  totalWallSeconds: number;
+}
+
+function greedyByLevel(m: RoundMetrics): Record<number, number> {
+  return Object.fromEntries(m.accuracy.map((a) => [a.level, a.greedy]));
+}
+
+function meanOf(byLevel: Record<number, number>): number {
+  const v = Object.values(byLevel);
+  return v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1);
+}
+
+export function buildReport(cfg: ExperimentConfig, rounds: RoundMetrics[], large: RoundMetrics | null): Report {
+  const hardest = Math.max(...cfg.levels.eval);
+  const at = (m: RoundMetrics) => m.accuracy.find((a) => a.level === hardest)?.greedy ?? 0;
+  const first = rounds[0];
+  const last = rounds[rounds.length - 1];
+  const row = (setting: string, m: RoundMetrics, distilled: number, explored: number): AblationRow => {
+    const byLevel = greedyByLevel(m);
+    return { setting, distilled, explored, byLevel, mean: meanOf(byLevel) };
+  };
+  const ablation: AblationRow[] = [];
+  if (large) ablation.push(row('distill only (large)', large, cfg.ablation.largeExamples, 0));
+  if (first) ablation.push(row('distill only (small)', first, cfg.imitate.examples, 0));
+  if (last && last !== first) ablation.push(row(`small + explore (${rounds.length - 1} rounds)`, last, cfg.imitate.examples, last.poolSize));
+  return {
+    name: cfg.name, task: cfg.task, config: cfg, rounds, hardestLevel: hardest,
+    hard_gain_points: first && last ? at(last) - at(first) : 0,
+    ablation,
+    totalWallSeconds: rounds.reduce((a, m) => a + m.wallSeconds, 0) + (large?.wallSeconds ?? 0),
+  };
+}

@@ -1,0 +1,73 @@
+// Writing the report as report.json, report.md and a self-contained report.html (inline SVG, no CDN).
+import { join } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import type { Report } from './report.ts';
+import { lineChart } from './svg_chart.ts';
+
+const pct = (x: number | null) => (x === null ? '–' : `${x.toFixed(1)}`);
+
+export function reportMarkdown(r: Report): string {
+  const levels = r.rounds[0]?.accuracy.map((a) => a.level) ?? [];
+  const lines = [
+    `# ${r.name}: STILL loop on ${r.task}`,
+    '',
+    `Held-out greedy accuracy (%) per level and round; the hardest level is ${r.hardestLevel}.`,
+    `**hard_gain_points = ${r.hard_gain_points.toFixed(1)}** (round ${r.rounds.length - 1} minus round 0 at level ${r.hardestLevel}).`,
+    '',
+    `| round | ${levels.map((l) => `L${l}`).join(' | ')} | pass@k (hardest) | pool | thought chars | reflection % | train tok/s | sample tok/s | wall s |`,
+    `|---|${levels.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|`,
+    ...r.rounds.map((m) => {
+      const hard = m.accuracy.find((a) => a.level === r.hardestLevel);
+      const thought = m.accuracy.reduce((a, x) => a + x.thoughtChars, 0) / Math.max(m.accuracy.length, 1);
+      return `| ${m.round} | ${m.accuracy.map((a) => pct(a.greedy)).join(' | ')} | ${pct(hard?.passK ?? null)} | ${m.poolSize} | ${thought.toFixed(0)} | ${m.reflectionRate.toFixed(0)} | ${m.trainTokensPerSec.toFixed(0)} | ${m.sampleTokensPerSec.toFixed(0)} | ${m.wallSeconds.toFixed(0)} |`;
+    }),
+    '',
+  ];
+  if (r.ablation.length > 0) {
+    lines.push('## Table 2 on a toy scale', '', `| setting | distilled | explored | ${levels.map((l) => `L${l}`).join(' | ')} | mean |`,
+      `|---|---:|---:|${levels.map(() => '---:').join('|')}|---:|`,
+      ...r.ablation.map((a) => `| ${a.setting} | ${a.distilled} | ${a.explored} | ${levels.map((l) => pct(a.byLevel[l] ?? null)).join(' | ')} | ${a.mean.toFixed(1)} |`), '');
+  }
+  const sample = r.rounds[r.rounds.length - 1]?.examples[0];
+  if (sample) lines.push('## A rollout at the hardest level (final round, greedy)', '', '```', `${sample.question}`, sample.completion, '```', '');
+  lines.push(`Total wall time ${r.totalWallSeconds.toFixed(0)} s.`, '');
+  return lines.join('\n');
+}
+
+export function reportCharts(r: Report): string[] {
+  const rounds = r.rounds.map((m) => m.round);
+  const levels = r.rounds[0]?.accuracy.map((a) => a.level) ?? [];
+  return [
+    lineChart({
+      title: 'Held-out greedy accuracy by level', xLabel: 'round', yLabel: '%', x: rounds, yMax: 100,
+      series: levels.map((l) => ({ name: `L${l}`, y: r.rounds.map((m) => m.accuracy.find((a) => a.level === l)?.greedy ?? 0) })),
+    }),
+    lineChart({ title: 'Pool size', xLabel: 'round', yLabel: 'trajectories', x: rounds, series: [{ name: 'pool', y: r.rounds.map((m) => m.poolSize) }] }),
+    lineChart({
+      title: 'Mean thought length (greedy, chars)', xLabel: 'round', yLabel: 'chars', x: rounds,
+      series: levels.map((l) => ({ name: `L${l}`, y: r.rounds.map((m) => m.accuracy.find((a) => a.level === l)?.thoughtChars ?? 0) })),
+    }),
+  ];
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function reportHtml(r: Report): string {
+  const md = reportMarkdown(r);
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(r.name)} report</title>
+<style>body{font:14px system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}svg{margin:1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>
+</head><body><h1>${escapeHtml(r.name)}: STILL loop on ${escapeHtml(r.task)}</h1>
+<p>hard_gain_points = <b>${r.hard_gain_points.toFixed(1)}</b> at level ${r.hardestLevel}</p>
+${reportCharts(r).join('\n')}
+<pre>${escapeHtml(md)}</pre></body></html>
+`;
+}
+
+export function writeReports(dir: string, r: Report): void {
+  writeJsonAtomic(join(dir, 'report.json'), r);
+  writeFileAtomic(join(dir, 'report.md'), reportMarkdown(r));
+  writeFileAtomic(join(dir, 'report.html'), reportHtml(r));
+  writeFileAtomic(join(dir, 'accuracy.svg'), reportCharts(r)[0]);
+}

@@ -1,0 +1,125 @@
+// The three STILL stages as library functions over an in-memory model: imitate (SFT on traces),
+// explore (k rollouts per problem, verified; the correct ones enter the pool) and evaluate.
+import type { Example } from '../data/example.ts';
+import type { DecoderModel } from '../nn/model.ts';
+import type { Problem, Task } from '../tasks/task.ts';
+import { train } from '../train/trainer.ts';
+import type { SamplingConfig, TrainStageConfig } from './config.ts';
+import { scoreByLevel, type LevelScore } from './metrics.ts';
+import type { Pool } from './pool.ts';
+import type { StageLog } from './progress.ts';
+import { sampleRollouts, type Rollout } from './rollouts.ts';
+
+export interface SampleContext {
+  seed: number;
+  maxBatch: number;
+  maxLen: number;
+  log: StageLog;
+}
+
+export interface TrainSummary {
+  steps: number;
+  examples: number;
+  tokens: number;
+  seconds: number;
+  finalLoss: number;
+}
+
+/** Fine-tune `model` in place on `examples` for `s.epochs` epochs. */
+export async function imitate(model: DecoderModel, examples: Example[], s: TrainStageConfig, seed: number, label: string, log: StageLog): Promise<TrainSummary> {
+  const started = performance.now();
+  let bar: ReturnType<StageLog['bar']> | null = null;
+  let tokens = 0;
+  const result = await train(model, { train: examples }, {
+    epochs: s.epochs, lr: s.lr, batchSize: s.batchSize, schedule: s.schedule, warmup: s.warmup,
+    weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm, seed, shuffle: true,
+  }, {
+    onStart: (i) => (bar = log.bar(label, i.totalSteps, 'steps')),
+    onStep: (st) => {
+      tokens += st.tokens;
+      bar?.update(st.step);
+    },
+  });
+  (bar as ReturnType<StageLog['bar']> | null)?.stop();
+  const seconds = (performance.now() - started) / 1000;
+  const last = result.stats.slice(-10);
+  const finalLoss = last.reduce((a, x) => a + x.loss, 0) / Math.max(last.length, 1);
+  return { steps: result.step, examples: examples.length, tokens, seconds, finalLoss };
+}
+
+export interface ExploreSummary {
+  problems: number;
+  rollouts: number;
+  correct: number;
+  added: number;
+  /** Share of problems with at least one correct rollout, per level (percent). */
+  solvedByLevel: Record<number, number>;
+  /** Share of correct rollouts that contain a self-correction (percent). */
+  reflectionRate: number;
+  tokens: number;
+  seconds: number;
+}
+
+export function explore(
+  model: DecoderModel, task: Task, problems: Problem[], s: SamplingConfig, pool: Pool, round: number, ctx: SampleContext,
+): ExploreSummary {
+  const bar = ctx.log.bar(`explore (round ${round})`, problems.length * s.k, 'rollouts');
+  const { rollouts, stats } = sampleRollouts(model, task, problems, s, { ...ctx, onProgress: (d) => bar.update(d) });
+  bar.stop();
+  const correct = rollouts.filter((r) => r.correct);
+  let added = 0;
+  for (const r of correct) {
+    const kept = pool.add({
+      problemId: r.problem.id, level: r.problem.level, question: r.problem.question, completion: r.completion,
+      round, reflection: task.hasReflection(r.completion),
+    });
+    if (kept) added++;
+  }
+  const solvedByLevel: Record<number, number> = {};
+  for (const level of new Set(problems.map((p) => p.level))) {
+    const ps = problems.filter((p) => p.level === level);
+    const solved = new Set(correct.filter((r) => r.problem.level === level).map((r) => r.problem.id));
+    solvedByLevel[level] = (100 * solved.size) / ps.length;
+  }
+  return {
+    problems: problems.length, rollouts: rollouts.length, correct: correct.length, added, solvedByLevel,
+    reflectionRate: correct.length ? (100 * correct.filter((r) => task.hasReflection(r.completion)).length) / correct.length : 0,
+    tokens: stats.tokens, seconds: stats.seconds,
+  };
+}
+
+export interface EvalSummary {
+  levels: LevelScore[];
+  /** Share of correct eval rollouts (greedy and sampled) that contain a self-correction (percent). */
+  reflectionRate: number;
+  tokens: number;
+  seconds: number;
+  /** A few greedy rollouts at the hardest level, for the report. */
+  examples: { question: string; completion: string; correct: boolean }[];
+}
+
+export function evaluate(model: DecoderModel, task: Task, problems: Problem[], s: SamplingConfig, ctx: SampleContext): EvalSummary {
+  const greedyCfg = { ...s, temperature: 0, k: 1 };
+  const bar = ctx.log.bar('evaluate (greedy)', problems.length, 'problems');
+  const g = sampleRollouts(model, task, problems, greedyCfg, { ...ctx, onProgress: (d) => bar.update(d) });
+  bar.stop();
+  let sampled: Rollout[] = [];
+  let extra = { tokens: 0, seconds: 0 };
+  if (s.k > 1 && s.temperature > 0) {
+    const bar2 = ctx.log.bar(`evaluate (pass@${s.k})`, problems.length * s.k, 'rollouts');
+    const r = sampleRollouts(model, task, problems, s, { ...ctx, seed: ctx.seed + 1, onProgress: (d) => bar2.update(d) });
+    bar2.stop();
+    sampled = r.rollouts;
+    extra = r.stats;
+  }
+  const correct = [...g.rollouts, ...sampled].filter((r) => r.correct);
+  const hardest = Math.max(...problems.map((p) => p.level));
+  return {
+    levels: scoreByLevel(g.rollouts, sampled, s.k),
+    reflectionRate: correct.length ? (100 * correct.filter((r) => task.hasReflection(r.completion)).length) / correct.length : 0,
+    tokens: g.stats.tokens + extra.tokens,
+    seconds: g.stats.seconds + extra.seconds,
+    examples: g.rollouts.filter((r) => r.problem.level === hardest).slice(0, 3)
+      .map((r) => ({ question: r.problem.question, completion: r.completion, correct: r.correct })),
+  };
+}

@@ -1,0 +1,46 @@
+// The toy student: a small Llama-style decoder over the character tokenizer, trained from scratch, and
+// the way problems and traces become its token ids.
+import type { ModelConfig } from '../io/hf_config.ts';
+import type { Example } from '../data/example.ts';
+import { IGNORE } from '../data/example.ts';
+import { initModel } from '../nn/load.ts';
+import type { DecoderModel } from '../nn/model.ts';
+import { CharTokenizer } from '../tasks/char_tokenizer.ts';
+import { Rng } from '../tasks/rng.ts';
+import type { Problem } from '../tasks/task.ts';
+import type { ToyModelConfig } from './config.ts';
+
+export const tokenizer = new CharTokenizer();
+
+export function toyModelConfig(m: ToyModelConfig, maxLen: number): ModelConfig {
+  return {
+    modelType: 'llama', vocabSize: tokenizer.vocabSize, hiddenSize: m.hiddenSize, intermediateSize: m.intermediateSize,
+    numLayers: m.numLayers, numHeads: m.numHeads, numKvHeads: m.numKvHeads, headDim: m.hiddenSize / m.numHeads,
+    ropeTheta: m.ropeTheta, rmsNormEps: 1e-5, tieWordEmbeddings: true, attentionBias: false, oProjBias: false,
+    mlpBias: false, maxPositionEmbeddings: maxLen, bosTokenId: tokenizer.bosId, eosTokenIds: [tokenizer.eosId],
+    padTokenId: tokenizer.padId,
+  };
+}
+
+/** A freshly initialised student (seeded). */
+export function newStudent(m: ToyModelConfig, maxLen: number, seed: number): DecoderModel {
+  const rng = new Rng(`init/${seed}`);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rng.float())) * Math.cos(2 * Math.PI * rng.float());
+  return initModel(toyModelConfig(m, maxLen), normal);
+}
+
+/** The prompt the student sees: BOS, the question, a newline; the completion starts at the thought tag. */
+export function promptIds(p: Problem): number[] {
+  return [tokenizer.bosId, ...tokenizer.encode(`${p.question}\n`)];
+}
+
+/** A training example: loss on the completion and its EOS only. */
+export function traceExample(p: Problem, completion: string, source: string): Example {
+  const prompt = promptIds(p);
+  const completionIds = [...tokenizer.encode(completion), tokenizer.eosId];
+  return {
+    inputIds: [...prompt, ...completionIds],
+    labels: [...prompt.map(() => IGNORE), ...completionIds],
+    source,
+  };
+}
