@@ -1,4 +1,9 @@
 // Tests gemm() against a naive triple loop: transposes, accumulate, batch strides/broadcast, offsets, odd sizes, f64.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   gemm, gemmLastThreadsUsed, gemmThreads, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads,
@@ -236,11 +241,11 @@ function suite(name: string, threads: number): void {
     if (threads > 1) {
       it('lets the workers take tasks, and their results match the reference', () => {
         // Small problems finish on the main thread before a sleeping worker wakes, so use one big enough
-        // (~1 ms per thread) and retry: on a loaded machine a worker may still be scheduled late.
-        const p = makeCase({ m: 260, n: 250, k: 300, transB: true, seed: 7 });
+        // (~2 ms per thread) and retry: on a loaded machine a worker may still be scheduled late.
+        const p = makeCase({ m: 520, n: 250, k: 300, transB: true, seed: 7 });
         const { value, scale } = reference(p);
         let used = 0;
-        for (let attempt = 0; attempt < 50 && used < threads; attempt++) {
+        for (const t0 = performance.now(); used < threads && performance.now() - t0 < 5000; ) {
           p.out.fill(Number.NaN);
           gemm(p);
           used = gemmLastThreadsUsed();
@@ -254,3 +259,48 @@ function suite(name: string, threads: number): void {
 
 suite('cpu gemm, main thread only', 1);
 suite('cpu gemm, two threads', 2);
+
+describe('cpu gemm in an esbuild bundle', () => {
+  // The GPU machine runs esbuild bundles, so the inlined worker and the embedded WASM must survive bundling.
+  it('runs on two threads from a bundled script and matches the TS path', async () => {
+    const entry = `
+      import { gemm, gemmLastThreadsUsed, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads } from './src/backends/cpu/gemm.ts';
+      import { gemmTs } from './src/backends/cpu/gemm_ts.ts';
+      setGemmThreads(2);
+      setGemmParallelMinFlops(0);
+      const threads = warmGemmThreads();
+      const m = 200, n = 150, k = 300;
+      const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i));
+      const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i));
+      const p = { a, b, batch: 1, m, n, k, transA: false, transB: true, strideA: 0, strideB: 0, strideOut: 0, accumulate: false };
+      const want = new Float32Array(m * n);
+      gemmTs({ ...p, out: want });
+      // On a loaded machine the main thread may finish every task before the worker is scheduled; retry.
+      let used = 0, worst = 0;
+      for (const t0 = performance.now(); used < 2 && performance.now() - t0 < 5000; ) {
+        const out = new Float32Array(m * n);
+        gemm({ ...p, out });
+        used = gemmLastThreadsUsed();
+        for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
+      }
+      console.log(JSON.stringify({ threads, used, worst }));
+      process.exit(0);
+    `;
+    const bundled = await build({
+      stdin: { contents: entry, resolveDir: join(import.meta.dirname, '..'), loader: 'ts', sourcefile: 'bundle_entry.ts' },
+      bundle: true, platform: 'node', format: 'esm', write: false, logLevel: 'silent',
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'still-gemm-bundle-'));
+    try {
+      const file = join(dir, 'entry.mjs');
+      writeFileSync(file, bundled.outputFiles[0].contents);
+      const result = JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 }));
+      expect(result.threads).toBe(2);
+      expect(result.used).toBe(2);
+      // |values| reach ~20 here (k = 300 products of sines and cosines); f32 sums differ from f64 ones by ~1e-5.
+      expect(result.worst).toBeLessThan(1e-3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
