@@ -81,8 +81,9 @@ function randomChain(numbers: readonly number[], rng: Rng): { order: number[]; s
 }
 
 /**
- * All chain solutions are not needed: a depth-first search (in an order drawn from `rng`) returns the
- * first chain that reaches the target, so the teacher can solve any question, not only generated ones.
+ * Depth-first search over chains, in an order drawn from `rng`: the first chain that reaches the target.
+ * The teacher solves the question itself (rather than reading the gold answer), so it also handles
+ * questions it did not generate, and different seeds show different solutions.
  */
 function solveChain(numbers: readonly number[], target: number, rng: Rng): { first: number; steps: ChainStep[] } | null {
   const search = (value: number, rest: number[], steps: ChainStep[]): ChainStep[] | null => {
