@@ -8,7 +8,6 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { EVAL_SETS, evalSetName } from '../verify/gold.ts';
-import { grade } from '../verify/grade.ts';
 
 export interface GradeSummary {
   graded: number;
@@ -41,6 +40,9 @@ export async function gradeJsonl(
   warn: (line: string) => void,
 ): Promise<GradeSummary> {
   const summary: GradeSummary = { graded: 0, correct: 0, malformed: 0 };
+  // The CAS behind the grader takes seconds to load, so it is imported when grading starts, not when
+  // the CLI starts (every other command would pay for it).
+  const { grade: grader } = await import('../verify/grade.ts');
   let lineNo = 0;
   for await (const raw of lines) {
     lineNo++;
@@ -59,7 +61,7 @@ export async function gradeJsonl(
       write(`${JSON.stringify({ correct: false, pred_answer: null, gold_answer: null, error: message })}\n`);
       continue;
     }
-    const result = grade(input.pred, input.gold, input.dataset);
+    const result = grader(input.pred, input.gold, input.dataset);
     summary.graded++;
     if (result.correct) summary.correct++;
     write(`${JSON.stringify(result)}\n`);
@@ -78,6 +80,7 @@ export function registerGrade(program: Command): void {
     .description('grade model outputs against gold answers (JSONL in: pred, gold, dataset?; JSONL out: verdicts)')
     .argument('<file>', 'JSONL file of {"pred", "gold", "dataset"?} lines, or - for stdin')
     .action(async (file: string) => {
+      await import('../verify/grade.ts'); // load the CAS before reading, so no input line waits on it
       const stream = file === '-' ? process.stdin : createReadStream(file, { encoding: 'utf8' });
       // Surface a missing file as a user error naming the path, not as an unhandled stream error.
       const opened = new Promise<void>((resolve, reject) => {
