@@ -64,8 +64,15 @@ export function explore(
   model: DecoderModel, task: Task, problems: Problem[], s: SamplingConfig, pool: Pool, round: number, ctx: SampleContext,
 ): ExploreSummary {
   const bar = ctx.log.bar(`explore (round ${round})`, problems.length * s.k, 'rollouts');
-  const { rollouts, stats } = sampleRollouts(model, task, problems, s, { ...ctx, onProgress: (d) => bar.update(d) });
+  const { rollouts, stats } = sampleRollouts(model, task, problems, s, { ...ctx, seed: ctx.seed + 1000 * round, onProgress: (d) => bar.update(d) });
   bar.stop();
+  return { ...admitRollouts(task, problems, rollouts, pool, round), tokens: stats.tokens, seconds: stats.seconds };
+}
+
+/** The verification gate: only correct rollouts enter the pool (deduplicated, capped per problem). */
+export function admitRollouts(
+  task: Task, problems: readonly Problem[], rollouts: readonly Rollout[], pool: Pool, round: number,
+): Omit<ExploreSummary, 'tokens' | 'seconds'> {
   const correct = rollouts.filter((r) => r.correct);
   let added = 0;
   for (const r of correct) {
@@ -83,9 +90,13 @@ export function explore(
   }
   return {
     problems: problems.length, rollouts: rollouts.length, correct: correct.length, added, solvedByLevel,
-    reflectionRate: correct.length ? (100 * correct.filter((r) => task.hasReflection(r.completion)).length) / correct.length : 0,
-    tokens: stats.tokens, seconds: stats.seconds,
+    reflectionRate: reflectionRate(task, correct),
   };
+}
+
+/** Share of (correct) rollouts whose thought holds a self-correction, in percent. */
+function reflectionRate(task: Task, rollouts: readonly Rollout[]): number {
+  return rollouts.length ? (100 * rollouts.filter((r) => task.hasReflection(r.completion)).length) / rollouts.length : 0;
 }
 
 export interface EvalSummary {
@@ -116,7 +127,7 @@ export function evaluate(model: DecoderModel, task: Task, problems: Problem[], s
   const hardest = Math.max(...problems.map((p) => p.level));
   return {
     levels: scoreByLevel(g.rollouts, sampled, s.k),
-    reflectionRate: correct.length ? (100 * correct.filter((r) => task.hasReflection(r.completion)).length) / correct.length : 0,
+    reflectionRate: reflectionRate(task, correct),
     tokens: g.stats.tokens + extra.tokens,
     seconds: g.stats.seconds + extra.seconds,
     examples: g.rollouts.filter((r) => r.problem.level === hardest).slice(0, 3)
