@@ -1,6 +1,7 @@
 // The `still` command line. Each subcommand lives in its own file and registers itself here.
 // Run: npx still --help
 import { Command } from 'commander';
+import { registerEval } from './eval.ts';
 import { registerForward } from './forward.ts';
 import { registerGenerate } from './generate.ts';
 import { registerGrade } from './grade.ts';
@@ -15,7 +16,7 @@ const program = new Command('still')
   .option('--backend <name>', 'compute backend: cpu | auto (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerImitate]) register(program);
+for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerImitate]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.

@@ -11,7 +11,7 @@ export function passAtK(n: number, c: number, k: number): number {
 }
 
 /** Majority vote over the extracted answers (ties go to the first seen); correct if the winner is. */
-export function majorityCorrect(rollouts: readonly Rollout[]): boolean {
+export function majorityCorrect(rollouts: readonly Pick<Rollout, 'answer' | 'correct'>[]): boolean {
   const votes = new Map<string, { n: number; correct: boolean }>();
   for (const r of rollouts) {
     if (r.answer === null) continue;

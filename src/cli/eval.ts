@@ -1,0 +1,63 @@
+// `still eval`: sample a model on an eval set (MATH-500, AIME, AMC, Minerva, OlympiadBench, GSM8K or a
+// JSONL file), grade every rollout against the gold answer, and report pass@1, pass@k, maj@n and lengths.
+//
+//   still eval --model DIR --bench math500 --limit 50 --n 4 --temperature 0.6 --out runs/eval
+//
+// Writes DIR/results.jsonl (every rollout and its verdict) and DIR/summary.json; prints a table.
+import type { Command } from 'commander';
+import { EVAL_SETS } from '../verify/gold.ts';
+import { evalProgress } from '../eval/progress.ts';
+import { PROMPT_STYLES, promptStyle } from '../eval/prompt.ts';
+import { runEval, type EvalRun } from '../eval/run.ts';
+import { formatScoresTable } from '../eval/table.ts';
+import { useBackend } from './backend_option.ts';
+import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
+
+interface EvalFlags extends SamplingFlags {
+  model: string;
+  adapter?: string;
+  bench: string;
+  limit?: number;
+  prompt: string;
+  out: string;
+}
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isInteger(x) || x < 1) throw new Error(`${flag} expects a positive integer, got '${v}'`);
+    return x;
+  };
+}
+
+export function registerEval(program: Command): void {
+  const cmd = program
+    .command('eval')
+    .description('evaluate a model on a math benchmark: sample, grade, report pass@1 / pass@k / maj@n')
+    .requiredOption('--model <dir>', 'HF model directory (with tokenizer.json)')
+    .option('--adapter <dir>', 'PEFT LoRA adapter to apply (merged into the weights)')
+    .requiredOption('--bench <name|file>', `${EVAL_SETS.join(' | ')} | FILE.jsonl ({"problem", "answer"} rows)`)
+    .option('--limit <n>', 'evaluate the first n problems', positiveInt('--limit'))
+    .option('--prompt <style>', `${PROMPT_STYLES.join(' | ')}: STILL-2 instruction + question, or the bare question`, 'still2')
+    .requiredOption('--out <dir>', 'write results.jsonl and summary.json here');
+  addSamplingOptions(cmd, 4096).action(async function (this: Command, o: EvalFlags) {
+    const style = promptStyle(o.prompt);
+    useBackend(this);
+    const progress = evalProgress(`eval ${o.bench}`);
+    let run: EvalRun;
+    try {
+      run = await runEval({
+        model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out,
+        onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`),
+      });
+    } finally {
+      progress.stop();
+    }
+    const s = run.summary;
+    const title = `${s.bench}: ${s.overall.problems} problems × n=${s.n}, ${o.prompt} prompt, temperature ${s.config.temperature}`;
+    process.stdout.write(formatScoresTable(title, s));
+    process.stdout.write(
+      `${s.generated_tokens} tokens in ${s.sample_s.toFixed(1)} s (${s.tokens_per_s.toFixed(1)} tok/s), wall ${s.wall_s.toFixed(1)} s → ${o.out}\n`,
+    );
+  });
+}

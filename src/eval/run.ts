@@ -1,0 +1,176 @@
+// `still eval`'s pipeline: load an eval set and a model, sample every problem (greedy or n samples),
+// grade each rollout against the gold answer, score, and write results.jsonl + summary.json.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
+import { loadPeftAdapter } from '../io/peft.ts';
+import { loadModel } from '../nn/load.ts';
+import { mergeLora } from '../nn/merge.ts';
+import type { StepEvent } from '../sample/generator.ts';
+import type { GenerationRequest, GenerationResult } from '../sample/request.ts';
+import { getBackend } from '../tensor/context.ts';
+import { EVAL_SETS, evalSetName, loadEvalSet, type EvalItem } from '../verify/gold.ts';
+import { normalizeAnswer } from '../verify/normalize.ts';
+import { makeGenerator, samplingParams, type SamplingFlags } from '../cli/sampling_options.ts';
+import { promptIds, styleStops, type PromptStyle } from './prompt.ts';
+import { gradeRollout, type EvalRollout } from './rollout.ts';
+import { scoreRollouts, type EvalScores } from './summary.ts';
+
+export interface EvalOptions {
+  model: string;
+  adapter?: string;
+  /** A set name (math500, aime24, …) or a .jsonl path. */
+  bench: string;
+  limit?: number;
+  prompt: PromptStyle;
+  sampling: SamplingFlags;
+  out: string;
+  onStep?: (e: StepEvent) => void;
+  /** Notices for the user (stderr in the CLI). */
+  notice?: (line: string) => void;
+}
+
+export interface EvalSummary extends EvalScores {
+  bench: string;
+  n: number;
+  config: Record<string, unknown>;
+  /** Seconds: the whole run, model loading, sampling, grading. */
+  wall_s: number;
+  load_s: number;
+  sample_s: number;
+  grade_s: number;
+  prompt_tokens: number;
+  generated_tokens: number;
+  /** Generated tokens per second of sampling. */
+  tokens_per_s: number;
+}
+
+export interface EvalRun {
+  rollouts: EvalRollout[];
+  summary: EvalSummary;
+}
+
+/** The eval set a --bench value names; an unknown name that is no file gets the list of known ones. */
+export function resolveBench(bench: string, limit?: number): { name: string; dataset?: string; items: EvalItem[] } {
+  const set = evalSetName(bench);
+  if (set === null && !existsSync(bench)) {
+    throw new Error(`--bench '${bench}' is not a known eval set (${EVAL_SETS.join(', ')}) and no such file exists (expected a .jsonl of {"problem", "answer"} rows)`);
+  }
+  const { name, items } = loadEvalSet(bench, { limit });
+  if (items.length === 0) throw new Error(`--bench '${bench}': no problems to evaluate`);
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const first = seen.get(item.id);
+    if (first !== undefined) throw new Error(`--bench '${bench}': problems ${first + 1} and ${i + 1} share the id '${item.id}' (ids must be unique to score n samples per problem)`);
+    seen.set(item.id, i);
+  });
+  return { name, dataset: set ?? undefined, items };
+}
+
+/** The tokenizer is not optional here: problems are text, and so are the answers the grader reads. */
+function requireTokenizer(dir: string): void {
+  if (!existsSync(join(dir, 'tokenizer.json'))) {
+    throw new Error(`${join(dir, 'tokenizer.json')} does not exist: still eval renders problems with the model's chat template and grades decoded text, so it needs the model's tokenizer (tokenizer.json + tokenizer_config.json)`);
+  }
+}
+
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+export async function runEval(o: EvalOptions): Promise<EvalRun> {
+  const started = performance.now();
+  const notice = o.notice ?? (() => {});
+  requireTokenizer(o.model);
+  const set = resolveBench(o.bench, o.limit);
+  const tok = loadHfTokenizer(o.model);
+  if (tok.chatTemplate === null) notice(`still eval: ${o.model} has no chat template; prompts are the bare user turn`);
+  const prompts = set.items.map((item) => promptIds(tok, item.problem, o.prompt));
+  // The CAS behind the grader takes seconds to load; only commands that grade pay for it.
+  const { grade } = await import('../verify/grade.ts');
+
+  const model = loadModel(o.model);
+  if (o.adapter) {
+    // Merged, the adapter costs nothing per token; evaluation never needs the separate factors.
+    mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
+  }
+  const loadS = seconds(started);
+
+  // Each sample may run to the model's context (or --max-len): prompts that fill it are an error, and
+  // samples that would pass it get fewer new tokens, as vLLM's max_model_len does.
+  const context = o.sampling.maxLen ?? model.config.maxPositionEmbeddings;
+  const maxNew = o.sampling.maxNewTokens;
+  const params = samplingParams({ ...o.sampling, stop: [...o.sampling.stop, ...styleStops(o.prompt)] });
+  let capped = 0;
+  const requests: GenerationRequest[] = prompts.map((prompt, i) => {
+    if (prompt.length >= context) {
+      throw new Error(`problem '${set.items[i]!.id}': the prompt has ${prompt.length} tokens, and the context is ${context} (${o.sampling.maxLen ? '--max-len' : 'max_position_embeddings in config.json'})`);
+    }
+    const room = context - prompt.length;
+    if (room < maxNew) capped++;
+    return { prompt, n: o.sampling.n, params: { ...params, maxNewTokens: Math.min(maxNew, room) }, seedIndex: i };
+  });
+  if (capped > 0) notice(`still eval: ${capped} of ${requests.length} prompts leave fewer than --max-new-tokens ${maxNew} positions in the context of ${context}; they generate less`);
+  const longest = Math.max(...prompts.map((p) => p.length));
+  const gen = makeGenerator(model, prompts, { ...o.sampling, maxLen: Math.min(longest + maxNew, context) }, tok);
+
+  const sampleT0 = performance.now();
+  let results: GenerationResult[];
+  try {
+    results = gen.generate(requests, { onStep: o.onStep });
+  } finally {
+    gen.dispose();
+  }
+  const sampleS = seconds(sampleT0);
+
+  const gradeT0 = performance.now();
+  const countTokens = (text: string) => tok.encode(text).length;
+  const rollouts = results.map((r) => gradeRollout(set.items[r.request]!, r, grade, countTokens, set.dataset));
+  const gradeS = seconds(gradeT0);
+
+  const skipUnits = set.dataset === 'minerva';
+  const scores = scoreRollouts(rollouts, o.sampling.n, (a) => normalizeAnswer(a, { skipUnits }));
+  const generated = rollouts.reduce((s, r) => s + r.tokens, 0);
+  const summary: EvalSummary = {
+    bench: set.name,
+    n: o.sampling.n,
+    ...scores,
+    config: {
+      model: resolve(o.model),
+      adapter: o.adapter ? resolve(o.adapter) : null,
+      bench: o.bench,
+      limit: o.limit ?? null,
+      prompt: o.prompt,
+      chat_template: tok.chatTemplate !== null,
+      backend: getBackend().name,
+      n: o.sampling.n,
+      temperature: params.temperature,
+      top_p: params.topP ?? 1,
+      top_k: params.topK ?? 0,
+      min_p: params.minP ?? 0,
+      repetition_penalty: params.repetitionPenalty ?? 1,
+      max_new_tokens: maxNew,
+      context,
+      max_batch: gen.maxBatch,
+      seed: o.sampling.seed ?? 0,
+      stop: params.stop ?? [],
+    },
+    wall_s: 0, // set last, below
+    load_s: loadS,
+    sample_s: sampleS,
+    grade_s: gradeS,
+    prompt_tokens: prompts.reduce((s, p) => s + p.length, 0),
+    generated_tokens: generated,
+    tokens_per_s: sampleS > 0 ? generated / sampleS : 0,
+  };
+  summary.wall_s = seconds(started);
+  writeEvalFiles(o.out, rollouts, summary);
+  return { rollouts, summary };
+}
+
+/** results.jsonl (one rollout a line) and summary.json, each replaced atomically. */
+export function writeEvalFiles(out: string, rollouts: readonly EvalRollout[], summary: EvalSummary): void {
+  mkdirSync(out, { recursive: true });
+  // One buffer per line: a long eval's texts can pass the size of a single JS string.
+  writeFileAtomic(join(out, 'results.jsonl'), rollouts.map((r) => Buffer.from(`${JSON.stringify(r)}\n`, 'utf8')));
+  writeJsonAtomic(join(out, 'summary.json'), summary);
+}
