@@ -14,16 +14,20 @@ export function evalProgress(label: string, stream: NodeJS.WriteStream = process
     format: `${label} |{bar}| {value}/{total} samples | {tps} tok/s | ETA {eta_formatted}`,
     stream, hideCursor: true, fps: 5, etaBuffer: 50, clearOnComplete: true,
   }, cliProgress.Presets.shades_classic);
-  const t0 = performance.now();
+  // The rate counts from the first decode step, so model loading and the CAS import do not dilute it.
+  let t0 = 0;
+  let g0 = 0;
   let started = false;
   return {
     onStep: (e) => {
       if (!started) {
         bar.start(e.total, 0, { tps: '-' });
         started = true;
+        t0 = performance.now();
+        g0 = e.generated;
       }
       const s = (performance.now() - t0) / 1000;
-      bar.update(e.finished, { tps: s > 0 ? (e.generated / s).toFixed(0) : '-' });
+      bar.update(e.finished, { tps: s >= 0.5 ? ((e.generated - g0) / s).toFixed(0) : '-' });
     },
     stop: () => {
       if (started) bar.stop();
