@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CudaBackend } from '../src/backends/cuda/index.ts';
 import { runChecks, type CheckResult } from '../src/backends/cuda/selfcheck.ts';
 import { tidy } from '../src/tensor/scope.ts';
+import { tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory } from '../bench/gpu_model.ts';
 // @ts-expect-error plain .mjs script without types
 import { buildEmulator, findCudaInclude } from '../scripts/build_kernels.mjs';
 
@@ -78,6 +79,25 @@ describe.skipIf(!available)('cuda backend on the emulator', () => {
     const r = await runChecks(noBlas, 'small', { filter: /^matmul/ });
     expect(r.filter((x) => !x.pass)).toEqual([]);
   }, 300_000);
+
+  it('runs tiny-qwen2 like HF: f32 logits, greedy tokens through the slot cache and fused sampler', () => {
+    expect(tinyLogitsError(cuda, 'f32')).toBeLessThan(1e-4);
+    expect(tinyLogitsError(cuda, 'bf16')).toBeLessThan(0.1);
+    expect(tinyGreedyMatches(cuda)).toBe(true);
+  }, 120_000);
+
+  it('gives PEFT\'s LoRA loss and gradients on tiny-qwen2', () => {
+    const e = tinyLoraGradError(cuda);
+    expect(e.loss).toBeLessThan(1e-5);
+    expect(e.grads).toBeLessThan(1e-4);
+  }, 120_000);
+
+  it('keeps device memory flat across LoRA training steps after the second', () => {
+    const m = tinyTrainingMemory(cuda, 5);
+    expect(new Set(m.deviceAllocs.slice(1)).size).toBe(1);
+    expect(new Set(m.inUse).size).toBe(1);
+    expect(new Set(m.reserved.slice(1)).size).toBe(1);
+  }, 120_000);
 
   it('reports a bad token id or target at the next sync, naming the op', () => {
     const w = cuda.upload(new Float32Array(12), [4, 3], 'f32');

@@ -482,7 +482,7 @@ export function allChecks(): Check[] {
 
 /** Run the checks (all, or those whose name matches `filter`); each in its own try/catch, so one failure never stops the rest. */
 export async function runChecks(
-  cuda: Backend, size: CheckSize, opts: { filter?: RegExp; seed?: number; onResult?: (r: CheckResult) => void } = {},
+  cuda: Backend, size: CheckSize, opts: { filter?: { test(name: string): boolean }; seed?: number; onResult?: (r: CheckResult) => void } = {},
 ): Promise<CheckResult[]> {
   const cpu = new CpuBackend();
   const results: CheckResult[] = [];

@@ -1,0 +1,285 @@
+// bench/gpu.ts: every CUDA check and benchmark in one run on the GPU machine, with PyTorch in the same call.
+//   here:   ../shared/gpu/prepare.sh bench/gpu.ts       (bundles this into .gpu/gpu.mjs with Node and koffi)
+//   there:  source .gpu/env.sh && node .gpu/gpu.mjs     (from the repo root; carry [".gpu"])
+// Options: --only REGEX (run the items whose name matches), --skip-torch, --skip-model-bench, and --smoke
+// (tiny sizes everywhere: checks the script itself on the CPU emulator, STILL_CUDA_LIB_DIR=<emu dir>).
+// 1. kernels vs the CPU reference on fresh random inputs (bf16-appropriate limits), NVRTC fallback;
+// 2. tiny-qwen2 logits, greedy tokens and LoRA gradients vs HF/PEFT (fixtures/), flat memory over steps;
+// 3. benchmarks: bf16 GEMM, flash attention fwd/fwd+bwd (T 1024, 4096), decode attention, the fused
+//    sampler, a LoRA r16 SFT step (B8×T1024) and generation (batch 1 and 64) on Qwen2.5-0.5B shapes;
+// 4. bench/torch_ref.py on the same shapes, then one table with the ratios.
+// Every item runs in its own try/catch and prints PASS/FAIL/INFO as it goes; a failure never stops the run.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { CudaBackend } from '../src/backends/cuda/index.ts';
+import { Nvrtc } from '../src/backends/cuda/nvrtc.ts';
+import { SOURCES } from '../src/backends/cuda/kernels.gen.ts';
+import { runChecks } from '../src/backends/cuda/selfcheck.ts';
+import type { Tensor } from '../src/tensor/tensor.ts';
+import {
+  benchGenerate, benchLoraSft, QWEN05, randomModel, tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory,
+} from './gpu_model.ts';
+
+type Status = 'PASS' | 'FAIL' | 'INFO' | 'SKIP';
+interface Row {
+  name: string;
+  status: Status;
+  detail: string;
+}
+
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? new RegExp(args[args.indexOf('--only') + 1]) : null;
+const smoke = args.includes('--smoke');
+/** Full size on the GPU, tiny with --smoke. */
+const size = (full: number, tiny: number) => (smoke ? tiny : full);
+const rows: Row[] = [];
+const ours: Record<string, number> = {};
+const t0 = performance.now();
+
+function record(name: string, status: Status, detail: string): void {
+  rows.push({ name, status, detail });
+  const at = ((performance.now() - t0) / 1000).toFixed(0).padStart(4);
+  console.log(`${at}s ${status.padEnd(4)} ${name}: ${detail}`);
+}
+
+const wanted = (name: string) => !only || only.test(name);
+
+/** Run one item; an exception becomes a FAIL row with the first line of its message. */
+async function item(name: string, fn: () => unknown | Promise<unknown>): Promise<void> {
+  if (!wanted(name) && name !== 'kernel checks') return;
+  try {
+    await fn();
+  } catch (e) {
+    record(name, 'FAIL', `${(e as Error).message.split('\n')[0]}`);
+    if (process.env.STILL_DEBUG) console.error((e as Error).stack);
+  }
+}
+
+const fmtErr = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
+const GiB = 2 ** 30;
+/** The --smoke stand-in for Qwen2.5-0.5B: same structure (GQA, biases, tied), toy sizes. */
+const TINY_QWEN = { ...QWEN05, vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16 };
+
+function randomTensor(cuda: CudaBackend, shape: number[], seed: number): Tensor {
+  let s = seed >>> 0;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1);
+  return cuda.upload(data, shape, 'bf16');
+}
+
+/** Mean device ms per call of fn (CUDA events), after warm-up; tensors fn returns are disposed. */
+function deviceMs(cuda: CudaBackend, fn: () => Tensor | Tensor[] | void, iters: number, warmup = 2): number {
+  const run = () => {
+    const r = fn();
+    if (r) for (const t of Array.isArray(r) ? r : [r]) t.dispose();
+  };
+  for (let i = 0; i < warmup; i++) run();
+  return cuda.timeMs(() => {
+    for (let i = 0; i < iters; i++) run();
+  }) / iters;
+}
+
+async function main(): Promise<void> {
+  console.log(`bench/gpu.ts on Node ${process.version}, cwd ${process.cwd()}`);
+  let cuda: CudaBackend;
+  try {
+    cuda = new CudaBackend();
+  } catch (e) {
+    record('open cuda backend', 'FAIL', `no CUDA device: ${(e as Error).message}`);
+    summary(null);
+    return;
+  }
+  const info = cuda.drv.info;
+  record('device', 'INFO', `${cuda.device}; libcuda ${info.libraryPath}; cuBLASLt ${cuda.blas?.path ?? `none (${cuda.blasError})`}`);
+
+  // ---- 1. kernels vs the CPU reference --------------------------------------------------------------------
+  await item('kernel checks', async () => {
+    await runChecks(cuda, smoke ? 'small' : 'large', {
+      filter: { test: (name: string) => wanted(`kernel: ${name}`) },
+      onResult: (r) => record(`kernel: ${r.name}`, r.pass ? 'PASS' : 'FAIL', `err ${fmtErr(r.maxErr)} (limit ${r.tol}), ${r.ms.toFixed(0)} ms${r.error ? `; ${r.error}` : ''}`),
+    });
+  });
+  record('modules', 'INFO', [...cuda.kernels.loadedBy].map(([m, how]) => `${m}:${how}`).join(' '));
+
+  await item('nvrtc fallback compiles and loads norm.cu', () => {
+    let nvrtc: Nvrtc;
+    try {
+      nvrtc = new Nvrtc();
+    } catch (e) {
+      record('nvrtc fallback compiles and loads norm.cu', 'SKIP', (e as Error).message);
+      return;
+    }
+    const t = performance.now();
+    const headers = Object.fromEntries(Object.entries(SOURCES).filter(([f]) => f.endsWith('.cuh')));
+    const ptx = nvrtc.compile('norm.cu', SOURCES['norm.cu'], headers, info.computeCapability);
+    const mod = cuda.drv.loadModule(ptx);
+    cuda.drv.getFunction(mod, 'rmsnorm_bf16');
+    cuda.drv.unloadModule(mod);
+    record('nvrtc fallback compiles and loads norm.cu', 'PASS', `${nvrtc.path}, ${(performance.now() - t).toFixed(0)} ms`);
+  });
+
+  // ---- 2. model level ---------------------------------------------------------------------------------------
+  if (existsSync('fixtures/tiny-qwen2/reference.json')) {
+    await item('model: tiny-qwen2 logits f32 vs HF', () => {
+      const e = tinyLogitsError(cuda, 'f32');
+      record('model: tiny-qwen2 logits f32 vs HF', e < 1e-4 ? 'PASS' : 'FAIL', `max |Δ| ${fmtErr(e)} (limit 1e-4)`);
+    });
+    await item('model: tiny-qwen2 logits bf16 vs HF', () => {
+      const e = tinyLogitsError(cuda, 'bf16');
+      record('model: tiny-qwen2 logits bf16 vs HF', e < 0.1 ? 'PASS' : 'FAIL', `max |Δ| ${fmtErr(e)} (limit 0.1, bf16 weights)`);
+    });
+    await item('model: tiny-qwen2 greedy tokens vs HF', () => {
+      const ok = tinyGreedyMatches(cuda);
+      record('model: tiny-qwen2 greedy tokens vs HF', ok ? 'PASS' : 'FAIL', ok ? '24 tokens identical (slot cache, fused sampler)' : 'tokens differ');
+    });
+    await item('model: tiny-qwen2 LoRA gradients vs PEFT', () => {
+      const e = tinyLoraGradError(cuda);
+      record('model: tiny-qwen2 LoRA gradients vs PEFT', e.loss < 1e-5 && e.grads < 1e-4 ? 'PASS' : 'FAIL', `loss |Δ| ${fmtErr(e.loss)}, worst grad rel err ${fmtErr(e.grads)} (limits 1e-5, 1e-4)`);
+    });
+    await item('model: device memory flat over LoRA steps', () => {
+      const m = tinyTrainingMemory(cuda, 6);
+      const flat = new Set(m.deviceAllocs.slice(1)).size === 1 && new Set(m.inUse).size === 1;
+      record('model: device memory flat over LoRA steps', flat ? 'PASS' : 'FAIL', `cuMemAlloc calls after each step ${m.deviceAllocs.join(',')}; in use ${m.inUse.map((b) => (b / 2 ** 20).toFixed(1)).join(',')} MiB`);
+    });
+  } else {
+    record('model checks', 'SKIP', 'fixtures/tiny-qwen2 not found (run from the repo root)');
+  }
+
+  // ---- 3. benchmarks ----------------------------------------------------------------------------------------
+  for (const n of smoke ? [64] : [1024, 4096, 8192]) {
+    await item(`bench: GEMM bf16 ${n}³`, () => {
+      const a = randomTensor(cuda, [n, n], 1);
+      const b = randomTensor(cuda, [n, n], 2);
+      const ms = deviceMs(cuda, () => cuda.matmul(a, b, false, false), n < 8192 ? 20 : 10);
+      a.dispose();
+      b.dispose();
+      ours[`gemm_bf16_${n}`] = (2 * n ** 3) / (ms / 1e3) / 1e12;
+      record(`bench: GEMM bf16 ${n}³`, 'INFO', `${ms.toFixed(3)} ms, ${ours[`gemm_bf16_${n}`].toFixed(0)} TFLOP/s`);
+    });
+  }
+
+  for (const [batch, t] of smoke ? [[1, 64]] : [[8, 1024], [2, 4096]]) {
+    await item(`bench: attention T=${t}`, () => {
+      const [hq, hkv, d] = [14, 2, 64];
+      const q = randomTensor(cuda, [batch, t, hq, d], 3);
+      const k = randomTensor(cuda, [batch, t, hkv, d], 4);
+      const v = randomTensor(cuda, [batch, t, hkv, d], 5);
+      const go = randomTensor(cuda, [batch, t, hq, d], 6);
+      const opts = { scale: 1 / Math.sqrt(d), causal: true };
+      const fwd = deviceMs(cuda, () => {
+        const r = cuda.attention(q, k, v, opts);
+        return [r.o, r.lse];
+      }, 10);
+      const fb = deviceMs(cuda, () => {
+        const r = cuda.attention(q, k, v, opts);
+        const g = cuda.attentionBackward(go, q, k, v, r.o, r.lse, opts);
+        return [r.o, r.lse, g.gq, g.gk, g.gv];
+      }, 5);
+      for (const x of [q, k, v, go]) x.dispose();
+      ours[`attention_T${t}_fwd`] = fwd;
+      ours[`attention_T${t}_fwd_bwd`] = fb;
+      const flops = (4 * batch * hq * t * t * d) / 2; // causal: half the score matrix
+      record(`bench: attention T=${t}`, 'INFO', `B${batch} H${hq}/${hkv} D${d} causal: fwd ${fwd.toFixed(3)} ms (${(flops / fwd / 1e9).toFixed(0)} TFLOP/s), fwd+bwd ${fb.toFixed(3)} ms`);
+    });
+  }
+
+  await item('bench: decode attention B64 kvLen 1024', () => {
+    const [b, len, hq, hkv, d] = [size(64, 2), size(1024, 40), 14, 2, 64];
+    const kc = randomTensor(cuda, [b, len, hkv, d], 7);
+    const vc = randomTensor(cuda, [b, len, hkv, d], 8);
+    const q = randomTensor(cuda, [b, 1, hq, d], 9);
+    const slots = cuda.upload(Int32Array.from({ length: b }, (_, i) => i), [b], 'i32');
+    const lens = cuda.upload(new Int32Array(b).fill(len), [b], 'i32');
+    const ms = deviceMs(cuda, () => cuda.slotAttention(q, kc, vc, slots, lens, 0.125), 20);
+    for (const x of [kc, vc, q, slots, lens]) x.dispose();
+    const bytes = 2 * b * len * hkv * d * 2;
+    record('bench: decode attention B64 kvLen 1024', 'INFO', `${(ms * 1000).toFixed(0)} µs per layer step, ${(bytes / (ms / 1e3) / 1e12).toFixed(2)} TB/s of K/V`);
+  });
+
+  await item('bench: fused sampler 64×151936', () => {
+    const [n, vocab] = [size(64, 2), size(151936, 1000)];
+    const logits = randomTensor(cuda, [n, vocab], 10);
+    const rows = Array.from({ length: n }, (_, i) => ({
+      temperature: 0.7, topK: 0, topP: 0.95, minP: 0, repetitionPenalty: 1, penalized: new Int32Array(0),
+      key: [i, 0] as [number, number], counter: [0, 0, i] as [number, number, number],
+    }));
+    for (let i = 0; i < 2; i++) cuda.sample(logits, rows);
+    const t = performance.now();
+    const iters = size(10, 1);
+    for (let i = 0; i < iters; i++) cuda.sample(logits, rows);
+    const ms = (performance.now() - t) / iters;
+    logits.dispose();
+    record('bench: fused sampler 64×151936', 'INFO', `${ms.toFixed(3)} ms per call (top-p 0.95, incl. the token download)`);
+  });
+
+  if (!args.includes('--skip-model-bench') && wanted('bench: qwen0.5b')) {
+    const built: { model: ReturnType<typeof randomModel> | null } = { model: null };
+    await item('bench: qwen0.5b random model', () => {
+      const t = performance.now();
+      built.model = randomModel(cuda, smoke ? TINY_QWEN : QWEN05, 'bf16');
+      record('bench: qwen0.5b random model', 'INFO', `built in ${(performance.now() - t).toFixed(0)} ms, ${(cuda.memoryStats().inUse / GiB).toFixed(2)} GiB in use`);
+    });
+    if (built.model) {
+      const m = built.model;
+      await item('bench: qwen0.5b LoRA SFT B8×T1024', () => {
+        const r = benchLoraSft(cuda, m, size(8, 2), size(1024, 32), size(3, 1));
+        ours.lora_sft = r.tokensPerSec;
+        ours.lora_sft_peak = r.peakBytes;
+        record('bench: qwen0.5b LoRA SFT B8×T1024', r.losses.every(Number.isFinite) ? 'INFO' : 'FAIL',
+          `${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSec.toFixed(0)} tok/s, peak reserved ${(r.peakBytes / GiB).toFixed(1)} GiB, losses ${r.losses.map((x) => x.toFixed(3)).join(' ')}, cuMemAlloc during steps ${r.allocsDuringSteps}`);
+      });
+      for (const batch of [1, 64]) {
+        await item(`bench: qwen0.5b generate batch ${batch}`, () => {
+          const r = benchGenerate(cuda, m, batch, size(256, 6));
+          ours[`generate_b${batch}`] = r.tokensPerSec;
+          record(`bench: qwen0.5b generate batch ${batch}`, 'INFO', `${r.tokensPerSec.toFixed(0)} tok/s (256 new tokens, top-p 0.95), ${r.decodeMsPerStep.toFixed(2)} ms per decode step, prefill ${r.prefillMs.toFixed(0)} ms`);
+        });
+      }
+      for (const w of m.weights.values()) w.dispose();
+    }
+  }
+  cuda.emptyCache();
+
+  // ---- 4. PyTorch in the same call ----------------------------------------------------------------------------
+  let torch: Record<string, any> | null = null;
+  if (!args.includes('--skip-torch') && wanted('torch')) {
+    await item('torch reference', () => {
+      const t = performance.now();
+      const p = spawnSync('python3', ['bench/torch_ref.py', ...(smoke ? ['--only', 'gemm'] : [])], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      if (p.error) throw p.error;
+      const last = p.stdout.trim().split('\n').pop() ?? '';
+      torch = JSON.parse(last);
+      const errors = Object.entries(torch!.errors ?? {}).map(([k, v]) => `${k}: ${v}`);
+      record('torch reference', errors.length ? 'FAIL' : 'INFO', `${torch!.torch} on ${torch!.device}, ${((performance.now() - t) / 1000).toFixed(0)} s${errors.length ? `; ${errors.join('; ')}` : ''}`);
+    });
+  }
+  summary(torch);
+}
+
+function summary(torch: Record<string, any> | null): void {
+  console.log('\n==== summary ====');
+  const checks = rows.filter((r) => r.status === 'PASS' || r.status === 'FAIL');
+  const failed = checks.filter((r) => r.status === 'FAIL');
+  console.log(`checks: ${checks.length - failed.length} passed, ${failed.length} failed${failed.length ? `: ${failed.map((r) => r.name).join('; ')}` : ''}`);
+  const line = (what: string, o: number | undefined, t: number | undefined, unit: string, higherIsBetter: boolean) => {
+    const f = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(3));
+    const ratio = o !== undefined && t !== undefined && o > 0 && t > 0 ? (higherIsBetter ? o / t : t / o) : undefined;
+    console.log(`${what.padEnd(34)} ${f(o).padStart(10)} ${f(t).padStart(10)} ${unit.padEnd(8)} ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`}`);
+  };
+  console.log(`${'benchmark'.padEnd(34)} ${'ours'.padStart(10)} ${'torch'.padStart(10)} ${'unit'.padEnd(8)} ours/torch (higher = better)`);
+  for (const n of [1024, 4096, 8192]) line(`GEMM bf16 ${n}³`, ours[`gemm_bf16_${n}`], torch?.[`gemm_bf16_${n}`]?.tflops, 'TFLOP/s', true);
+  for (const t of [1024, 4096]) {
+    line(`attention fwd T=${t}`, ours[`attention_T${t}_fwd`], torch?.[`attention_T${t}`]?.fwd_ms, 'ms', false);
+    line(`attention fwd+bwd T=${t}`, ours[`attention_T${t}_fwd_bwd`], torch?.[`attention_T${t}`]?.fwd_bwd_ms, 'ms', false);
+  }
+  line('LoRA r16 SFT B8×T1024', ours.lora_sft, torch?.lora_sft?.tokens_per_sec, 'tok/s', true);
+  line('  peak memory', ours.lora_sft_peak && ours.lora_sft_peak / GiB, torch?.lora_sft?.peak_bytes && torch.lora_sft.peak_bytes / GiB, 'GiB', false);
+  line('generate 256 tokens, batch 1', ours.generate_b1, torch?.generate_b1?.tokens_per_sec, 'tok/s', true);
+  line('generate 256 tokens, batch 64', ours.generate_b64, torch?.generate_b64?.tokens_per_sec, 'tok/s', true);
+  console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+main().catch((e) => {
+  console.error(`bench/gpu.ts: ${(e as Error).stack}`);
+  summary(null);
+});
