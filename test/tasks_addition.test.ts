@@ -17,6 +17,14 @@ describe('addition teacher', () => {
     );
   });
 
+  it('writes compact steps when asked: digits, carry and the result so far', () => {
+    expect(addition.teacher(P, new Rng(1), { reflectionRate: 0, stepStyle: 'compact' })).toBe(
+      '<|begin_of_thought|>1+3+0=04 4\n\n2+7+0=09 94\n\n8+9+0=17 794\n\n4+0+1=05 5794\n\n' +
+        'Check: 5794-973=4821<|end_of_thought|><|begin_of_solution|>\\boxed{5794}<|end_of_solution|>',
+    );
+    expect(() => addition.teacher(P, new Rng(1), { stepStyle: 'terse' as 'compact' })).toThrow(/stepStyle must be one of restate, compact, got "terse"/);
+  });
+
   it('writes a slip as a whole wrong step followed by "Wait, " and the right step', () => {
     const steps = parseCompletion(addition.teacher(P, new Rng(1), { reflectionRate: 1 }))!.steps;
     const wait = steps.findIndex((s) => s.startsWith('Wait, '));

@@ -40,6 +40,14 @@ describe('multiplication teacher', () => {
     );
   });
 
+  it('writes compact steps when asked', () => {
+    const steps = parseCompletion(multiplication.teacher(P, new Rng(1), { reflectionRate: 0, stepStyle: 'compact' }))!.steps;
+    expect(steps).toEqual([
+      '47*3 6', '7*3+0=21 1', '4*3+2=14 41', '0*3+1=01 141', '47*6', '7*6+0=42 2', '4*6+4=28 82', '0*6+2=02 282',
+      '1410+282', '0+2+0=02 2', '1+8+0=09 92', '4+2+0=06 692', '1+0+0=01 1692', 'Check: 1692/36=47',
+    ]);
+  });
+
   it('appends exactly one "0" to the running total before each addition', () => {
     const rng = new Rng(5);
     for (let i = 0; i < 100; i++) {

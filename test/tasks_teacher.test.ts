@@ -4,27 +4,27 @@ import { CharTokenizer } from '../src/tasks/char_tokenizer.ts';
 import { getTask, TASKS, taskNames } from '../src/tasks/index.ts';
 import { Rng } from '../src/tasks/rng.ts';
 import { parseCompletion } from '../src/tasks/still_format.ts';
-import type { Problem, Task } from '../src/tasks/task.ts';
+import { STEP_STYLES, type Problem, type Task, type TeacherOptions } from '../src/tasks/task.ts';
 import { extractAnswer } from '../src/verify/extract.ts';
 
 const tok = new CharTokenizer();
 const SPECIAL_IDS = ['<|begin_of_thought|>', '<|end_of_thought|>', '<|begin_of_solution|>', '<|end_of_solution|>'] as const;
 
 /** Seeded problems and traces at one level; the teacher gets its own stream per problem. */
-function sample(task: Task, level: number, n: number, seed: number, reflectionRate?: number): { p: Problem; trace: string }[] {
+function sample(task: Task, level: number, n: number, seed: number, options: TeacherOptions = {}): { p: Problem; trace: string }[] {
   const rng = new Rng(`${task.name}/${level}/${seed}`);
   return Array.from({ length: n }, () => {
     const p = task.generate(level, rng);
-    const trace = task.teacher(p, rng.fork(p.id), reflectionRate === undefined ? {} : { reflectionRate });
-    return { p, trace };
+    return { p, trace: task.teacher(p, rng.fork(p.id), options) };
   });
 }
 
 describe.each(TASKS.map((t) => [t.name, t] as const))('task %s', (_name, task) => {
   const levels = Array.from({ length: task.maxLevel - task.minLevel + 1 }, (_, i) => task.minLevel + i);
 
-  it.each(levels)('level %i: every teacher trace is well-formed and verifies as correct', (level) => {
-    for (const { p, trace } of sample(task, level, 60, 1)) {
+  const cases = levels.flatMap((level) => STEP_STYLES.map((stepStyle) => [level, stepStyle] as const));
+  it.each(cases)('level %i, %s steps: every teacher trace is well-formed and verifies as correct', (level, stepStyle) => {
+    for (const { p, trace } of sample(task, level, 40, 1, { stepStyle })) {
       expect(p.task).toBe(task.name);
       expect(p.level).toBe(level);
       expect(p.id).toMatch(new RegExp(`^${task.name}-${level}-[0-9a-f]{16}$`));
@@ -45,7 +45,7 @@ describe.each(TASKS.map((t) => [t.name, t] as const))('task %s', (_name, task) =
 
   it('round-trips questions and traces through the char tokenizer, tags as single ids', () => {
     for (const level of levels) {
-      for (const { p, trace } of sample(task, level, 10, 2, 0.5)) {
+      for (const { p, trace } of [...sample(task, level, 10, 2, { reflectionRate: 0.5 }), ...sample(task, level, 5, 2, { stepStyle: 'compact' })]) {
         expect(tok.decode(tok.encode(p.question))).toBe(p.question);
         const ids = tok.encode(trace);
         expect(tok.decode(ids)).toBe(trace);
@@ -94,11 +94,11 @@ describe.each(TASKS.map((t) => [t.name, t] as const))('task %s', (_name, task) =
 
   it('follows reflectionRate: 0 gives clean traces, 1 gives a self-correction in every trace', () => {
     for (const level of levels.slice(0, 4)) {
-      for (const { p, trace } of sample(task, level, 50, 7, 0)) {
+      for (const { p, trace } of sample(task, level, 50, 7, { reflectionRate: 0 })) {
         expect(task.hasReflection(trace)).toBe(false);
         expect(task.check(extractAnswer(trace)!, p)).toBe(true);
       }
-      for (const { p, trace } of sample(task, level, 50, 7, 1)) {
+      for (const { p, trace } of sample(task, level, 50, 7, { reflectionRate: 1, stepStyle: level % 2 ? 'compact' : 'restate' })) {
         expect(task.hasReflection(trace), trace).toBe(true);
         expect(task.check(extractAnswer(trace)!, p)).toBe(true);
       }

@@ -5,14 +5,14 @@
 // then the solution `\boxed{5794}`. See column_add.ts for why each step restates what is left: every
 // step depends only on the step before it, whatever the length, which is what lets a model trained on
 // short numbers extend to longer ones round by round. A slip ("8+9+0=16 …" then "Wait, 8+9+0=17 …")
-// appears in a share of traces (default 30%).
+// appears in a share of traces (default 30%). With stepStyle 'compact' the steps are "1+3+0=04 4" etc.
 
 import { addStepText, columnAddSteps } from './column_add.ts';
 import { CHECK_MARKER, hasSelfCorrection } from './reflection.ts';
 import type { Rng } from './rng.ts';
 import { writeWithSlip } from './slip.ts';
 import { composeCompletion } from './still_format.ts';
-import { assertLevel, makeProblem, type Problem, type Task, type TeacherOptions } from './task.ts';
+import { assertLevel, makeProblem, stepStyleOf, type Problem, type Task, type TeacherOptions } from './task.ts';
 
 const NAME = 'addition';
 const DEFAULT_REFLECTION_RATE = 0.3;
@@ -53,7 +53,8 @@ export const addition: Task = {
     const [a, b] = parseAddition(problem.question);
     const steps = columnAddSteps(a, b);
     const sum = steps[steps.length - 1]!.result;
-    const lines = writeWithSlip(steps.map(addStepText), rng, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
+    const style = stepStyleOf(NAME, options);
+    const lines = writeWithSlip(steps.map((st) => addStepText(st, style)), rng, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
     // The check undoes the addition; it restates numbers already on the page, so it costs the model
     // little to write, and it is the habit ("let me check") the paper distils.
     lines.push(`${CHECK_MARKER}${sum}-${b}=${a}`);

@@ -6,6 +6,9 @@
 // (carry, digit); then the state that is left: both operands without their last digit, and the result
 // so far with the new digit in front. The next step takes its digits from the ends of "482" and "97"
 // and its carry from the "0" of "04". The final state ("+:5794") holds the answer, in normal order.
+// The 'compact' style drops the restated operands ("1+3+0=04 4"); see StepStyle in task.ts.
+
+import type { StepStyle } from './task.ts';
 
 export interface AddStep {
   a: number;
@@ -39,20 +42,24 @@ export function columnAddSteps(x: string, y: string): AddStep[] {
   return steps;
 }
 
-/** "a+b+c=cs restA+restB:result"; `sum` and `carryIn` may be overridden to write a slip. */
-export function formatAddStep(s: AddStep, sum = s.sum, carryIn = s.carryIn): string {
+/**
+ * "a+b+c=cs restA+restB:result" ('restate') or "a+b+c=cs result" ('compact'); `sum` and `carryIn`
+ * may be overridden to write a slip.
+ */
+export function formatAddStep(s: AddStep, style: StepStyle = 'restate', sum = s.sum, carryIn = s.carryIn): string {
   const result = String(sum % 10) + s.result.slice(1);
-  return `${s.a}+${s.b}+${carryIn}=${String(sum).padStart(2, '0')} ${s.restA}+${s.restB}:${result}`;
+  const head = `${s.a}+${s.b}+${carryIn}=${String(sum).padStart(2, '0')}`;
+  return style === 'restate' ? `${head} ${s.restA}+${s.restB}:${result}` : `${head} ${result}`;
 }
 
 /**
  * The step and its plausible slips: a sum off by one (a miscounted fact), and, when a carry came in,
  * the carry forgotten. Each slip is detectable from the step itself or from the carry in the step before.
  */
-export function addStepText(s: AddStep): { text: string; slips: string[] } {
+export function addStepText(s: AddStep, style: StepStyle = 'restate'): { text: string; slips: string[] } {
   const slips = [s.sum === 0 ? 1 : s.sum === 19 ? 18 : s.sum + 1, s.sum === 0 || s.sum === 19 ? null : s.sum - 1]
     .filter((v): v is number => v !== null)
-    .map((wrong) => formatAddStep(s, wrong));
-  if (s.carryIn === 1) slips.push(formatAddStep(s, s.sum - 1, 0));
-  return { text: formatAddStep(s), slips };
+    .map((wrong) => formatAddStep(s, style, wrong));
+  if (s.carryIn === 1) slips.push(formatAddStep(s, style, s.sum - 1, 0));
+  return { text: formatAddStep(s, style), slips };
 }

@@ -3,6 +3,9 @@
 //
 //   "7*6+0=42 4:2"  reads: last digit of what is left of the number, times the digit, plus the carry,
 //   = two-digit value (carry, digit); then what is left of the number and the product so far.
+// The 'compact' style drops what is left of the number ("7*6+0=42 2"); see StepStyle in task.ts.
+
+import type { StepStyle } from './task.ts';
 
 export interface MulStep {
   a: number;
@@ -31,15 +34,19 @@ export function digitMultiplySteps(x: string, digit: number): MulStep[] {
   return steps;
 }
 
-/** "a*d+c=cv restA:result"; `value` and `carryIn` may be overridden to write a slip. */
-export function formatMulStep(s: MulStep, value = s.value, carryIn = s.carryIn): string {
+/**
+ * "a*d+c=cv restA:result" ('restate') or "a*d+c=cv result" ('compact'); `value` and `carryIn` may be
+ * overridden to write a slip.
+ */
+export function formatMulStep(s: MulStep, style: StepStyle = 'restate', value = s.value, carryIn = s.carryIn): string {
   const result = String(value % 10) + s.result.slice(1);
-  return `${s.a}*${s.digit}+${carryIn}=${String(value).padStart(2, '0')} ${s.restA}:${result}`;
+  const head = `${s.a}*${s.digit}+${carryIn}=${String(value).padStart(2, '0')}`;
+  return style === 'restate' ? `${head} ${s.restA}:${result}` : `${head} ${result}`;
 }
 
 /** The step and its plausible slips: the value off by one, and an incoming carry forgotten. */
-export function mulStepText(s: MulStep): { text: string; slips: string[] } {
-  const slips = [s.value + 1, s.value - 1].filter((v) => v >= 0 && v <= 89).map((v) => formatMulStep(s, v));
-  if (s.carryIn > 0) slips.push(formatMulStep(s, s.value - s.carryIn, 0));
-  return { text: formatMulStep(s), slips };
+export function mulStepText(s: MulStep, style: StepStyle = 'restate'): { text: string; slips: string[] } {
+  const slips = [s.value + 1, s.value - 1].filter((v) => v >= 0 && v <= 89).map((v) => formatMulStep(s, style, v));
+  if (s.carryIn > 0) slips.push(formatMulStep(s, style, s.value - s.carryIn, 0));
+  return { text: formatMulStep(s, style), slips };
 }

@@ -4,7 +4,8 @@ import { countdown } from './countdown.ts';
 import { multiplication } from './multiplication.ts';
 import type { Task } from './task.ts';
 
-export type { Problem, Task, TeacherOptions } from './task.ts';
+export type { Problem, StepStyle, Task, TeacherOptions } from './task.ts';
+export { STEP_STYLES } from './task.ts';
 export { Rng } from './rng.ts';
 export { CharTokenizer } from './char_tokenizer.ts';
 

@@ -16,7 +16,7 @@ import { CHECK_MARKER, hasSelfCorrection } from './reflection.ts';
 import type { Rng } from './rng.ts';
 import { writeWithSlip, type StepText } from './slip.ts';
 import { composeCompletion } from './still_format.ts';
-import { assertLevel, makeProblem, type Problem, type Task, type TeacherOptions } from './task.ts';
+import { assertLevel, makeProblem, stepStyleOf, type Problem, type StepStyle, type Task, type TeacherOptions } from './task.ts';
 
 const NAME = 'multiplication';
 const DEFAULT_REFLECTION_RATE = 0.3;
@@ -38,7 +38,7 @@ export function parseMultiplication(question: string): [string, string] {
  * how far to shift a partial product. Each partial product opens with a header "a*digit rest" naming
  * the digits of b still to come, so the next header is a copy of this one less its first digit.
  */
-function longMultiplySteps(a: string, b: string): { steps: StepText[]; product: string } {
+function longMultiplySteps(a: string, b: string, style: StepStyle): { steps: StepText[]; product: string } {
   const steps: StepText[] = [];
   let total: string | null = null;
   for (let j = 0; j < b.length; j++) {
@@ -46,14 +46,14 @@ function longMultiplySteps(a: string, b: string): { steps: StepText[]; product: 
     const rest = b.slice(j + 1);
     steps.push({ text: rest.length > 0 ? `${a}*${digit} ${rest}` : `${a}*${digit}`, slips: [] });
     const mul = digitMultiplySteps(a, digit);
-    steps.push(...mul.map(mulStepText));
+    steps.push(...mul.map((st) => mulStepText(st, style)));
     const partial = mul[mul.length - 1]!.result;
     if (total === null) {
       total = partial;
     } else {
       steps.push({ text: `${total}0+${partial}`, slips: [] });
       const add = columnAddSteps(total + '0', partial);
-      steps.push(...add.map(addStepText));
+      steps.push(...add.map((st) => addStepText(st, style)));
       total = add[add.length - 1]!.result;
     }
   }
@@ -78,7 +78,7 @@ export const multiplication: Task = {
   },
   teacher(problem: Problem, rng: Rng, options: TeacherOptions = {}): string {
     const [a, b] = parseMultiplication(problem.question);
-    const { steps, product } = longMultiplySteps(a, b);
+    const { steps, product } = longMultiplySteps(a, b, stepStyleOf(NAME, options));
     const lines = writeWithSlip(steps, rng, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
     const check = BigInt(b) === 0n ? `${product}=0` : `${product}/${b}=${a}`;
     lines.push(CHECK_MARKER + check);

@@ -20,6 +20,26 @@ export interface TeacherOptions {
    * dead end). Each task documents its default; 0 gives clean traces for ablations.
    */
   reflectionRate?: number;
+  /**
+   * How arithmetic steps are written (addition and multiplication; Countdown ignores it):
+   * - 'restate' (default): "1+3+0=04 482+97:4". Each step restates what is left of the operands, so it
+   *   depends only on the step before it at any length. Costs tokens quadratic in the digit count.
+   * - 'compact': "1+3+0=04 4". Each step writes its digits, the carry and the result so far. Linear in
+   *   the digit count, but the model must find the i-th digit from the right of each operand itself.
+   */
+  stepStyle?: StepStyle;
+}
+
+export type StepStyle = 'restate' | 'compact';
+export const STEP_STYLES: readonly StepStyle[] = ['restate', 'compact'];
+
+/** The step style asked for (default 'restate'); a clear error for a value from a bad config. */
+export function stepStyleOf(task: string, options: TeacherOptions): StepStyle {
+  const style = options.stepStyle ?? 'restate';
+  if (!STEP_STYLES.includes(style)) {
+    throw new Error(`tasks/${task}: stepStyle must be one of ${STEP_STYLES.join(', ')}, got ${JSON.stringify(style)}`);
+  }
+  return style;
 }
 
 export interface Task {
