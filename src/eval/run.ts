@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
@@ -85,19 +86,11 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
   const tok = loadHfTokenizer(o.model);
   if (tok.chatTemplate === null) notice(`still eval: ${o.model} has no chat template; prompts are the bare user turn`);
   const prompts = set.items.map((item) => promptIds(tok, item.problem, o.prompt));
-  // The CAS behind the grader takes seconds to load; only commands that grade pay for it.
-  const { grade } = await import('../verify/grade.ts');
-
-  const model = loadModel(o.model);
-  if (o.adapter) {
-    // Merged, the adapter costs nothing per token; evaluation never needs the separate factors.
-    mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
-  }
-  const loadS = seconds(started);
 
   // Each sample may run to the model's context (or --max-len): prompts that fill it are an error, and
   // samples that would pass it get fewer new tokens, as vLLM's max_model_len does.
-  const context = o.sampling.maxLen ?? model.config.maxPositionEmbeddings;
+  // Checked before the model loads, so a prompt that cannot fit fails in a second, not after minutes.
+  const context = o.sampling.maxLen ?? loadHfConfig(o.model).maxPositionEmbeddings;
   const maxNew = o.sampling.maxNewTokens;
   const params = samplingParams({ ...o.sampling, stop: [...o.sampling.stop, ...styleStops(o.prompt)] });
   let capped = 0;
@@ -110,6 +103,17 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     return { prompt, n: o.sampling.n, params: { ...params, maxNewTokens: Math.min(maxNew, room) }, seedIndex: i };
   });
   if (capped > 0) notice(`still eval: ${capped} of ${requests.length} prompts leave fewer than --max-new-tokens ${maxNew} positions in the context of ${context}; they generate less`);
+
+  // The CAS behind the grader takes seconds to load; only commands that grade pay for it.
+  const { grade } = await import('../verify/grade.ts');
+
+  const model = loadModel(o.model);
+  if (o.adapter) {
+    // Merged, the adapter costs nothing per token; evaluation never needs the separate factors.
+    mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
+  }
+  const loadS = seconds(started);
+
   const longest = Math.max(...prompts.map((p) => p.length));
   const gen = makeGenerator(model, prompts, { ...o.sampling, maxLen: Math.min(longest + maxNew, context) }, tok);
 
