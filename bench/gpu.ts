@@ -17,7 +17,7 @@ import { SOURCES } from '../src/backends/cuda/kernels.gen.ts';
 import { runChecks } from '../src/backends/cuda/selfcheck.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import {
-  benchGenerate, benchLoraSft, QWEN05, randomModel, tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory,
+  benchDecodeGraph, benchGenerate, benchLoraSft, QWEN05, randomModel, tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory,
 } from './gpu_model.ts';
 
 type Status = 'PASS' | 'FAIL' | 'INFO' | 'SKIP';
@@ -235,6 +235,14 @@ async function main(): Promise<void> {
           record(`bench: qwen0.5b generate batch ${batch}`, 'INFO', `${r.tokensPerSec.toFixed(0)} tok/s (256 new tokens, top-p 0.95), ${r.decodeMsPerStep.toFixed(2)} ms per decode step, prefill ${r.prefillMs.toFixed(0)} ms`);
         });
       }
+      for (const batch of [1, 64]) {
+        await item(`bench: qwen0.5b decode step as a CUDA graph, batch ${batch}`, () => {
+          const r = benchDecodeGraph(cuda, m, batch, size(64, 3));
+          ours[`graph_b${batch}`] = r.graphTokensPerSec;
+          record(`bench: qwen0.5b decode step as a CUDA graph, batch ${batch}`, r.maxLogitDiff < 1e-2 ? 'PASS' : 'FAIL',
+            `eager ${r.eagerMsPerStep.toFixed(2)} ms/step, graph ${r.graphMsPerStep.toFixed(2)} ms/step (${r.graphTokensPerSec.toFixed(0)} tok/s incl. sampling), replay vs eager max |Δlogit| ${fmtErr(r.maxLogitDiff)}`);
+        });
+      }
       for (const w of m.weights.values()) w.dispose();
     }
   }
@@ -276,6 +284,8 @@ function summary(torch: Record<string, any> | null): void {
   line('  peak memory', ours.lora_sft_peak && ours.lora_sft_peak / GiB, torch?.lora_sft?.peak_bytes && torch.lora_sft.peak_bytes / GiB, 'GiB', false);
   line('generate 256 tokens, batch 1', ours.generate_b1, torch?.generate_b1?.tokens_per_sec, 'tok/s', true);
   line('generate 256 tokens, batch 64', ours.generate_b64, torch?.generate_b64?.tokens_per_sec, 'tok/s', true);
+  line('  decode as CUDA graph, batch 1', ours.graph_b1, torch?.generate_b1?.tokens_per_sec, 'tok/s', true);
+  line('  decode as CUDA graph, batch 64', ours.graph_b64, torch?.generate_b64?.tokens_per_sec, 'tok/s', true);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

@@ -3,20 +3,21 @@
 // memory across training steps, and the Qwen2.5-0.5B-shaped LoRA SFT step and sampling throughput.
 // Paths are relative to the repo root (the GPU machine runs the bundle from there).
 import { readFileSync } from 'node:fs';
-import type { CudaBackend } from '../src/backends/cuda/index.ts';
+import type { CudaBackend, CudaGraph } from '../src/backends/cuda/index.ts';
+import type { SampleRow } from '../src/backends/backend.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadPeftAdapter } from '../src/io/peft.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { createLora, LORA_TARGETS } from '../src/nn/lora.ts';
-import { DecoderModel } from '../src/nn/model.ts';
+import { DecoderModel, type KVCache } from '../src/nn/model.ts';
 import { Generator } from '../src/sample/generator.ts';
 import { greedyGenerate } from '../src/sample/greedy.ts';
 import { noGrad } from '../src/tensor/autograd.ts';
 import { getBackend, setBackend } from '../src/tensor/context.ts';
 import type { DType } from '../src/tensor/dtype.ts';
 import { ids } from '../src/tensor/ops.ts';
-import { keep } from '../src/tensor/scope.ts';
+import { keep, tidy } from '../src/tensor/scope.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { AdamW } from '../src/train/adamw.ts';
 import { lossGradients } from '../src/train/grads.ts';
@@ -298,6 +299,126 @@ export function benchGenerate(cuda: CudaBackend, model: DecoderModel, batch: num
       return { tokensPerSec: tokens / (ms / 1000), decodeMsPerStep: (gen.stats.decodeMs - before.decodeMs) / Math.max(1, steps), prefillMs: gen.stats.prefillMs - before.prefillMs };
     } finally {
       gen.dispose();
+    }
+  });
+}
+
+// ---- the decode step as a CUDA graph --------------------------------------------------------------------------
+/**
+ * A slot KV cache whose row binding (slots, starts, kvLens) lives in persistent tensors, refreshed in place
+ * each step: what a captured decode step needs, since a replay reads the addresses it was captured with.
+ */
+class StaticSlotCache implements KVCache {
+  readonly keys: Tensor[] = [];
+  readonly values: Tensor[] = [];
+  readonly slots: Tensor;
+  readonly starts: Tensor;
+  readonly kvLens: Tensor;
+
+  constructor(private readonly cuda: CudaBackend, c: ModelConfig, batch: number, maxLen: number, dtype: DType) {
+    for (let l = 0; l < c.numLayers; l++) {
+      this.keys.push(keep(cuda.zeros([batch, maxLen, c.numKvHeads, c.headDim], dtype)));
+      this.values.push(keep(cuda.zeros([batch, maxLen, c.numKvHeads, c.headDim], dtype)));
+    }
+    this.slots = keep(cuda.upload(Int32Array.from({ length: batch }, (_, i) => i), [batch], 'i32'));
+    this.starts = keep(cuda.zeros([batch], 'i32'));
+    this.kvLens = keep(cuda.zeros([batch], 'i32'));
+  }
+
+  get length(): number {
+    throw new Error('StaticSlotCache: pass positions');
+  }
+
+  append(): { k: Tensor; v: Tensor } {
+    throw new Error('StaticSlotCache: forward must call attend()');
+  }
+
+  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+    this.cuda.kvWrite(this.keys[layer], k, this.slots, this.starts);
+    this.cuda.kvWrite(this.values[layer], v, this.slots, this.starts);
+    return this.cuda.slotAttention(q, this.keys[layer], this.values[layer], this.slots, this.kvLens, scale);
+  }
+
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values, this.slots, this.starts, this.kvLens]) t.dispose();
+  }
+}
+
+export interface DecodeGraphBench {
+  /** Per decode step (forward of one token per row + fused sampling), launched op by op. */
+  eagerMsPerStep: number;
+  /** The same step with the forward replayed as one CUDA graph. */
+  graphMsPerStep: number;
+  /** max |logit| difference between the eager forward and a replay of the graph on the same inputs. */
+  maxLogitDiff: number;
+  graphTokensPerSec: number;
+}
+
+/**
+ * Decode `steps` tokens for `batch` rows from position `start` (cache rows before it hold zeros: the timing
+ * does not depend on them), eagerly and then with the forward captured once and replayed.
+ */
+export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, steps: number, start = 32): DecodeGraphBench {
+  return onCuda(cuda, () => {
+    const c = model.config;
+    const dtype = model.weight('model.embed_tokens.weight').dtype;
+    const cache = new StaticSlotCache(cuda, c, batch, start + 2 * steps + 2, dtype);
+    const ids = keep(cuda.zeros([batch, 1], 'i32'));
+    const positions = keep(cuda.zeros([batch, 1], 'i32'));
+    const rows: SampleRow[] = Array.from({ length: batch }, (_, i) => ({
+      temperature: 0.7, topK: 0, topP: 0.95, minP: 0, repetitionPenalty: 1, penalized: new Int32Array(0), key: [i, 1], counter: [0, 0, i],
+    }));
+    let tokens: Int32Array = Int32Array.from({ length: batch }, (_, i) => (i * 7919 + 13) % c.vocabSize);
+    const setInputs = (pos: number) => {
+      cuda.overwrite(ids, tokens);
+      cuda.overwrite(positions, new Int32Array(batch).fill(pos));
+      cuda.overwrite(cache.starts, new Int32Array(batch).fill(pos));
+      cuda.overwrite(cache.kvLens, new Int32Array(batch).fill(pos + 1));
+    };
+    const forward = () => noGrad(() => tidy(() => model.forward(ids, { positions, cache, output: 'last' })));
+    const sampleFrom = (logits: Tensor, step: number) => {
+      tokens = cuda.sample(logits, rows.map((r) => ({ ...r, counter: [step, 0, r.counter[2]] as [number, number, number] }))).tokens;
+    };
+    let graph: CudaGraph | null = null;
+    try {
+      // Eager: warm-up (JIT, plans, rope tables), then timed.
+      setInputs(start);
+      forward().dispose();
+      cuda.synchronize();
+      let t0 = performance.now();
+      for (let i = 0; i < steps; i++) {
+        setInputs(start + i);
+        const logits = forward();
+        sampleFrom(logits, i);
+        logits.dispose();
+      }
+      const eagerMs = (performance.now() - t0) / steps;
+      // Graph: capture once, then refresh the inputs and replay.
+      setInputs(start + steps);
+      const eager = forward();
+      const reference = eager.toArray();
+      eager.dispose();
+      const captured = cuda.captureGraph(forward);
+      graph = captured.graph;
+      const logits = captured.result;
+      graph.replay();
+      const replayed = logits.toArray();
+      let maxLogitDiff = 0;
+      for (let i = 0; i < reference.length; i++) maxLogitDiff = Math.max(maxLogitDiff, Math.abs(reference[i] - replayed[i]));
+      t0 = performance.now();
+      for (let i = 0; i < steps; i++) {
+        setInputs(start + steps + 1 + i);
+        graph.replay();
+        sampleFrom(logits, steps + i);
+      }
+      const graphMs = (performance.now() - t0) / steps;
+      logits.dispose();
+      return { eagerMsPerStep: eagerMs, graphMsPerStep: graphMs, maxLogitDiff, graphTokensPerSec: (batch * 1000) / graphMs };
+    } finally {
+      graph?.dispose();
+      ids.dispose();
+      positions.dispose();
+      cache.dispose();
     }
   });
 }

@@ -163,9 +163,10 @@ export function buildEmulator(outDir) {
   }
   runParallel(jobs);
   const objs = [...modules.map((m) => `${m}.o`), 'fibers.o', 'driver.o'].map((o) => join(work, o));
-  execFileSync('g++', ['-shared', '-o', join(outDir, 'libcuda.so.1'), ...objs], { stdio: 'inherit' });
-  execFileSync('g++', ['-shared', '-o', join(outDir, 'libcublasLt.so.13'), join(work, 'cublaslt.o')], { stdio: 'inherit' });
-  execFileSync('g++', ['-shared', '-o', join(outDir, 'libnvrtc.so.13'), join(work, 'nvrtc.o')], { stdio: 'inherit' });
+  const toStderr = { stdio: ['ignore', process.stderr, process.stderr] };
+  execFileSync('g++', ['-shared', '-o', join(outDir, 'libcuda.so.1'), ...objs], toStderr);
+  execFileSync('g++', ['-shared', '-o', join(outDir, 'libcublasLt.so.13'), join(work, 'cublaslt.o')], toStderr);
+  execFileSync('g++', ['-shared', '-o', join(outDir, 'libnvrtc.so.13'), join(work, 'nvrtc.o')], toStderr);
   rmSync(work, { recursive: true, force: true });
   writeFileSync(stamp, key);
   return outDir;
@@ -175,7 +176,8 @@ function runParallel(jobs) {
   // A few g++ at a time: the flash-attention file alone takes a while.
   const width = Math.max(1, Math.min(4, cpus().length));
   const script = jobs.map((j) => j.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')).join('\n');
-  execFileSync('sh', ['-c', `printf '%s\\n' "$0" | xargs -d '\\n' -P ${width} -I{} sh -c '{}'`, script], { stdio: 'inherit' });
+  // Compiler output goes to stderr: stdout is the emulator's folder, for STILL_CUDA_LIB_DIR=$(... --emu).
+  execFileSync('sh', ['-c', `printf '%s\\n' "$0" | xargs -d '\\n' -P ${width} -I{} sh -c '{}' 1>&2`, script], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 function loadGeneratedEntries() {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CudaBackend } from '../src/backends/cuda/index.ts';
 import { runChecks, type CheckResult } from '../src/backends/cuda/selfcheck.ts';
 import { tidy } from '../src/tensor/scope.ts';
-import { tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory } from '../bench/gpu_model.ts';
+import { benchDecodeGraph, onCuda, tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory } from '../bench/gpu_model.ts';
+import { loadModel } from '../src/nn/load.ts';
 // @ts-expect-error plain .mjs script without types
 import { buildEmulator, findCudaInclude } from '../scripts/build_kernels.mjs';
 
@@ -139,6 +140,23 @@ describe.skipIf(!available)('cuda backend on the emulator', () => {
     cuda.drv.launchGraph(g.exec);
     expect(Array.from(y!.toArray())).toEqual([21, 41, 61]);
     cuda.drv.destroyGraph(g);
+  });
+
+  it('replays a captured decode step (tiny-qwen2) with the eager step\'s logits, and frees its pool', () => {
+    // The GEMM kernel, not the fake cuBLASLt: the fake computes at call time and cannot be captured.
+    const b = new CudaBackend({ ...env, STILL_CUDA_GEMM: 'kernel' });
+    const model = onCuda(b, () => loadModel('fixtures/tiny-qwen2', { quiet: true, dtype: 'f32' }));
+    const r = benchDecodeGraph(b, model, 2, 2);
+    expect(r.maxLogitDiff).toBe(0);
+    for (const w of model.weights.values()) w.dispose();
+    const s = b.memoryStats();
+    expect(s.inUse).toBeLessThan(1 << 20); // the graph's pool went back to the cache
+  }, 120_000);
+
+  it('refuses uploads and downloads while capturing, and leaves no capture behind', () => {
+    const x = cuda.upload(Float32Array.from([1, 2]), [2], 'f32');
+    expect(() => cuda.captureGraph(() => x.toArray())).toThrow(/CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED/);
+    expect(Array.from(cuda.affine(x, 1, 1).toArray())).toEqual([2, 3]);
   });
 
   it('compiles with NVRTC when the driver rejects the PTX', async () => {

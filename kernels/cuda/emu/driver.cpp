@@ -10,6 +10,8 @@
 #include <cuda.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,14 +41,10 @@ struct Function {
   const emu::Kernel* kernel;
   int maxDynamicSmem = 48 * 1024;
 };
-struct Launch {
-  Function* f;
-  dim3 grid, block;
-  unsigned smem;
-  std::vector<std::vector<unsigned char>> args;  // captured copies of the argument bytes
-};
-struct Stream { bool capturing = false; std::vector<Launch> captured; };
-struct Graph { std::vector<Launch> launches; };
+/** One captured operation, replayed by cuGraphLaunch. */
+using Node = std::function<CUresult()>;
+struct Stream { bool capturing = false; std::vector<Node> captured; };
+struct Graph { std::vector<Node> nodes; };
 struct Event { std::chrono::steady_clock::time_point at; };
 
 Stream defaultStream;
@@ -100,6 +98,19 @@ CUresult runLaunch(Function* f, dim3 grid, dim3 block, unsigned smem, void** par
 }
 
 Stream* streamOf(CUstream s) { return s ? reinterpret_cast<Stream*>(s) : &defaultStream; }
+
+/** Device-side work: recorded while the stream captures a graph, else done now. */
+CUresult runOrRecord(CUstream s, Node node) {
+  Stream* st = streamOf(s);
+  if (st->capturing) {
+    st->captured.push_back(std::move(node));
+    return CUDA_SUCCESS;
+  }
+  return node();
+}
+
+/** Host-synchronous work is not capturable (as in CUDA, where it would also invalidate the capture). */
+bool capturing(CUstream s) { return streamOf(s)->capturing; }
 }  // namespace
 
 extern "C" {
@@ -165,31 +176,42 @@ CUresult cuMemGetInfo_v2(size_t* freeBytes, size_t* total) {
   *freeBytes = *total - inUse;
   return CUDA_SUCCESS;
 }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream) {
+// Copies from and to pageable host memory (all ours are) are refused while capturing.
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s) {
+  if (capturing(s)) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   memcpy(reinterpret_cast<void*>(dst), src, n);
   return checkGuards();
 }
-CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream) {
+CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream s) {
+  if (capturing(s)) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
   memcpy(dst, reinterpret_cast<void*>(src), n);
   return CUDA_SUCCESS;
 }
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream) {
-  memmove(reinterpret_cast<void*>(dst), reinterpret_cast<void*>(src), n);
-  return checkGuards();
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
+  return runOrRecord(s, [=] {
+    memmove(reinterpret_cast<void*>(dst), reinterpret_cast<void*>(src), n);
+    return checkGuards();
+  });
 }
-CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUstream) {
-  memset(reinterpret_cast<void*>(dst), v, n);
-  return checkGuards();
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUstream s) {
+  return runOrRecord(s, [=] {
+    memset(reinterpret_cast<void*>(dst), v, n);
+    return checkGuards();
+  });
 }
-CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, CUstream) {
-  auto* p = reinterpret_cast<unsigned short*>(dst);
-  for (size_t i = 0; i < n; i++) p[i] = v;
-  return checkGuards();
+CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, CUstream s) {
+  return runOrRecord(s, [=] {
+    auto* p = reinterpret_cast<unsigned short*>(dst);
+    for (size_t i = 0; i < n; i++) p[i] = v;
+    return checkGuards();
+  });
 }
-CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, CUstream) {
-  auto* p = reinterpret_cast<unsigned int*>(dst);
-  for (size_t i = 0; i < n; i++) p[i] = v;
-  return checkGuards();
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, CUstream s) {
+  return runOrRecord(s, [=] {
+    auto* p = reinterpret_cast<unsigned int*>(dst);
+    for (size_t i = 0; i < n; i++) p[i] = v;
+    return checkGuards();
+  });
 }
 
 CUresult cuModuleLoadData(CUmodule* mod, const void* image) {
@@ -226,24 +248,25 @@ CUresult cuLaunchKernel(CUfunction fn, unsigned int gx, unsigned int gy, unsigne
                         unsigned int bz, unsigned int smem, CUstream s, void** params, void** extra) {
   if (extra) return CUDA_ERROR_INVALID_VALUE;
   auto* f = reinterpret_cast<Function*>(fn);
-  Stream* st = streamOf(s);
-  if (st->capturing) {
-    // Graph capture copies the argument bytes now, as the driver does.
-    Launch l{f, {gx, gy, gz}, {bx, by, bz}, smem, {}};
-    const auto& sizes = f->kernel->argBytes;
-    for (size_t i = 0; i < sizes.size(); i++) {
-      auto* p = static_cast<unsigned char*>(params[i]);
-      l.args.emplace_back(p, p + sizes[i]);
-    }
-    st->captured.push_back(std::move(l));
-    return CUDA_SUCCESS;
+  if (!capturing(s)) return runLaunch(f, {gx, gy, gz}, {bx, by, bz}, smem, params);
+  // Graph capture copies the argument bytes now, as the driver does.
+  auto args = std::make_shared<std::vector<std::vector<unsigned char>>>();
+  const auto& sizes = f->kernel->argBytes;
+  for (size_t i = 0; i < sizes.size(); i++) {
+    auto* p = static_cast<unsigned char*>(params[i]);
+    args->emplace_back(p, p + sizes[i]);
   }
-  return runLaunch(f, {gx, gy, gz}, {bx, by, bz}, smem, params);
+  const dim3 grid{gx, gy, gz}, block{bx, by, bz};
+  return runOrRecord(s, [=] {
+    std::vector<void*> ptrs;
+    for (auto& a : *args) ptrs.push_back(a.data());
+    return runLaunch(f, grid, block, smem, ptrs.data());
+  });
 }
 
 CUresult cuStreamCreate(CUstream* s, unsigned int) { *s = reinterpret_cast<CUstream>(new Stream()); return CUDA_SUCCESS; }
 CUresult cuStreamDestroy_v2(CUstream s) { delete reinterpret_cast<Stream*>(s); return CUDA_SUCCESS; }
-CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+CUresult cuStreamSynchronize(CUstream s) { return capturing(s) ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS; }
 CUresult cuEventCreate(CUevent* e, unsigned int) { *e = reinterpret_cast<CUevent>(new Event()); return CUDA_SUCCESS; }
 CUresult cuEventDestroy_v2(CUevent e) { delete reinterpret_cast<Event*>(e); return CUDA_SUCCESS; }
 CUresult cuEventRecord(CUevent e, CUstream) { reinterpret_cast<Event*>(e)->at = std::chrono::steady_clock::now(); return CUDA_SUCCESS; }
@@ -272,10 +295,8 @@ CUresult cuGraphInstantiateWithFlags(CUgraphExec* e, CUgraph g, unsigned long lo
   return CUDA_SUCCESS;
 }
 CUresult cuGraphLaunch(CUgraphExec e, CUstream) {
-  for (Launch& l : reinterpret_cast<Graph*>(e)->launches) {
-    std::vector<void*> ptrs;
-    for (auto& a : l.args) ptrs.push_back(a.data());
-    CUresult r = runLaunch(l.f, l.grid, l.block, l.smem, ptrs.data());
+  for (Node& n : reinterpret_cast<Graph*>(e)->nodes) {
+    const CUresult r = n();
     if (r != CUDA_SUCCESS) return r;
   }
   return CUDA_SUCCESS;
@@ -295,6 +316,7 @@ CUresult cuGetErrorName(CUresult e, const char** s) {
     case CUDA_ERROR_NOT_FOUND: *s = "CUDA_ERROR_NOT_FOUND"; break;
     case CUDA_ERROR_ILLEGAL_ADDRESS: *s = "CUDA_ERROR_ILLEGAL_ADDRESS"; break;
     case CUDA_ERROR_LAUNCH_FAILED: *s = "CUDA_ERROR_LAUNCH_FAILED"; break;
+    case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: *s = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; break;
     default: *s = nullptr; return CUDA_ERROR_INVALID_VALUE;
   }
   return CUDA_SUCCESS;

@@ -3,6 +3,10 @@
 // to 512 B below 1 MiB and to a quarter of their power of two above (≤ 25% waste). Blocks are never split,
 // so every pointer keeps cuMemAlloc's 256-byte alignment. Pure bookkeeping over a DeviceMemory, testable
 // with a fake one.
+//
+// Graph capture needs one more rule: a replayed graph writes the blocks it was captured with, so while a
+// capture runs, blocks come from (and go back to) a pool owned by that graph, and only return to the
+// shared cache when the graph is destroyed (see CudaBackend.captureGraph).
 
 export interface DeviceMemory {
   /** Returns a device pointer, or throws (an out-of-memory error should say so). */
@@ -42,9 +46,24 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(n / quarter) * quarter;
 }
 
+/** The blocks of one captured graph: free ones for reuse within the capture, and their count. */
+export class BlockPool {
+  readonly free = new Map<number, bigint[]>();
+  /** Bytes owned by the pool, live or free. */
+  bytes = 0;
+  closed = false;
+}
+
+interface Live {
+  size: number;
+  pool: BlockPool | null;
+}
+
 export class CachingAllocator {
   private readonly free = new Map<number, bigint[]>();
-  private readonly live = new Map<bigint, number>();
+  private readonly live = new Map<bigint, Live>();
+  private capture: BlockPool | null = null;
+  private poolFree = 0;
   private s: AllocatorStats = {
     inUse: 0, peakInUse: 0, cached: 0, reserved: 0, peakReserved: 0, deviceAllocs: 0, deviceFrees: 0, cacheHits: 0,
   };
@@ -53,29 +72,62 @@ export class CachingAllocator {
 
   alloc(bytes: number): Block {
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
-    let ptr = list?.pop();
+    const pool = this.capture;
+    let ptr = pool?.free.get(size)?.pop();
     if (ptr !== undefined) {
-      this.s.cached -= size;
-      this.s.cacheHits++;
+      this.poolFree -= size;
     } else {
-      ptr = this.deviceAlloc(size);
+      ptr = this.free.get(size)?.pop();
+      if (ptr !== undefined) {
+        this.s.cached -= size;
+        this.s.cacheHits++;
+      } else {
+        ptr = this.deviceAlloc(size);
+      }
+      if (pool) pool.bytes += size;
     }
-    this.live.set(ptr, size);
+    this.live.set(ptr, { size, pool });
     this.s.inUse += size;
-    this.s.peakInUse = Math.max(this.s.peakInUse, this.s.inUse);
+    this.s.peakInUse = Math.max(this.s.peakInUse, this.s.inUse + this.poolFree);
     return { ptr, bytes: size };
   }
 
   release(block: Block): void {
-    const size = this.live.get(block.ptr);
-    if (size === undefined) throw new Error(`allocator: block 0x${block.ptr.toString(16)} is not live (double free?)`);
+    const entry = this.live.get(block.ptr);
+    if (entry === undefined) throw new Error(`allocator: block 0x${block.ptr.toString(16)} is not live (double free?)`);
+    const { size, pool } = entry;
     this.live.delete(block.ptr);
     this.s.inUse -= size;
-    this.s.cached += size;
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, (list = []));
-    list.push(block.ptr);
+    if (pool && !pool.closed) {
+      push(pool.free, size, block.ptr); // still the graph's: only the capture (or its replays) may touch it
+      this.poolFree += size;
+    } else {
+      push(this.free, size, block.ptr);
+      this.s.cached += size;
+    }
+  }
+
+  /** From now until endCapture, allocations come from (and are owned by) `pool`. */
+  beginCapture(pool: BlockPool): void {
+    if (this.capture) throw new Error('allocator: a graph capture is already running');
+    this.capture = pool;
+  }
+
+  endCapture(): void {
+    this.capture = null;
+  }
+
+  /** A destroyed graph's free blocks go back to the shared cache; its live ones will when released. */
+  closePool(pool: BlockPool): void {
+    pool.closed = true;
+    for (const [size, list] of pool.free) {
+      for (const p of list) {
+        push(this.free, size, p);
+        this.poolFree -= size;
+        this.s.cached += size;
+      }
+    }
+    pool.free.clear();
   }
 
   /** Give every cached block back to the device. */
@@ -92,7 +144,8 @@ export class CachingAllocator {
   }
 
   stats(): AllocatorStats {
-    return { ...this.s };
+    // Blocks parked in graph pools count as in use: nobody else may have them.
+    return { ...this.s, inUse: this.s.inUse + this.poolFree };
   }
 
   private deviceAlloc(size: number): bigint {
@@ -110,4 +163,10 @@ export class CachingAllocator {
     this.s.peakReserved = Math.max(this.s.peakReserved, this.s.reserved);
     return ptr;
   }
+}
+
+function push(lists: Map<number, bigint[]>, size: number, ptr: bigint): void {
+  let list = lists.get(size);
+  if (!list) lists.set(size, (list = []));
+  list.push(ptr);
 }

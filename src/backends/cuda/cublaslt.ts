@@ -108,10 +108,14 @@ export class CublasLt {
   matmul(g: GemmCall): void {
     const plan = this.plan(g);
     const [la, lb, lc] = plan.layouts;
-    this.check(
-      `cublasLtMatmul(${g.dtype} ${g.batch}×${g.m}×${g.n}×${g.k}${g.transA ? ' Aᵀ' : ''}${g.transB ? ' Bᵀ' : ''})`,
-      this.fn.matmul(this.handle, plan.desc, this.one, g.b, la, g.a, lb, this.zero, g.c, lc, g.c, lc, plan.algo, this.workspace, WORKSPACE_BYTES, this.stream),
-    );
+    const run = () => this.fn.matmul(this.handle, plan.desc, this.one, g.b, la, g.a, lb, this.zero, g.c, lc, g.c, lc, plan.algo, this.workspace, WORKSPACE_BYTES, this.stream) as number;
+    let status = run();
+    if (status !== 0 && plan.algo) {
+      // The heuristic's pick was refused: let cuBLASLt choose per call for this shape from now on.
+      plan.algo = null;
+      status = run();
+    }
+    this.check(`cublasLtMatmul(${g.dtype} ${g.batch}×${g.m}×${g.n}×${g.k}${g.transA ? ' Aᵀ' : ''}${g.transB ? ' Bᵀ' : ''})`, status);
   }
 
   private plan(g: GemmCall): Plan {

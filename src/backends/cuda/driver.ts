@@ -233,17 +233,29 @@ export class CudaDriver implements DeviceMemory {
   // ---- graphs (the decode step replays one) ---------------------------------------------------------------
   /** Record every launch `body` makes on the stream into an executable graph (nothing runs while capturing). */
   captureGraph(body: () => void): { exec: bigint; graph: bigint } {
-    // Relaxed mode: our allocator may still call cuMemAlloc while capturing; the memory it returns stays
-    // owned by the tensors made during capture, which the caller keeps alive as long as the graph.
+    // Relaxed mode: our allocator may still call cuMemAlloc while capturing (the blocks then belong to the
+    // graph's pool, see allocator.ts).
     this.call('cuStreamBeginCapture_v2', this.fn.cuStreamBeginCapture(this.stream, CU_STREAM_CAPTURE_MODE_RELAXED));
-    const graph = new BigUint64Array(1);
+    let failure: unknown = null;
     try {
       body();
-    } finally {
-      this.call('cuStreamEndCapture', this.fn.cuStreamEndCapture(this.stream, graph));
+    } catch (e) {
+      failure = e;
     }
+    const graph = new BigUint64Array(1);
+    const ended = this.fn.cuStreamEndCapture(this.stream, graph) as number;
+    if (failure !== null) {
+      if (graph[0] !== 0n) this.fn.cuGraphDestroy(graph[0]);
+      throw failure;
+    }
+    this.call('cuStreamEndCapture', ended);
     const exec = new BigUint64Array(1);
-    this.call('cuGraphInstantiateWithFlags', this.fn.cuGraphInstantiate(exec, graph[0], 0));
+    try {
+      this.call('cuGraphInstantiateWithFlags', this.fn.cuGraphInstantiate(exec, graph[0], 0));
+    } catch (e) {
+      this.fn.cuGraphDestroy(graph[0]);
+      throw e;
+    }
     return { exec: exec[0], graph: graph[0] };
   }
   launchGraph(exec: bigint): void {

@@ -19,7 +19,7 @@ import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor
 import { Storage, Tensor } from '../../tensor/tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32Bits, numberToBf16, numberToF16 } from '../../io/half.ts';
 import { inverseFrequencies } from '../cpu/rope.ts';
-import { CachingAllocator, type AllocatorStats, type Block } from './allocator.ts';
+import { BlockPool, CachingAllocator, type AllocatorStats, type Block } from './allocator.ts';
 import { CublasLt, WORKSPACE_BYTES, type GemmDType } from './cublaslt.ts';
 import { CudaDriver } from './driver.ts';
 import { f32Arg, i32Arg, i64Arg, i64StructArg, ptrArg, type KernelArg } from './ffi.ts';
@@ -47,9 +47,9 @@ export class CudaBackend implements Backend {
   readonly device: string;
   readonly drv: CudaDriver;
   readonly kernels: KernelLibrary;
-  /** null when cuBLASLt could not be loaded (GEMMs then use the slow gemm.cu kernel); blasError says why. */
-  readonly blas: CublasLt | null;
-  readonly blasError: string | null;
+  /** null when cuBLASLt could not be loaded or failed (GEMMs then use the slow gemm.cu kernel); blasError says why. */
+  blas: CublasLt | null;
+  blasError: string | null;
   readonly allocator: CachingAllocator;
   private readonly flags: Block;
   private readonly pendingChecks = new Map<number, (value: number) => string>();
@@ -141,6 +141,40 @@ export class CudaBackend implements Backend {
   /** Return cached blocks to the device (memory of released tensors that the allocator kept for reuse). */
   emptyCache(): void {
     this.allocator.emptyCache();
+  }
+
+  /**
+   * Record the kernels `fn` launches into a CUDA graph, to be replayed without the per-launch host cost
+   * (the decode step: hundreds of small launches). Nothing runs during capture, so `fn` must not read
+   * results back, nor upload: its inputs are tensors made beforehand and refreshed between replays with
+   * `overwrite`. Run `fn` once eagerly first, so modules, cuBLASLt plans and caches exist. Tensors `fn`
+   * makes, and the memory of those it frees, belong to the graph until `graph.dispose()`: a replay
+   * rewrites the returned tensors in place.
+   */
+  captureGraph<R>(fn: () => R): { graph: CudaGraph; result: R } {
+    const pool = new BlockPool();
+    this.allocator.beginCapture(pool);
+    let result!: R;
+    let handles: { exec: bigint; graph: bigint };
+    try {
+      handles = this.drv.captureGraph(() => {
+        result = fn();
+      });
+    } catch (e) {
+      this.allocator.closePool(pool);
+      throw e;
+    } finally {
+      this.allocator.endCapture();
+    }
+    return { graph: new CudaGraph(this, handles, pool), result };
+  }
+
+  /** Copy host data into an existing tensor (same element count and dtype layout), e.g. a graph's input. */
+  overwrite(t: Tensor, data: HostArray): void {
+    if (data.length !== t.size) throw new Error(`overwrite: ${data.length} values for tensor ${fmt(t.shape)} (${t.size} elements)`);
+    const host = t.dtype === 'f32' ? Float32Array.from(data as ArrayLike<number>) : t.dtype === 'i32' ? Int32Array.from(data as ArrayLike<number>)
+      : data instanceof Uint16Array ? data : (t.dtype === 'bf16' ? f32ToBf16 : f32ToF16)(Float32Array.from(data as ArrayLike<number>));
+    if (t.size > 0) this.drv.upload(this.ptr(t), host);
   }
 
   /** Device milliseconds taken by `fn`'s launches, timed with CUDA events. */
@@ -279,17 +313,15 @@ export class CudaBackend implements Backend {
     a: Tensor, b: Tensor, c: Tensor, strideA: number, strideB: number, strideC: number): void {
     const pa = this.ptr(a), pb = this.ptr(b), pc = this.ptr(c);
     if (this.blas) {
-      if (strideB === 0 && batch > 1) {
-        // A stride-0 operand is not something every cuBLASLt algorithm accepts: run the items one by one.
-        const size = BigInt(BYTES[dtype]);
-        for (let i = 0; i < batch; i++) {
-          const bi = BigInt(i);
-          this.blas.matmul({ dtype, m, n, k, transA, transB, batch: 1, a: pa + bi * BigInt(strideA) * size, b: pb, c: pc + bi * BigInt(strideC) * size, strideA, strideB, strideC });
-        }
+      try {
+        this.blasGemm(this.blas, dtype, m, n, k, transA, transB, batch, pa, pb, pc, strideA, strideB, strideC);
         return;
+      } catch (e) {
+        // Keep the process going on our own kernel, and say so once: GEMM speed is now not cuBLASLt's.
+        this.blasError = (e as Error).message;
+        this.blas = null;
+        process.stderr.write(`still: cuBLASLt failed (${this.blasError}); using the GEMM kernel from now on\n`);
       }
-      this.blas.matmul({ dtype: dtype as GemmDType, m, n, k, transA, transB, batch, a: pa, b: pb, c: pc, strideA, strideB, strideC });
-      return;
     }
     for (let b0 = 0; b0 < batch; b0 += 65535) {
       const nb = Math.min(65535, batch - b0);
@@ -299,6 +331,20 @@ export class CudaBackend implements Backend {
         ptrArg(pa + off(strideA)), i64Arg(strideA), ptrArg(pb + off(strideB)), i64Arg(strideB), ptrArg(pc + off(strideC)), i64Arg(strideC),
       ]);
     }
+  }
+
+  private blasGemm(blas: CublasLt, dtype: FloatDType, m: number, n: number, k: number, transA: boolean, transB: boolean, batch: number,
+    pa: bigint, pb: bigint, pc: bigint, strideA: number, strideB: number, strideC: number): void {
+    if (strideB === 0 && batch > 1) {
+      // A stride-0 operand is not something every cuBLASLt algorithm accepts: run the items one by one.
+      const size = BigInt(BYTES[dtype]);
+      for (let i = 0; i < batch; i++) {
+        const bi = BigInt(i);
+        blas.matmul({ dtype, m, n, k, transA, transB, batch: 1, a: pa + bi * BigInt(strideA) * size, b: pb, c: pc + bi * BigInt(strideC) * size, strideA, strideB, strideC });
+      }
+      return;
+    }
+    blas.matmul({ dtype: dtype as GemmDType, m, n, k, transA, transB, batch, a: pa, b: pb, c: pc, strideA, strideB, strideC });
   }
 
   binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
@@ -797,6 +843,26 @@ export class CudaBackend implements Backend {
     } finally {
       partial.dispose();
     }
+  }
+}
+
+/** A captured CUDA graph (see CudaBackend.captureGraph). */
+export class CudaGraph {
+  private disposed = false;
+
+  constructor(private readonly be: CudaBackend, private readonly handles: { exec: bigint; graph: bigint }, private readonly pool: BlockPool) {}
+
+  /** Run every captured launch again, in order, on the backend's stream. */
+  replay(): void {
+    if (this.disposed) throw new Error('CudaGraph: replay after dispose()');
+    this.be.drv.launchGraph(this.handles.exec);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.be.drv.destroyGraph(this.handles);
+    this.be.allocator.closePool(this.pool);
   }
 }
 
