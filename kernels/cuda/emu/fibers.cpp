@@ -1,4 +1,4 @@
-// The emulator's thread model: one block at a time, its threads as ucontext fibers on one OS thread.
+// The emulator's thread model: one block at a time, its threads as fibers on one OS thread.
 // A fiber runs until it reaches a barrier (__syncthreads, or a warp-level exchange), so kernels that forget
 // a barrier read stale shared memory here too. Warp intrinsics (shuffles, ldmatrix, mma) exchange values
 // through a per-warp buffer between two warp barriers.
@@ -11,6 +11,41 @@
 
 #include "emu.h"
 #include "registry.h"
+
+// On x86-64 a fiber switch is a few register moves; glibc's swapcontext also saves the signal mask with a
+// system call each time, which made the tests spend most of their time in the kernel.
+#if defined(__x86_64__)
+extern "C" void still_emu_switch(void** saveSp, void* loadSp);
+asm(R"(
+  .text
+  .globl still_emu_switch
+  .type still_emu_switch,@function
+still_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size still_emu_switch, .-still_emu_switch
+)");
+#define STILL_EMU_FAST_SWITCH 1
+#endif
 
 namespace emu {
 Lane* current = nullptr;
@@ -27,6 +62,7 @@ constexpr size_t kStack = 512 * 1024;
 
 struct Fiber {
   ucontext_t ctx;
+  void* sp = nullptr;  // saved stack pointer (fast switch)
   Lane lane;
   bool done = false;
   bool waitBlock = false;
@@ -35,6 +71,7 @@ struct Fiber {
 };
 
 ucontext_t scheduler;
+void* schedulerSp = nullptr;
 std::vector<Fiber> fibers;
 Fiber* running = nullptr;
 int aliveBlock = 0, arrivedBlock = 0;
@@ -44,7 +81,13 @@ std::vector<unsigned char> dynamicSmem;
 const Call* kernel = nullptr;
 void** kernelParams = nullptr;
 
-void yield() { swapcontext(&running->ctx, &scheduler); }
+void yield() {
+#ifdef STILL_EMU_FAST_SWITCH
+  still_emu_switch(&running->sp, schedulerSp);
+#else
+  swapcontext(&running->ctx, &scheduler);
+#endif
+}
 
 void releaseBlock() {
   for (Fiber& f : fibers) f.waitBlock = false;
@@ -67,6 +110,28 @@ void entry() {
   if (arrivedBlock > 0 && arrivedBlock == aliveBlock) releaseBlock();
   if (arrivedWarp[w] > 0 && arrivedWarp[w] == aliveWarp[w]) releaseWarp(w);
 }
+
+#ifdef STILL_EMU_FAST_SWITCH
+/** A new fiber's first instructions: run the kernel, then hand control back for good. */
+void trampoline() {
+  entry();
+  still_emu_switch(&running->sp, schedulerSp);
+  __builtin_unreachable();
+}
+
+/** Lay out a stack so that the first switch to it "returns" into trampoline with the ABI's alignment. */
+void* initialStack(char* stack, size_t size) {
+  auto top = reinterpret_cast<uintptr_t>(stack + size) & ~uintptr_t(15);
+  auto* sp = reinterpret_cast<uint64_t*>(top - 8 - 64);  // ≡ 8 (mod 16): after the pops and ret, rsp ≡ 8 as after a call
+  uint32_t csr[2] = {0, 0};
+  asm volatile("stmxcsr %0" : "=m"(csr[0]));
+  asm volatile("fnstcw %0" : "=m"(csr[1]));
+  memcpy(sp, csr, 8);                               // mxcsr, x87 control word
+  for (int i = 1; i <= 6; i++) sp[i] = 0;           // r15, r14, r13, r12, rbx, rbp
+  sp[7] = reinterpret_cast<uint64_t>(&trampoline);  // return address
+  return sp;
+}
+#endif
 }  // namespace
 
 void sync_block() {
@@ -211,11 +276,15 @@ bool run_grid(const Call& k, void** params, dim3 grid, dim3 block, size_t dynami
           f.done = f.waitBlock = f.waitWarp = false;
           f.lane.linear = i;
           f.lane.tid = {(unsigned)i % block.x, ((unsigned)i / block.x) % block.y, (unsigned)i / (block.x * block.y)};
+#ifdef STILL_EMU_FAST_SWITCH
+          f.sp = initialStack(f.stack, kStack);
+#else
           getcontext(&f.ctx);
           f.ctx.uc_stack.ss_sp = f.stack;
           f.ctx.uc_stack.ss_size = kStack;
           f.ctx.uc_link = &scheduler;
           makecontext(&f.ctx, entry, 0);
+#endif
         }
         for (;;) {
           bool anyLeft = false, ran = false;
@@ -226,7 +295,11 @@ bool run_grid(const Call& k, void** params, dim3 grid, dim3 block, size_t dynami
             if (f.waitBlock || f.waitWarp) continue;
             running = &f;
             current = &f.lane;
+#ifdef STILL_EMU_FAST_SWITCH
+            still_emu_switch(&schedulerSp, f.sp);
+#else
             swapcontext(&scheduler, &f.ctx);
+#endif
             ran = true;
           }
           if (!anyLeft) break;
