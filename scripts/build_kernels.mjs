@@ -140,6 +140,9 @@ export function buildEmulator(outDir) {
   const key = h.digest('hex').slice(0, 16);
   const stamp = join(outDir, 'emu.hash');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === key) return outDir;
+  // Build beside the target and move it in at the end, so a concurrent build or test never loads half a library.
+  const finalDir = outDir;
+  outDir = `${finalDir}.build-${process.pid}`;
   mkdirSync(outDir, { recursive: true });
   const cudaInclude = findCudaInclude();
   const gen = loadGeneratedEntries();
@@ -168,8 +171,16 @@ export function buildEmulator(outDir) {
   execFileSync('g++', ['-shared', '-o', join(outDir, 'libcublasLt.so.13'), join(work, 'cublaslt.o')], toStderr);
   execFileSync('g++', ['-shared', '-o', join(outDir, 'libnvrtc.so.13'), join(work, 'nvrtc.o')], toStderr);
   rmSync(work, { recursive: true, force: true });
-  writeFileSync(stamp, key);
-  return outDir;
+  writeFileSync(join(outDir, 'emu.hash'), key);
+  rmSync(finalDir, { recursive: true, force: true });
+  try {
+    renameSync(outDir, finalDir);
+  } catch (e) {
+    // Another build got there first: theirs is as good as ours.
+    rmSync(outDir, { recursive: true, force: true });
+    if (!existsSync(stamp)) throw e;
+  }
+  return finalDir;
 }
 
 function runParallel(jobs) {
