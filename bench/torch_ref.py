@@ -4,7 +4,8 @@
     python3 bench/torch_ref.py [--only gemm,attention,sft,generate] [--new-tokens 256]
 
 Same shapes as bench/gpu.ts (Qwen2.5-0.5B with random weights: hidden 896, 24 layers, 14/2 heads,
-intermediate 4864, vocab 151936, tied). Progress goes to stderr; the last stdout line is one JSON object.
+intermediate 4864, vocab 151936, tied). Progress goes to stderr. Each finished benchmark prints one
+`RESULT {json}` line on stdout at once, so a run cut short by a timeout still reports what it measured.
 Each benchmark runs in its own try/except, so one failure leaves the others' numbers.
 """
 import argparse
@@ -16,6 +17,11 @@ import traceback
 
 def log(*args):
     print("torch_ref:", *args, file=sys.stderr, flush=True)
+
+
+def emit(key, value):
+    """One finished measurement, on stdout now (bench/gpu.ts reads these lines as they come)."""
+    print("RESULT " + json.dumps({key: value}), flush=True)
 
 
 def cuda_time_ms(torch, fn, iters, warmup=3):
@@ -39,6 +45,7 @@ def bench_gemm(torch, out):
         b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
         ms = cuda_time_ms(torch, lambda: a @ b, iters=20 if n < 8192 else 10)
         out[f"gemm_bf16_{n}"] = {"ms": ms, "tflops": 2 * n**3 / (ms / 1e3) / 1e12}
+        emit(f"gemm_bf16_{n}", out[f"gemm_bf16_{n}"])
         log(f"GEMM bf16 {n}^3: {ms:.3f} ms, {out[f'gemm_bf16_{n}']['tflops']:.0f} TFLOP/s")
 
 
@@ -64,6 +71,7 @@ def bench_attention(torch, out):
         ms_fb = cuda_time_ms(torch, fwd_bwd, iters=10)
         key = f"attention_T{t}"
         out[key] = {"batch": batch, "fwd_ms": ms_f, "fwd_bwd_ms": ms_fb}
+        emit(key, out[key])
         log(f"SDPA causal GQA B{batch} T{t} H{hq}/{hkv} D{d}: fwd {ms_f:.3f} ms, fwd+bwd {ms_fb:.3f} ms")
 
 
@@ -110,6 +118,7 @@ def bench_sft(torch, out, rows=8, cols=1024, steps=3):
         "rows": rows, "cols": cols, "ms_per_step": ms, "tokens_per_sec": rows * cols / (ms / 1e3),
         "peak_bytes": torch.cuda.max_memory_allocated(),
     }
+    emit("lora_sft", out["lora_sft"])
     log(f"PEFT LoRA r16 SFT B{rows}xT{cols}: {ms:.1f} ms/step, {out['lora_sft']['tokens_per_sec']:.0f} tok/s, "
         f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
     del model, opt
@@ -131,6 +140,7 @@ def bench_generate(torch, out, new_tokens):
         s = time.perf_counter() - t0
         made = (res.shape[1] - prompt.shape[1]) * batch
         out[f"generate_b{batch}"] = {"new_tokens": new_tokens, "seconds": s, "tokens_per_sec": made / s}
+        emit(f"generate_b{batch}", out[f"generate_b{batch}"])
         log(f"HF generate batch {batch}, {new_tokens} new tokens: {made / s:.0f} tok/s")
     del model
     torch.cuda.empty_cache()
@@ -147,10 +157,12 @@ def main():
 
         out["device"] = torch.cuda.get_device_name()
         out["torch"] = torch.__version__
+        emit("device", out["device"])
+        emit("torch", out["torch"])
         log(f"torch {torch.__version__} on {out['device']}")
     except Exception as e:  # noqa: BLE001 - report, never crash the caller's run
         out["errors"]["import"] = repr(e)
-        print(json.dumps(out))
+        emit("errors", out["errors"])
         return
     jobs = {
         "gemm": lambda: bench_gemm(torch, out),
@@ -163,8 +175,8 @@ def main():
             jobs[name]()
         except Exception as e:  # noqa: BLE001
             out["errors"][name] = repr(e)
+            emit("errors", out["errors"])
             log(f"{name} failed:\n{traceback.format_exc()}")
-    print(json.dumps(out))
 
 
 if __name__ == "__main__":
