@@ -178,6 +178,23 @@ __device__ __forceinline__ void ldmatrix_x2_trans(u32 r[2], const void* rowPtr) 
 }
 #endif
 
+// Asynchronous global → shared copies (sm_80): issue, then wait before reading (after a __syncthreads).
+#ifdef STILL_EMU
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  if (valid) memcpy(smem, gmem, 16);
+  else memset(smem, 0, 16);
+}
+__device__ __forceinline__ void cp_async_commit() {}
+__device__ __forceinline__ void cp_async_wait_all() {}
+#else
+/** 16 bytes; when !valid nothing is read and the destination is zero-filled. */
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+#endif
+
 /** Pack two floats into a 32-bit register of two 16-bit values (lo = first). */
 template <typename T> __device__ __forceinline__ u32 pack2(float lo, float hi) {
   return (u32)from_f32<T>(lo).bits | ((u32)from_f32<T>(hi).bits << 16);

@@ -37,6 +37,17 @@ __device__ __forceinline__ void load_tile(u16* tile, const u16* base, i64 stride
   }
 }
 
+/** load_tile's asynchronous twin: issue the copies now; cp_async_wait_all() + __syncthreads() before use. */
+template <int D>
+__device__ __forceinline__ void load_tile_async(u16* tile, const u16* base, i64 stride, int r0, int rows, int limit) {
+  constexpr int chunks = D / 8;
+  for (int i = threadIdx.x; i < rows * chunks; i += blockDim.x) {
+    const int r = i / chunks, c = i % chunks;
+    const bool valid = r0 + r < limit;
+    cp_async16(tile + r * (D + 8) + c * 8, valid ? base + (i64)(r0 + r) * stride + c * 8 : base, valid);
+  }
+}
+
 /** A fragment (16×16, row-major) at tile[row0.., col0..]. */
 template <int D> __device__ __forceinline__ void load_a(u32 a[4], const u16* tile, int row0, int col0) {
   const int lane = lane_id();
@@ -67,9 +78,10 @@ __device__ void flash_fwd_body(int B, int Tq, int S, int Hq, int Hkv, float scal
   constexpr int P = D + 8, BM = 64, BN = 64;
   constexpr bool bf = IsBf16<T>::value;
   STILL_DYNAMIC_SMEM(smem);
+  // Q, then two K/V buffers: the next tile's copies run while this one's MMAs do.
   u16* Qs = reinterpret_cast<u16*>(smem);
-  u16* Ks = Qs + BM * P;
-  u16* Vs = Ks + BN * P;
+  u16* Kbuf[2] = {Qs + BM * P, Qs + BM * P + 2 * BN * P};
+  u16* Vbuf[2] = {Qs + BM * P + BN * P, Qs + BM * P + 3 * BN * P};
   const int bh = blockIdx.y, b = bh / Hq, h = bh % Hq, kh = h / (Hq / Hkv);
   const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;  // the longest (causal) blocks start first
   const int w = warp_id(), lane = lane_id(), g = lane >> 2, tq = lane & 3;
@@ -90,11 +102,22 @@ __device__ void flash_fwd_body(int B, int Tq, int S, int Hq, int Hkv, float scal
   for (int i = 0; i < D / 8; i++) oacc[i][0] = oacc[i][1] = oacc[i][2] = oacc[i][3] = 0.0f;
   float ma = -INFINITY, mb = -INFINITY, la = 0.0f, lb = 0.0f;
 
-  for (int kt = (kLo / BN) * BN; kt <= kHi; kt += BN) {
-    __syncthreads();  // the previous tile has been consumed (and, the first time, Qs is complete)
-    load_tile<D>(Ks, kb, kStride, kt, BN, S);
-    load_tile<D>(Vs, vb, kStride, kt, BN, S);
-    __syncthreads();
+  const int kFirst = (kLo / BN) * BN;
+  if (kFirst <= kHi) {
+    load_tile_async<D>(Kbuf[0], kb, kStride, kFirst, BN, S);
+    load_tile_async<D>(Vbuf[0], vb, kStride, kFirst, BN, S);
+    cp_async_commit();
+  }
+  for (int kt = kFirst, it = 0; kt <= kHi; kt += BN, it++) {
+    cp_async_wait_all();
+    __syncthreads();  // this tile has landed for everyone, and everyone is done with the other buffer
+    if (kt + BN <= kHi) {
+      load_tile_async<D>(Kbuf[(it + 1) & 1], kb, kStride, kt + BN, BN, S);
+      load_tile_async<D>(Vbuf[(it + 1) & 1], vb, kStride, kt + BN, BN, S);
+      cp_async_commit();
+    }
+    const u16* Ks = Kbuf[it & 1];
+    const u16* Vs = Vbuf[it & 1];
     float s[BN / 8][4];
 #pragma unroll
     for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
@@ -194,8 +217,8 @@ __device__ void flash_bwd_dq_body(int B, int Tq, int S, int Hq, int Hkv, float s
   STILL_DYNAMIC_SMEM(smem);
   u16* Qs = reinterpret_cast<u16*>(smem);
   u16* Os = Qs + BM * P;  // dO
-  u16* Ks = Os + BM * P;
-  u16* Vs = Ks + BN * P;
+  u16* Kbuf[2] = {Os + BM * P, Os + BM * P + 2 * BN * P};
+  u16* Vbuf[2] = {Os + BM * P + BN * P, Os + BM * P + 3 * BN * P};
   const int bh = blockIdx.y, b = bh / Hq, h = bh % Hq, kh = h / (Hq / Hkv);
   const int q0 = (gridDim.x - 1 - blockIdx.x) * BM;
   const int w = warp_id(), lane = lane_id(), g = lane >> 2, tq = lane & 3;
@@ -217,11 +240,24 @@ __device__ void flash_bwd_dq_body(int B, int Tq, int S, int Hq, int Hkv, float s
 #pragma unroll
   for (int i = 0; i < D / 8; i++) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.0f;
 
-  for (int kt = (kLo / BN) * BN; kt <= kHi; kt += BN) {
+  const u16* kb = reinterpret_cast<const u16*>(k) + kOff;
+  const u16* vb = reinterpret_cast<const u16*>(v) + kOff;
+  const int kFirst = (kLo / BN) * BN;
+  if (kFirst <= kHi) {
+    load_tile_async<D>(Kbuf[0], kb, kStride, kFirst, BN, S);
+    load_tile_async<D>(Vbuf[0], vb, kStride, kFirst, BN, S);
+    cp_async_commit();
+  }
+  for (int kt = kFirst, it = 0; kt <= kHi; kt += BN, it++) {
+    cp_async_wait_all();
     __syncthreads();
-    load_tile<D>(Ks, reinterpret_cast<const u16*>(k) + kOff, kStride, kt, BN, S);
-    load_tile<D>(Vs, reinterpret_cast<const u16*>(v) + kOff, kStride, kt, BN, S);
-    __syncthreads();
+    if (kt + BN <= kHi) {
+      load_tile_async<D>(Kbuf[(it + 1) & 1], kb, kStride, kt + BN, BN, S);
+      load_tile_async<D>(Vbuf[(it + 1) & 1], vb, kStride, kt + BN, BN, S);
+      cp_async_commit();
+    }
+    const u16* Ks = Kbuf[it & 1];
+    const u16* Vs = Vbuf[it & 1];
     float s[BN / 8][4], dp[BN / 8][4];
 #pragma unroll
     for (int i = 0; i < BN / 8; i++)

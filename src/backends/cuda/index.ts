@@ -577,7 +577,7 @@ export class CudaBackend implements Backend {
       const tail = [f32Arg(opts.scale), i32Arg(+opts.causal), this.p(seg[0]), this.p(seg[1])];
       if (this.useFlash(dtype, dims.d)) {
         this.launch(`flash_fwd_${dtype}_d${dims.d}`, [Math.ceil(dims.t / 64), dims.b * dims.hq, 1], [128, 1, 1],
-          [...common, ...tail, this.p(Q), this.p(K), this.p(V), this.p(o), this.p(lse)], 3 * 64 * (dims.d + 8) * 2);
+          [...common, ...tail, this.p(Q), this.p(K), this.p(V), this.p(o), this.p(lse)], 5 * 64 * (dims.d + 8) * 2);
       } else {
         this.launch(`attention_fwd_${dtype}`, [Math.ceil((dims.b * dims.t * dims.hq) / 4), 1, 1], [128, 1, 1],
           [...common, i32Arg(dims.d), ...tail, this.p(Q), this.p(K), this.p(V), this.p(o), this.p(lse)]);
@@ -611,7 +611,7 @@ export class CudaBackend implements Backend {
         const pitch = (dims.d + 8) * 2;
         const bq = dims.d === 64 ? 64 : 32;
         this.launch(`flash_bwd_dq_${dtype}_d${dims.d}`, [Math.ceil(dims.t / 64), dims.b * dims.hq, 1], [128, 1, 1],
-          [...common, ...tail, ...ins, this.p(gq)], 4 * 64 * pitch);
+          [...common, ...tail, ...ins, this.p(gq)], 6 * 64 * pitch);
         this.launch(`flash_bwd_dkv_${dtype}_d${dims.d}`, [Math.ceil(dims.s / 64), dims.b * dims.hkv, 1], [128, 1, 1],
           [...common, ...tail, ...ins, this.p(gk), this.p(gv)], (2 * 64 + 2 * bq) * pitch + 16 * bq);
       } else {
