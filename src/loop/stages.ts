@@ -37,7 +37,7 @@ export async function imitate(model: DecoderModel, examples: Example[], s: Train
     onStart: (i) => (bar = log.bar(label, i.totalSteps, 'steps')),
     onStep: (st) => {
       tokens += st.tokens;
-      bar?.update(st.step);
+      bar?.update(st.step, `loss ${st.loss.toFixed(3)} | ${Math.round(st.tokens_per_s)} tok/s`);
     },
   });
   (bar as ReturnType<StageLog['bar']> | null)?.stop();
