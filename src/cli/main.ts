@@ -13,7 +13,7 @@ import { registerSft } from './sft.ts';
 
 const program = new Command('still')
   .description('still-ts: imitate, explore and self-improve slow-thinking models (STILL-2)')
-  .option('--backend <name>', 'compute backend: cpu | auto (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
+  .option('--backend <name>', 'compute backend: auto | cpu | cuda (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
 for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerImitate]) register(program);

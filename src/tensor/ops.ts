@@ -40,14 +40,20 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return out;
 }
 
+/** Whether backpropagation needs this input's gradient (a trainable leaf, or on the way to one). */
+function wantsGrad(t: Tensor): boolean {
+  return t.requiresGrad || t.node !== null;
+}
+
 function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const out = a.backend.binary(op, a, b);
   return record(out, [a, b], (g) => {
     const be = g.backend;
+    const [wa, wb] = [wantsGrad(a), wantsGrad(b)];
     switch (op) {
-      case 'add': return [sumTo(g, a.shape), sumTo(g, b.shape)];
-      case 'sub': return [sumTo(g, a.shape), sumTo(be.affine(g, -1, 0), b.shape)];
-      case 'mul': return [sumTo(be.binary('mul', g, b), a.shape), sumTo(be.binary('mul', g, a), b.shape)];
+      case 'add': return [wa ? sumTo(g, a.shape) : null, wb ? sumTo(g, b.shape) : null];
+      case 'sub': return [wa ? sumTo(g, a.shape) : null, wb ? sumTo(be.affine(g, -1, 0), b.shape) : null];
+      case 'mul': return [wa ? sumTo(be.binary('mul', g, b), a.shape) : null, wb ? sumTo(be.binary('mul', g, a), b.shape) : null];
       case 'div': {
         const ga = be.binary('div', g, b);
         const gb = be.affine(be.binary('div', be.binary('mul', ga, a), b), -1, 0);
@@ -163,7 +169,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const out = a.backend.matmul(a, b, ta, tb);
   return record(out, [a, b], (g) => {
     const be = g.backend;
-    const ga = ta ? be.matmul(b, g, tb, true) : be.matmul(g, b, false, !tb);
+    // A frozen operand (a base weight under LoRA) gets no gradient: that GEMM would be thrown away.
+    const ga = !wantsGrad(a) ? null : ta ? be.matmul(b, g, tb, true) : be.matmul(g, b, false, !tb);
+    if (!wantsGrad(b)) return [ga, null];
     let gb: Tensor;
     if (b.rank === 2 && a.rank > 2 && !ta) {
       // Shared weight: fold the batch into rows so its gradient is one big GEMM, not a sum of small ones.
