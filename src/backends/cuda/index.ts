@@ -22,6 +22,7 @@ import { inverseFrequencies } from '../cpu/rope.ts';
 import { BlockPool, CachingAllocator, type AllocatorStats, type Block } from './allocator.ts';
 import { CublasLt, WORKSPACE_BYTES, type GemmDType } from './cublaslt.ts';
 import { CudaDriver } from './driver.ts';
+import { DECODE_HEAD_DIMS, decodePlan, decodeSharedBytes } from './decode_plan.ts';
 import { f32Arg, i32Arg, i64Arg, i64StructArg, ptrArg, type KernelArg } from './ffi.ts';
 import { KernelLibrary, type Dim3 } from './kernels.ts';
 import { broadcastPlan, pad, permutePlan, reducePlan } from './layout_plan.ts';
@@ -40,6 +41,8 @@ const ERR_EMBEDDING = 0;
 const ERR_TARGET = 2;
 const ERR_KV = 4;
 const FLAG_INTS = 8;
+/** Arrival counters of split decode attention (one per query row × kv-head chunk); each launch leaves them 0. */
+const COUNTERS = 1 << 16;
 
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
@@ -52,6 +55,7 @@ export class CudaBackend implements Backend {
   blasError: string | null;
   readonly allocator: CachingAllocator;
   private readonly flags: Block;
+  private readonly counters: Block;
   private readonly pendingChecks = new Map<number, (value: number) => string>();
   private readonly invFreq = new Map<string, Block>();
   private readonly maxBlocks: number;
@@ -80,6 +84,8 @@ export class CudaBackend implements Backend {
     this.blasError = blasError;
     this.flags = this.allocator.alloc(4 * FLAG_INTS);
     this.drv.memset32(this.flags.ptr, 0, FLAG_INTS);
+    this.counters = this.allocator.alloc(4 * COUNTERS);
+    this.drv.memset32(this.counters.ptr, 0, COUNTERS);
     const i = this.drv.info;
     const gemm = blas ? `cuBLASLt ${blas.version}` : `GEMM kernel (no cuBLASLt: ${blasError})`;
     this.device = `${i.name} (sm_${i.computeCapability}, ${i.multiprocessors} SMs, ${(i.totalBytes / 2 ** 30).toFixed(0)} GiB, driver ${i.driverVersion}, ${gemm})`;
@@ -755,10 +761,24 @@ export class CudaBackend implements Backend {
     const o = this.alloc(q.shape, dtype);
     if (o.size > 0) {
       const group = hq / hkv;
-      this.launch(`slot_attention_${dtype}`, [b * t, hkv, Math.ceil(group / 8)], [128, 1, 1], [
-        i32Arg(b), i32Arg(t), i32Arg(hq), i32Arg(hkv), i32Arg(d), i32Arg(maxLen), i32Arg(nSlots), f32Arg(scale),
-        this.p(slots), this.p(kvLens), this.p(Q), this.p(K), this.p(V), this.p(o), ptrArg(this.flagPtr(ERR_KV)),
-      ]);
+      const common = [i32Arg(b), i32Arg(t), i32Arg(hq), i32Arg(hkv)];
+      const tail = [this.p(slots), this.p(kvLens), this.p(Q), this.p(K), this.p(V), this.p(o)];
+      if (dtype !== 'f32' && DECODE_HEAD_DIMS.has(d) && !this.genericAttention) {
+        const plan = decodePlan(b * t, hkv, group, d, maxLen, this.drv.info.multiprocessors, COUNTERS);
+        const part = plan.splits > 1 ? this.allocator.alloc(4 * b * t * hq * plan.splits * (d + 2)) : null;
+        try {
+          this.launch(`slot_decode_${dtype}_d${d}`, [b * t, plan.splits, plan.z], [128, 1, 1], [
+            ...common, i32Arg(maxLen), i32Arg(nSlots), f32Arg(scale), i32Arg(plan.splits), ...tail,
+            ptrArg(part?.ptr ?? null), ptrArg(this.counters.ptr), ptrArg(this.flagPtr(ERR_KV)),
+          ], decodeSharedBytes(d));
+        } finally {
+          if (part) this.allocator.release(part); // stream order: the next user of this block runs after the kernel
+        }
+      } else {
+        this.launch(`slot_attention_${dtype}`, [b * t, hkv, Math.ceil(group / 8)], [128, 1, 1], [
+          ...common, i32Arg(d), i32Arg(maxLen), i32Arg(nSlots), f32Arg(scale), ...tail, ptrArg(this.flagPtr(ERR_KV)),
+        ]);
+      }
       this.pendingChecks.set(ERR_KV, (row) => `slotAttention: row ${row} names a slot outside [0, ${nSlots}) or a kvLen outside [${t}, ${maxLen}]`);
     }
     for (const x of temps) x.dispose();

@@ -316,36 +316,46 @@ function slotCacheCheck(dtype: 'f32' | 'bf16'): Check {
     name: `slot KV cache: kvWrite, kvCopy, slotAttention prefill + decode (${dtype})`,
     tol: dtype === 'f32' ? 1e-5 : BF16,
     run: (c) => {
-      const [slots, maxLen, hkv, d, hq, rows] = c.size === 'small' ? [5, 40, 2, 16, 6, 3] : [64, 1024, 2, 64, 14, 48];
-      const [gk, rk] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
-      const [gv, rv] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
-      // Prefill T positions into `rows` distinct slots at staggered starts, then copy one slot's prefix.
-      const t = c.size === 'small' ? 7 : 100;
-      const slotIds = Int32Array.from({ length: rows }, (_, i) => (i * 7 + 3) % slots); // distinct: 7 is coprime with both sizes
-      const starts = Int32Array.from({ length: rows }, (_, i) => (i * 13) % (maxLen - t));
-      const [gs, rs] = both(c, slotIds, [rows], 'i32');
-      const [gst, rst] = both(c, starts, [rows], 'i32');
-      for (const [g, r] of [[gk, rk], [gv, rv]]) {
-        const [gsrc, rsrc] = randBoth(c, [rows, t, hkv, d], dtype);
-        c.cuda.kvWrite(g, gsrc, gs, gst);
-        c.cpu.kvWrite(r, rsrc, rs, rst);
-      }
-      const spare = [...Array(slots).keys()].filter((x) => !slotIds.includes(x)).slice(0, 1);
-      if (spare.length > 0) {
-        c.cuda.kvCopy(gk, slotIds[0], spare, t);
-        c.cpu.kvCopy(rk, slotIds[0], spare, t);
-      }
-      let e = worst(err(c, c.cuda.cast(gk, 'f32'), c.cpu.cast(rk, 'f32')), err(c, c.cuda.cast(gv, 'f32'), c.cpu.cast(rv, 'f32')));
-      // Attention at kvLen = start + T for each row (prefill, 3 queries) and then one decode query.
-      const lens = Int32Array.from(starts, (s) => s + t);
-      const [gl, rl] = both(c, lens, [rows], 'i32');
-      for (const tq of [3, 1]) {
-        const [gq, rq] = randBoth(c, [rows, tq, hq, d], dtype);
-        e = worst(e, err(c, c.cuda.slotAttention(gq, gk, gv, gs, gl, 0.125), c.cpu.slotAttention(rq, rk, rv, rs, rl, 0.125)));
-      }
+      // [slots, maxLen, Hkv, D, Hq, rows, prefill T]: a toy shape, then Qwen2.5-0.5B's heads (GQA 7) over a
+      // cache long enough that decode attention splits each row into several blocks and merges them.
+      const shapes = c.size === 'small'
+        ? [[5, 40, 2, 16, 6, 3, 7], [4, 300, 2, 64, 14, 3, 30]]
+        : [[64, 1024, 2, 64, 14, 48, 100], [4, 4096, 2, 128, 16, 2, 50]];
+      let e = 0;
+      for (const [slots, maxLen, hkv, d, hq, rows, t] of shapes) e = worst(e, slotCacheCase(c, dtype, slots, maxLen, hkv, d, hq, rows, t));
       return e;
     },
   };
+}
+
+function slotCacheCase(c: Ctx, dtype: 'f32' | 'bf16', slots: number, maxLen: number, hkv: number, d: number, hq: number, rows: number, t: number): number {
+  const [gk, rk] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
+  const [gv, rv] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
+  // Prefill T positions into `rows` distinct slots at staggered starts, then copy one slot's prefix.
+  const slotIds = Int32Array.from({ length: rows }, (_, i) => (i * 7 + 3) % slots); // distinct: 7 is coprime with every size here
+  const starts = Int32Array.from({ length: rows }, (_, i) => (i === rows - 1 ? maxLen - t : (i * 13) % (maxLen - t)));
+  const [gs, rs] = both(c, slotIds, [rows], 'i32');
+  const [gst, rst] = both(c, starts, [rows], 'i32');
+  for (const [g, r] of [[gk, rk], [gv, rv]]) {
+    const [gsrc, rsrc] = randBoth(c, [rows, t, hkv, d], dtype);
+    c.cuda.kvWrite(g, gsrc, gs, gst);
+    c.cpu.kvWrite(r, rsrc, rs, rst);
+  }
+  const spare = [...Array(slots).keys()].filter((x) => !slotIds.includes(x)).slice(0, 1);
+  if (spare.length > 0) {
+    c.cuda.kvCopy(gk, slotIds[0], spare, t);
+    c.cpu.kvCopy(rk, slotIds[0], spare, t);
+  }
+  let e = worst(err(c, c.cuda.cast(gk, 'f32'), c.cpu.cast(rk, 'f32')), err(c, c.cuda.cast(gv, 'f32'), c.cpu.cast(rv, 'f32')));
+  // Attention at kvLen = start + T for each row (prefill, 3 queries) and then one decode query; the last row
+  // runs to the end of its slot.
+  const lens = Int32Array.from(starts, (s) => s + t);
+  const [gl, rl] = both(c, lens, [rows], 'i32');
+  for (const tq of [3, 1]) {
+    const [gq, rq] = randBoth(c, [rows, tq, hq, d], dtype);
+    e = worst(e, err(c, c.cuda.slotAttention(gq, gk, gv, gs, gl, 1 / Math.sqrt(d)), c.cpu.slotAttention(rq, rk, rv, rs, rl, 1 / Math.sqrt(d))));
+  }
+  return e;
 }
 
 /** Rows covering every sampler stage and their combinations, with fixed seeds. */
