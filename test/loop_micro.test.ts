@@ -16,12 +16,13 @@ import { Rng } from '../src/tasks/rng.ts';
 const MICRO = {
   name: 'micro', seed: 3, task: 'addition',
   model: { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64 },
-  levels: { distill: [1, 2], explore: [3], eval: [2, 3] },
-  imitate: { examples: 40, epochs: 1, lr: 0.003, batchSize: 8 },
+  levels: { distill: [1, 2], scarce: [3], explore: [3], eval: [2, 3] },
+  
+  imitate: { examples: 40, scarceExamples: 4, epochs: 1, lr: 0.003, batchSize: 8 },
   explore: { problemsPerLevel: 4, k: 2, temperature: 1, maxNewTokens: 48 },
   improve: { rounds: 2, epochs: 1, lr: 0.002, batchSize: 8 },
   eval: { problemsPerLevel: 3, k: 2, temperature: 1, maxNewTokens: 48 },
-  ablation: { largeExamples: 60 },
+  ablation: { scale: 1.5 },
   maxBatch: 8,
 };
 

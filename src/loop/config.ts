@@ -37,16 +37,20 @@ export interface ExperimentConfig {
   task: string;
   model: ToyModelConfig;
   levels: {
-    /** Levels the teacher's distilled traces cover. */
+    /** Levels the teacher's distilled traces cover in bulk. */
     distill: number[];
+    /** Hard levels with only a few distilled traces (imitate.scarceExamples): where exploration must help. */
+    scarce: number[];
     /** Levels explored for new trajectories (usually beyond distill). */
     explore: number[];
     /** Held-out evaluation levels; the last one is "the hardest level" of the report. */
     eval: number[];
   };
   imitate: TrainStageConfig & {
-    /** Distilled teacher traces (the "small" distilled set of the ablation). */
+    /** Distilled teacher traces at the bulk levels (the "small" distilled set of the ablation). */
     examples: number;
+    /** Distilled teacher traces at the scarce levels (few: distilled data is scarce where problems are hard). */
+    scarceExamples: number;
     /** Probability that a teacher trace contains a caught slip. */
     reflectionRate: number;
   };
@@ -61,8 +65,11 @@ export interface ExperimentConfig {
     init: 'continue' | 'base';
   };
   eval: SamplingConfig & { problemsPerLevel: number };
-  /** The paper's Table 2 on a toy scale: a distill-only run with this many traces (0 = skip). */
-  ablation: { largeExamples: number };
+  /**
+   * The paper's Table 2 on a toy scale: a distill-only run on `scale` times as many teacher traces (bulk and
+   * scarce alike), trained for the same number of steps as round 0 (0 = skip).
+   */
+  ablation: { scale: number };
   /** Max slots decoded together. */
   maxBatch: number;
 }
@@ -130,12 +137,18 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
       intermediateSize: num(m, 'model.', 'intermediateSize', 352, true),
       ropeTheta: num(m, 'model.', 'ropeTheta', 10000),
     },
-    levels: { distill: levels(lv, 'distill'), explore: levels(lv, 'explore'), eval: levels(lv, 'eval') },
-    imitate: { ...train(im, 'imitate.'), examples: num(im, 'imitate.', 'examples', undefined, true), reflectionRate: num(im, 'imitate.', 'reflectionRate', 0.3) },
+    levels: {
+      distill: levels(lv, 'distill'), scarce: lv.scarce === undefined ? [] : levels(lv, 'scarce'),
+      explore: levels(lv, 'explore'), eval: levels(lv, 'eval'),
+    },
+    imitate: {
+      ...train(im, 'imitate.'), examples: num(im, 'imitate.', 'examples', undefined, true),
+      scarceExamples: num(im, 'imitate.', 'scarceExamples', 0, true), reflectionRate: num(im, 'imitate.', 'reflectionRate', 0.3),
+    },
     explore: { ...sampling(ex, 'explore.', 8), problemsPerLevel: num(ex, 'explore.', 'problemsPerLevel', 50, true), capPerProblem: num(ex, 'explore.', 'capPerProblem', 1, true) },
     improve: { ...train(ip, 'improve.'), rounds: num(ip, 'improve.', 'rounds', 3, true), init: choice(ip, 'improve.', 'init', ['continue', 'base'] as const, 'continue') },
     eval: { ...sampling(ev, 'eval.', 4), problemsPerLevel: num(ev, 'eval.', 'problemsPerLevel', 40, true) },
-    ablation: { largeExamples: num(obj(root.ablation, 'ablation'), 'ablation.', 'largeExamples', 0, true) },
+    ablation: { scale: num(obj(root.ablation, 'ablation'), 'ablation.', 'scale', 0) },
     maxBatch: num(root, '', 'maxBatch', 64, true),
   };
   const c = config.model;

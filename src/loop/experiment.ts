@@ -56,12 +56,16 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);
   const evalProblems = sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel);
-  const distill = distilled(task, sets.drawTotal('distill', cfg.levels.distill, cfg.imitate.examples), cfg, 'distill');
+  const distillSet = (tag: string, scale: number) => distilled(task, [
+    ...sets.drawTotal(tag, cfg.levels.distill, Math.round(cfg.imitate.examples * scale)),
+    ...(cfg.levels.scarce.length ? sets.drawTotal(`${tag}-scarce`, cfg.levels.scarce, Math.round(cfg.imitate.scarceExamples * scale)) : []),
+  ], cfg, tag);
+  const distill = distillSet('distill', 1);
   const exploreSets = Array.from({ length: cfg.improve.rounds }, (_, r) => sets.draw(`explore-${r + 1}`, cfg.levels.explore, cfg.explore.problemsPerLevel));
-  const extra = cfg.ablation.largeExamples > cfg.imitate.examples
-    ? distilled(task, sets.drawTotal('distill-extra', cfg.levels.distill, cfg.ablation.largeExamples - cfg.imitate.examples), cfg, 'distill-extra')
-    : [];
-  log.line(`${cfg.name}: task ${task.name}, ${distill.length} distilled traces (levels ${cfg.levels.distill.join(',')}), ` +
+  // The large set is drawn apart from the small one (disjoint problems), as a bigger distillation budget would be.
+  const large = cfg.ablation.scale > 0 ? distillSet('distill-large', cfg.ablation.scale) : [];
+  log.line(`${cfg.name}: task ${task.name}, ${distill.length} distilled traces (levels ${cfg.levels.distill.join(',')}` +
+    `${cfg.levels.scarce.length ? `; ${cfg.imitate.scarceExamples} at scarce levels ${cfg.levels.scarce.join(',')}` : ''}), ` +
     `${cfg.improve.rounds} explore rounds on levels ${cfg.levels.explore.join(',')}, eval on ${evalProblems.length} held-out problems, max ${maxLen} tokens`);
 
   const rounds: RoundMetrics[] = [];
@@ -109,22 +113,26 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   }
 
   let ablation: RoundMetrics | null = null;
-  if (extra.length > 0 && rounds.length === cfg.improve.rounds + 1) ablation = await ablationRun(cfg, [...distill, ...extra], evalProblems, task, ctx, opts, log);
-  const report = buildReport(cfg, rounds, ablation);
+  if (large.length > 0 && rounds.length === cfg.improve.rounds + 1) ablation = await ablationRun(cfg, large, distill.length, evalProblems, task, ctx, opts, log);
+  const report = buildReport(cfg, rounds, ablation, { small: distill.length, large: large.length });
   writeReports(opts.outDir, report);
   return report;
 }
 
-/** Distill-only on the large distilled set, same epochs as round 0 (Table 2's first row). */
+/**
+ * Distill-only on the large distilled set (Table 2's first row), for as many optimizer steps as round 0 took
+ * on the small set: the arms differ in how much teacher data they see, not in compute.
+ */
 async function ablationRun(
-  cfg: ExperimentConfig, examples: Example[], evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, log: StageLog,
+  cfg: ExperimentConfig, examples: Example[], smallCount: number, evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, log: StageLog,
 ): Promise<RoundMetrics> {
   const dir = join(opts.outDir, 'ablation-large');
   const done = join(dir, 'metrics.json');
   if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RoundMetrics;
   const started = performance.now();
   const model = newStudent(cfg.model, ctx.maxLen, cfg.seed);
-  const t = await imitate(model, examples, cfg.imitate, cfg.seed, `imitate (${examples.length} traces)`, log);
+  const stage = { ...cfg.imitate, epochs: (cfg.imitate.epochs * smallCount) / examples.length };
+  const t = await imitate(model, examples, stage, cfg.seed, `imitate (${examples.length} traces)`, log);
   const e = evaluate(model, task, evalProblems, cfg.eval, ctx);
   const metrics: RoundMetrics = {
     round: 0, accuracy: e.levels, poolSize: 0, poolByLevel: {}, reflectionRate: e.reflectionRate, explore: null, train: t,

@@ -22,6 +22,8 @@ export interface AblationRow {
   setting: string;
   distilled: number;
   explored: number;
+  /** Optimizer steps that produced the model (all rounds so far, for small + explore). */
+  steps: number;
   /** Greedy accuracy per eval level (percent). */
   byLevel: Record<number, number>;
   mean: number;
@@ -48,19 +50,24 @@ function meanOf(byLevel: Record<number, number>): number {
   return v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1);
 }
 
-export function buildReport(cfg: ExperimentConfig, rounds: RoundMetrics[], large: RoundMetrics | null): Report {
+export function buildReport(
+  cfg: ExperimentConfig, rounds: RoundMetrics[], large: RoundMetrics | null, distilled: { small: number; large: number },
+): Report {
   const hardest = Math.max(...cfg.levels.eval);
   const at = (m: RoundMetrics) => m.accuracy.find((a) => a.level === hardest)?.greedy ?? 0;
   const first = rounds[0];
   const last = rounds[rounds.length - 1];
-  const row = (setting: string, m: RoundMetrics, distilled: number, explored: number): AblationRow => {
+  const row = (setting: string, m: RoundMetrics, distilled: number, explored: number, steps: number): AblationRow => {
     const byLevel = greedyByLevel(m);
-    return { setting, distilled, explored, byLevel, mean: meanOf(byLevel) };
+    return { setting, distilled, explored, steps, byLevel, mean: meanOf(byLevel) };
   };
   const ablation: AblationRow[] = [];
-  if (large) ablation.push(row('distill only (large)', large, cfg.ablation.largeExamples, 0));
-  if (first) ablation.push(row('distill only (small)', first, cfg.imitate.examples, 0));
-  if (last && last !== first) ablation.push(row(`small + explore (${rounds.length - 1} rounds)`, last, cfg.imitate.examples, last.poolSize));
+  if (large) ablation.push(row('distill only (large)', large, distilled.large, 0, large.train.steps));
+  if (first) ablation.push(row('distill only (small)', first, distilled.small, 0, first.train.steps));
+  if (last && last !== first) {
+    const steps = rounds.reduce((a, m) => a + m.train.steps, 0);
+    ablation.push(row(`small + explore (${rounds.length - 1} rounds)`, last, distilled.small, last.poolSize, steps));
+  }
   return {
     name: cfg.name, task: cfg.task, config: cfg, rounds, hardestLevel: hardest,
     hard_gain_points: first && last ? at(last) - at(first) : 0,

@@ -24,9 +24,10 @@ export function reportMarkdown(r: Report): string {
     '',
   ];
   if (r.ablation.length > 0) {
-    lines.push('## Table 2 on a toy scale', '', `| setting | distilled | explored | ${levels.map((l) => `L${l}`).join(' | ')} | mean |`,
-      `|---|---:|---:|${levels.map(() => '---:').join('|')}|---:|`,
-      ...r.ablation.map((a) => `| ${a.setting} | ${a.distilled} | ${a.explored} | ${levels.map((l) => pct(a.byLevel[l] ?? null)).join(' | ')} | ${a.mean.toFixed(1)} |`), '');
+    lines.push('## Table 2 on a toy scale', '', 'Greedy accuracy (%) on the held-out problems; "explored" counts the pool\'s self-found trajectories.', '',
+      `| setting | distilled | explored | train steps | ${levels.map((l) => `L${l}`).join(' | ')} | mean |`,
+      `|---|---:|---:|---:|${levels.map(() => '---:').join('|')}|---:|`,
+      ...r.ablation.map((a) => `| ${a.setting} | ${a.distilled} | ${a.explored} | ${a.steps} | ${levels.map((l) => pct(a.byLevel[l] ?? null)).join(' | ')} | ${a.mean.toFixed(1)} |`), '');
   }
   const sample = r.rounds[r.rounds.length - 1]?.examples[0];
   if (sample) lines.push('## A rollout at the hardest level (final round, greedy)', '', '```', `${sample.question}`, sample.completion, '```', '');
