@@ -1,9 +1,12 @@
 // The STILL-2 completion format: thought steps separated by blank lines, then a solution with \boxed{}.
 
-export const BEGIN_THOUGHT = '<|begin_of_thought|>';
-export const END_THOUGHT = '<|end_of_thought|>';
-export const BEGIN_SOLUTION = '<|begin_of_solution|>';
-export const END_SOLUTION = '<|end_of_solution|>';
+import { SOLUTION_CLOSE, SOLUTION_OPEN, THOUGHT_CLOSE, THOUGHT_OPEN } from '../data/still2.ts';
+
+// The tags are defined once, with the STILL-2 data format (src/data/still2.ts).
+export const BEGIN_THOUGHT = THOUGHT_OPEN;
+export const END_THOUGHT = THOUGHT_CLOSE;
+export const BEGIN_SOLUTION = SOLUTION_OPEN;
+export const END_SOLUTION = SOLUTION_CLOSE;
 /** Steps of a thought are separated by one blank line, as in the STILL-2 data. */
 export const STEP_SEPARATOR = '\n\n';
 

@@ -4,8 +4,7 @@
 // the LAST box wins, braces are matched by depth, `\boxed 5` takes the next token, and without a box
 // we look for "the answer is" / "final answer is" and finally the last number in the text.
 
-const BEGIN_SOLUTION = '<|begin_of_solution|>';
-const END_SOLUTION = '<|end_of_solution|>';
+import { SOLUTION_CLOSE as END_SOLUTION, SOLUTION_OPEN as BEGIN_SOLUTION } from '../data/still2.ts';
 
 // `\boxed` and `\fbox` mark the answer; so does a bare `boxed{` (models sometimes drop the backslash),
 // but not the word "boxed" in prose.
