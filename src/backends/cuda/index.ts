@@ -23,6 +23,8 @@ import { BlockPool, CachingAllocator, type AllocatorStats, type Block } from './
 import { CublasLt, WORKSPACE_BYTES, type GemmDType } from './cublaslt.ts';
 import { CudaDriver } from './driver.ts';
 import { DECODE_HEAD_DIMS, decodePlan, decodeSharedBytes } from './decode_plan.ts';
+import { DeviceSampleParams } from './sample_params.ts';
+import { packSampleParams, rowNeeds, samplePlan, sampleScratch } from './sample_plan.ts';
 import { f32Arg, i32Arg, i64Arg, i64StructArg, ptrArg, type KernelArg } from './ffi.ts';
 import { KernelLibrary, type Dim3 } from './kernels.ts';
 import { broadcastPlan, pad, permutePlan, reducePlan } from './layout_plan.ts';
@@ -786,48 +788,70 @@ export class CudaBackend implements Backend {
   }
 
   /**
-   * The fused sampler (kernels/cuda/sample.cu): one block per row, the same tokens as the CPU reference
-   * `sampleTokens` (f64 throughout, Philox noise), and only the tokens and log-probs come back to the host.
+   * The fused sampler (kernels/cuda/sample.cu): the same tokens as the CPU reference `sampleTokens` (f64
+   * throughout, Philox noise); only the tokens and log-probs come back to the host.
    */
   sample(logits: Tensor, rows: readonly SampleRow[]): SampledTokens {
     if (logits.rank !== 2 || logits.shape[0] !== rows.length) {
       throw new Error(`sample: logits ${fmt(logits.shape)} need [${rows.length}, V], one row per SampleRow`);
     }
     const [n, vocab] = logits.shape;
-    const dtype = floatType('sample', logits);
-    const dparams = new Float64Array(4 * n);
-    const iparams = new Int32Array(8 * n);
-    const penalized: number[] = [];
-    rows.forEach((row, r) => {
-      checkSampleRow(row);
-      dparams.set([row.temperature, row.topP, row.minP, row.repetitionPenalty], 4 * r);
-      const ids = row.repetitionPenalty !== 1 ? row.penalized : new Int32Array(0);
-      for (const id of ids) {
-        if (id < 0 || id >= vocab) throw new Error(`sampler: penalized id ${id} is outside the vocabulary [0, ${vocab})`);
-      }
-      iparams.set([row.topK, row.key[0] | 0, row.key[1] | 0, row.counter[0] | 0, row.counter[1] | 0, row.counter[2] | 0, penalized.length, ids.length], 8 * r);
-      penalized.push(...ids);
-    });
+    const packed = packSampleParams(rows, vocab);
     if (n === 0) return { tokens: new Int32Array(0), logprobs: new Float32Array(0) };
-    const blocks = [
-      this.allocator.alloc(dparams.byteLength), this.allocator.alloc(iparams.byteLength), this.allocator.alloc(4 * Math.max(1, penalized.length)),
-      this.allocator.alloc(8 * n * vocab), this.allocator.alloc(8 * n),
-    ];
-    const [dp, ip, pen, scratch, out] = blocks;
+    const params = new DeviceSampleParams(this.drv, this.allocator, n, packed.penalized.length);
+    const out = this.alloc([2 * n], 'i32');
     try {
-      this.drv.upload(dp.ptr, dparams);
-      this.drv.upload(ip.ptr, iparams);
-      if (penalized.length > 0) this.drv.upload(pen.ptr, Int32Array.from(penalized));
-      this.launch(`sample_${dtype}`, [n, 1, 1], [1024, 1, 1], [
-        i32Arg(n), i32Arg(vocab), this.p(logits), ptrArg(scratch.ptr), ptrArg(dp.ptr), ptrArg(ip.ptr), ptrArg(pen.ptr), ptrArg(out.ptr),
-      ]);
+      params.writePacked(packed);
+      const needs = rows.map((r) => rowNeeds(r, vocab));
+      this.sampleInto(logits, params, out, { select: needs.some((x) => x.select), filtered: needs.some((x) => x.filtered) });
       const host = new Int32Array(2 * n);
-      this.drv.download(host, out.ptr);
+      this.drv.download(host, this.ptr(out));
       const tokens = host.slice(0, n);
       if (tokens.some((t) => t < 0)) throw new Error('sampler: every token was filtered out (are the logits NaN?)');
       return { tokens, logprobs: new Float32Array(host.buffer.slice(4 * n, 8 * n)) };
     } finally {
-      for (const b of blocks) this.allocator.release(b);
+      out.dispose();
+      params.dispose();
+    }
+  }
+
+  /** Device buffers for sampleInto's parameters: `rows` rows, `penalizedCapacity` penalized ids in all. */
+  createSampleParams(rows: number, penalizedCapacity: number): DeviceSampleParams {
+    return new DeviceSampleParams(this.drv, this.allocator, rows, penalizedCapacity);
+  }
+
+  /**
+   * The fused sampler without a round trip, so a graph can capture it: draws one token per row of logits
+   * [N, V] with the rows `params` holds (N = params.rows) into out i32 [2N] (tokens, then the log-probs' f32
+   * bits; a token of -1 means every token was filtered out). `skip` leaves out kernels no row needs (eager
+   * calls only: a captured graph must run them all, since its rows change between replays).
+   */
+  sampleInto(logits: Tensor, params: DeviceSampleParams, out: Tensor, skip?: { select: boolean; filtered: boolean }): void {
+    const [n, vocab] = logits.shape;
+    if (logits.rank !== 2 || n !== params.rows) throw new Error(`sampleInto: logits ${fmt(logits.shape)} need [${params.rows}, V]`);
+    if (out.dtype !== 'i32' || out.size !== 2 * n) throw new Error(`sampleInto: out must be i32 [${2 * n}], got ${out.dtype} ${fmt(out.shape)}`);
+    const dtype = floatType('sample', logits);
+    const plan = samplePlan(n, vocab, this.drv.info.multiprocessors);
+    const lay = sampleScratch(n, vocab, plan.chunks);
+    const scratch = this.allocator.alloc(lay.bytes);
+    try {
+      const at = (off: number) => ptrArg(scratch.ptr + BigInt(off));
+      const head = [i32Arg(n), i32Arg(vocab), i32Arg(plan.chunks)];
+      const rowsArgs = [this.p(logits), ptrArg(params.dparams.ptr), ptrArg(params.iparams.ptr)];
+      const stats = [at(lay.statD), at(lay.statI)];
+      const hist = [at(lay.histC), at(lay.histM)];
+      const chunkGrid: Dim3 = [plan.chunks, n, 1];
+      this.launch(`sample_stats_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, ptrArg(params.penalized.ptr), at(lay.counts), ...stats, ...hist]);
+      if (!skip || skip.select) {
+        this.launch(`sample_hist_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, at(lay.counts), ...stats, ...hist]);
+        this.launch(`sample_select_${dtype}`, [n, 1, 1], [1024, 1, 1], [...head, ...rowsArgs, at(lay.counts), ...stats, ...hist, at(lay.cuts), at(lay.cand)]);
+      }
+      if (!skip || skip.filtered) {
+        this.launch(`sample_race_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, at(lay.counts), ...stats, at(lay.cuts), at(lay.raceD), at(lay.raceI)]);
+      }
+      this.launch(`sample_finish_${dtype}`, [n, 1, 1], [32, 1, 1], [...head, ...rowsArgs, ...stats, at(lay.raceD), at(lay.raceI), this.p(out)]);
+    } finally {
+      this.allocator.release(scratch); // stream order: the next user of the block runs after these kernels
     }
   }
 
@@ -916,16 +940,6 @@ function floatType(op: string, ...ts: Tensor[]): FloatDType {
   }
   const first = ts[0].dtype as FloatDType;
   return ts.every((t) => t.dtype === first) ? first : 'f32';
-}
-
-/** The same checks, and messages, as the CPU sampler's. */
-function checkSampleRow(row: SampleRow): void {
-  const bad = (field: string, want: string, got: number) => new Error(`sampler: ${field} must be ${want}, got ${got}`);
-  if (!(row.temperature >= 0)) throw bad('temperature', '≥ 0', row.temperature);
-  if (!Number.isInteger(row.topK) || row.topK < 0) throw bad('topK', 'a non-negative integer (0 = off)', row.topK);
-  if (!(row.topP > 0 && row.topP <= 1)) throw bad('topP', 'in (0, 1]', row.topP);
-  if (!(row.minP >= 0 && row.minP <= 1)) throw bad('minP', 'in [0, 1]', row.minP);
-  if (!(row.repetitionPenalty > 0)) throw bad('repetitionPenalty', '> 0', row.repetitionPenalty);
 }
 
 function requireIds(what: string, t: Tensor): void {

@@ -373,6 +373,10 @@ function sampleRows(n: number, vocab: number, r: () => number): SampleRow[] {
     { temperature: 0, repetitionPenalty: 2, penalized: Int32Array.from([0, 7]) },
     { topK: 1 },
     { topP: 0.3, topK: 1000 },
+    // Near-uniform draws over a small kept set, so a cut one token off changes the tokens drawn.
+    { topK: 2, temperature: 50 },
+    { topP: 0.001, temperature: 20 },
+    { topK: 3, topP: 0.9, temperature: 30 },
   ];
   return Array.from({ length: n }, (_, i) => ({
     ...base,
@@ -387,20 +391,46 @@ function samplerCheck(dtype: 'f32' | 'bf16'): Check {
     name: `fused sampler: same tokens and log-probs as the CPU sampler (${dtype} logits)`,
     tol: 1e-6,
     run: (c) => {
-      const [n, vocab] = c.size === 'small' ? [22, 300] : [64, 151936];
-      // bf16 logits repeat values, so the ties at top-k and top-p cuts get exercised.
-      const data = values(c, [n, vocab], 6);
-      const [g] = both(c, data, [n, vocab], dtype);
-      const rows = sampleRows(n, vocab, c.rand);
-      const got = c.cuda.sample!(g, rows);
-      const want = sampleTokens(g.toArray() as Float32Array, vocab, rows);
-      const mismatched = [...got.tokens].filter((t, i) => t !== want.tokens[i]).length;
-      if (mismatched > 0) throw new Error(`${mismatched} of ${n} tokens differ: got [${[...got.tokens].slice(0, 12)}…], want [${[...want.tokens].slice(0, 12)}…]`);
+      // Uniform logits (a flat head: top-p cuts deep, many bf16 ties), then shaped ones: peaked like a trained
+      // model's, all equal (every token ties at the cuts), and with -inf entries (masked ids). The vocabularies
+      // span one block per row and several, the last block partial.
+      const cases: [number, number, LogitShape][] = c.size === 'small'
+        ? [[28, 300, 'uniform'], [14, 5003, 'uniform'], [42, 2500, 'shaped']]
+        : [[64, 151936, 'uniform'], [42, 151936, 'shaped'], [3, 32000, 'uniform']];
       let e = 0;
-      for (let i = 0; i < n; i++) e = Math.max(e, Math.abs(got.logprobs[i] - want.logprobs[i]) / Math.max(1, Math.abs(want.logprobs[i])));
+      for (const [n, vocab, shape] of cases) {
+        const data = shape === 'uniform' ? values(c, [n, vocab], 6) : shapedLogits(c, n, vocab);
+        const [g] = both(c, data, [n, vocab], dtype);
+        const rows = sampleRows(n, vocab, c.rand);
+        const got = c.cuda.sample!(g, rows);
+        const want = sampleTokens(g.toArray() as Float32Array, vocab, rows);
+        const mismatched = [...got.tokens].map((t, i) => (t !== want.tokens[i] ? i : -1)).filter((i) => i >= 0);
+        if (mismatched.length > 0) {
+          throw new Error(`${shape} ${n}×${vocab}: ${mismatched.length} of ${n} tokens differ (rows ${mismatched.slice(0, 6)}): got [${mismatched.slice(0, 6).map((i) => got.tokens[i])}], want [${mismatched.slice(0, 6).map((i) => want.tokens[i])}]`);
+        }
+        for (let i = 0; i < n; i++) e = Math.max(e, Math.abs(got.logprobs[i] - want.logprobs[i]) / Math.max(1, Math.abs(want.logprobs[i])));
+      }
       return e;
     },
   };
+}
+
+type LogitShape = 'uniform' | 'shaped';
+
+/** Rows cycling through: peaked (a few large logits over a long low tail), all equal, and some -inf. */
+function shapedLogits(c: Ctx, n: number, vocab: number): Float32Array {
+  const out = new Float32Array(n * vocab);
+  for (let r = 0; r < n; r++) {
+    const row = out.subarray(r * vocab, (r + 1) * vocab);
+    const kind = r % 3;
+    for (let i = 0; i < vocab; i++) {
+      const u = c.rand();
+      if (kind === 0) row[i] = i % 97 === 5 ? 12 + 4 * u : -4 + 3 * u;
+      else if (kind === 1) row[i] = 1.5;
+      else row[i] = i % 7 === 0 ? -Infinity : 5 * u;
+    }
+  }
+  return out;
 }
 
 interface AttnCase {
