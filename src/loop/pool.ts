@@ -26,16 +26,14 @@ export class Pool {
     return n;
   }
 
-  /** Add a verified trajectory; returns whether it was kept. */
-  add(t: Trajectory): boolean {
+  /** Add a verified trajectory; it stays if it is among its problem's `cap` shortest. */
+  add(t: Trajectory): void {
     const list = this.byProblem.get(t.problemId) ?? [];
-    if (list.some((x) => x.completion === t.completion)) return false;
+    if (list.some((x) => x.completion === t.completion)) return;
     list.push(t);
     list.sort((a, b) => a.completion.length - b.completion.length || a.round - b.round);
-    const kept = list.length <= this.cap || list.indexOf(t) < this.cap;
     list.length = Math.min(list.length, this.cap);
     this.byProblem.set(t.problemId, list);
-    return kept;
   }
 
   all(): Trajectory[] {

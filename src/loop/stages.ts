@@ -74,14 +74,15 @@ export function admitRollouts(
   task: Task, problems: readonly Problem[], rollouts: readonly Rollout[], pool: Pool, round: number,
 ): Omit<ExploreSummary, 'tokens' | 'seconds'> {
   const correct = rollouts.filter((r) => r.correct);
-  let added = 0;
+  const before = pool.size;
   for (const r of correct) {
-    const kept = pool.add({
+    pool.add({
       problemId: r.problem.id, level: r.problem.level, question: r.problem.question, completion: r.completion,
       round, reflection: task.hasReflection(r.completion),
     });
-    if (kept) added++;
   }
+  // Growth, not insertions: a shorter rollout can replace one added a moment earlier for the same problem.
+  const added = pool.size - before;
   const solvedByLevel: Record<number, number> = {};
   for (const level of new Set(problems.map((p) => p.level))) {
     const ps = problems.filter((p) => p.level === level);
