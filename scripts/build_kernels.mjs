@@ -167,7 +167,8 @@ export function buildEmulator(outDir) {
   runParallel(jobs);
   const objs = [...modules.map((m) => `${m}.o`), 'fibers.o', 'driver.o'].map((o) => join(work, o));
   const toStderr = { stdio: ['ignore', process.stderr, process.stderr] };
-  execFileSync('g++', ['-shared', '-o', join(outDir, 'libcuda.so.1'), ...objs], toStderr);
+  // The soname lets the fake cuBLASLt find this library (already loaded) with dlopen(..., RTLD_NOLOAD).
+  execFileSync('g++', ['-shared', '-Wl,-soname,libcuda.so.1', '-o', join(outDir, 'libcuda.so.1'), ...objs], toStderr);
   execFileSync('g++', ['-shared', '-o', join(outDir, 'libcublasLt.so.13'), join(work, 'cublaslt.o')], toStderr);
   execFileSync('g++', ['-shared', '-o', join(outDir, 'libnvrtc.so.13'), join(work, 'nvrtc.o')], toStderr);
   rmSync(work, { recursive: true, force: true });

@@ -10,6 +10,8 @@ import { runChecks, type CheckResult } from '../src/backends/cuda/selfcheck.ts';
 import { tidy } from '../src/tensor/scope.ts';
 import { benchDecodeGraph, onCuda, tinyGreedyMatches, tinyLogitsError, tinyLoraGradError, tinyTrainingMemory } from '../bench/gpu_model.ts';
 import { loadModel } from '../src/nn/load.ts';
+import { Generator } from '../src/sample/generator.ts';
+import type { GenerationRequest } from '../src/sample/request.ts';
 // @ts-expect-error plain .mjs script without types
 import { buildEmulator, findCudaInclude } from '../scripts/build_kernels.mjs';
 
@@ -151,6 +153,45 @@ describe.skipIf(!available)('cuda backend on the emulator', () => {
     for (const w of model.weights.values()) w.dispose();
     const s = b.memoryStats();
     expect(s.inUse).toBeLessThan(1 << 20); // the graph's pool went back to the cache
+  }, 120_000);
+
+  it('generates the same samples with decode graphs and batched prefills as without (padding changes no draw)', () => {
+    const model = onCuda(cuda, () => loadModel('fixtures/tiny-qwen2', { quiet: true, dtype: 'bf16' }));
+    const prompt = (seed: number, n: number) => Array.from({ length: n }, (_, i) => (seed * 131 + i * 37 + 11) % 512);
+    // Ragged prompts and finishes (so the live batch shrinks through the buckets), n > 1, every sampler stage.
+    const requests: GenerationRequest[] = [
+      { prompt: prompt(1, 3), params: { temperature: 0, maxNewTokens: 5 } },
+      { prompt: prompt(2, 17), n: 3, params: { temperature: 0.8, topP: 0.9, maxNewTokens: 9, seed: 4, logprobs: true } },
+      { prompt: prompt(3, 30), params: { temperature: 1.2, topK: 20, repetitionPenalty: 1.3, maxNewTokens: 12, logprobs: true } },
+      { prompt: prompt(4, 8), n: 2, params: { temperature: 0.7, minP: 0.05, maxNewTokens: 7, logprobs: true } },
+    ];
+    let captures = 0;
+    let replays = 0;
+    const capture = cuda.captureGraph.bind(cuda);
+    const launch = cuda.drv.launchGraph.bind(cuda.drv);
+    const run = (graphs: boolean) => onCuda(cuda, () => {
+      const gen = new Generator(model, { maxBatch: 5, maxLen: 64, eosIds: [], graphs });
+      try {
+        return { results: gen.generate(requests), stats: { ...gen.stats } };
+      } finally {
+        gen.dispose();
+      }
+    });
+    try {
+      cuda.captureGraph = (fn) => (captures++, capture(fn));
+      cuda.drv.launchGraph = (exec) => (replays++, launch(exec));
+      const eager = run(false);
+      expect([captures, replays]).toEqual([0, 0]);
+      const graphed = run(true);
+      expect(graphed.results).toEqual(eager.results);
+      expect(graphed.stats.decodeSteps).toBe(eager.stats.decodeSteps);
+      expect(captures).toBeGreaterThan(1); // several bucket sizes
+      expect(replays).toBe(graphed.stats.decodeSteps - captures); // each bucket's first step runs eagerly
+    } finally {
+      cuda.captureGraph = capture;
+      cuda.drv.launchGraph = launch;
+      for (const w of model.weights.values()) w.dispose();
+    }
   }, 120_000);
 
   it('refuses uploads and downloads while capturing, and leaves no capture behind', () => {

@@ -3,6 +3,8 @@
 // sibling slots), every step decodes all live slots in one batched forward, and a slot freed by EOS, a stop
 // string or the token limit takes the next queued sample (continuous batching). Memory is the cache plus one
 // step's activations, whatever the queue's length. Synchronous, like the backends under it.
+// On a backend that can capture CUDA graphs, each decode step replays a graph per batch-size bucket
+// (decode_graph.ts), and the prompts admitted together are prefilled in batched forwards.
 //
 //   const gen = new Generator(model, { maxBatch: 8, maxLen: 512, tokenizer });
 //   const results = gen.generate([{ prompt: ids, n: 4, params: { temperature: 0.7, maxNewTokens: 256 } }]);
@@ -12,8 +14,11 @@ import type { TextTokenizer } from '../io/text_tokenizer.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { noGrad } from '../tensor/autograd.ts';
 import type { DType } from '../tensor/dtype.ts';
+import { embedding } from '../tensor/nn_ops.ts';
+import { linear, slice } from '../tensor/ops.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { DecodeGraphs, graphBackend, type GraphBackend } from './decode_graph.ts';
 import { resolveRequest, type GenerationRequest, type GenerationResult, type ResolvedRequest } from './request.ts';
 import { sampleTokens } from './sampler.ts';
 import { Sequence } from './sequence.ts';
@@ -34,6 +39,11 @@ export interface GeneratorOptions {
   seed?: number;
   /** KV cache dtype; default: the model's embedding dtype. */
   dtype?: DType;
+  /**
+   * Decode steps as CUDA graphs and batched prefills, where the backend can capture graphs (default: on
+   * there; STILL_DECODE_GRAPHS=0 turns it off). Other backends always run the plain path.
+   */
+  graphs?: boolean;
 }
 
 export interface TokenEvent {
@@ -91,6 +101,7 @@ export class Generator {
   private readonly backend: Backend;
   private readonly dtype: DType;
   private readonly eosIds: number[];
+  private readonly graphBackend: GraphBackend | null;
   private cache: SlotKVCache | null = null;
 
   constructor(readonly model: DecoderModel, readonly options: GeneratorOptions) {
@@ -112,6 +123,8 @@ export class Generator {
     const tok = options.tokenizer as (TextTokenizer & { stopIds?: number[] }) | undefined;
     const tokEos = tok ? [tok.eosId, ...(tok.stopIds ?? [])] : [];
     this.eosIds = options.eosIds ?? [...new Set([...model.config.eosTokenIds, ...tokEos])];
+    const wantGraphs = options.graphs ?? process.env.STILL_DECODE_GRAPHS !== '0';
+    this.graphBackend = wantGraphs ? graphBackend(this.backend) : null;
   }
 
   /** Bytes of KV cache this generator holds once it has run. */
@@ -131,11 +144,14 @@ export class Generator {
     const total = queue.reduce((s, r) => s + r.n, 0);
     const cache = (this.cache ??= new SlotKVCache(this.backend, this.model.config, this.maxBatch, this.maxLen, this.dtype));
     const slots: (Sequence | null)[] = new Array(this.maxBatch).fill(null);
+    // Graphs are captured per call: the model's weights or adapter may change between calls.
+    const graphs = this.graphBackend ? new DecodeGraphs(this.graphBackend, this.model, cache, this.maxBatch, this.maxLen) : null;
     let nextRequest = 0;
     let open: OpenRequest | null = null;
     let finished = 0;
     let generated = 0;
     let step = 0;
+    let early: EarlyPrefills | null = null;
 
     /** Record a token; free the slot when its sequence ends. */
     const accept = (slot: number, seq: Sequence, token: number, logprob: number) => {
@@ -153,6 +169,8 @@ export class Generator {
 
     try {
       while (finished < total) {
+        // With graphs, the prompts this round will admit are prefilled together first (see earlyPrefills).
+        if (graphs) early = this.earlyPrefills(cache, slots, queue, nextRequest, open);
         // Admit queued samples into free slots, request by request, sample by sample.
         for (;;) {
           const free = freeSlots(slots);
@@ -164,6 +182,8 @@ export class Generator {
           const req: ResolvedRequest = open.req;
           const want = Math.min(free.length, req.n - open.nextSample);
           const taken = free.slice(0, want);
+          // A prefill done early is good only if nothing else has written its slot since.
+          early?.claim(req, taken);
           // A live sibling still holds the prompt's KV in positions [0, prompt length): copy it. Otherwise
           // prefill (again, if every earlier sibling has already finished and its slot been reused).
           const sibling = slots.findIndex((s) => s !== null && s.req === req);
@@ -171,7 +191,7 @@ export class Generator {
             cache.copyPrefix(sibling, taken, req.prompt.length);
             this.stats.sharedPrefills += taken.length;
           } else {
-            const logits = this.prefill(cache, req.prompt, taken[0]);
+            const logits = early?.take(req, taken[0]) ?? this.prefill(cache, req.prompt, taken[0]);
             if (open.logits) logits.dispose(); // same prompt, same logits: keep the first
             else open.logits = logits;
             cache.copyPrefix(taken[0], taken.slice(1), req.prompt.length);
@@ -189,14 +209,18 @@ export class Generator {
             open = null;
           }
         }
+        early?.dispose();
+        early = null;
         const live = liveSlots(slots);
         if (live.length === 0) continue; // everything admitted finished on its first token
-        const drawn = this.decode(cache, live.map((s) => slots[s]!), live);
+        const drawn = this.decode(cache, live.map((s) => slots[s]!), live, graphs, slots);
         live.forEach((slot, b) => accept(slot, slots[slot]!, drawn.tokens[b], drawn.logprobs[b]));
         hooks.onStep?.({ step: ++step, active: live.length, finished, total, generated });
       }
     } finally {
       open?.logits?.dispose();
+      early?.dispose();
+      graphs?.dispose();
     }
     return results.flat();
   }
@@ -225,20 +249,90 @@ export class Generator {
     return logits;
   }
 
-  /** One decode step: feed each live sequence's last token, draw the next one for each. */
-  private decode(cache: SlotKVCache, seqs: Sequence[], slots: number[]): SampledTokens {
+  /**
+   * The prompts the coming admission round will prefill, prefilled together into the slots that round will
+   * give them (it takes free slots in order), in batched forwards. Only the requests without a live sibling
+   * need it. A sample that finishes on its first token frees a slot and shifts later assignments: such
+   * requests miss their early prefill (claim/take below) and are prefilled the plain way.
+   */
+  private earlyPrefills(cache: SlotKVCache, slots: readonly (Sequence | null)[], queue: readonly ResolvedRequest[], nextRequest: number, open: OpenRequest | null): EarlyPrefills | null {
+    const free = freeSlots(slots);
+    const plan: { req: ResolvedRequest; slot: number }[] = [];
+    let at = 0;
+    const admit = (req: ResolvedRequest, samples: number) => {
+      if (at >= free.length || samples <= 0) return;
+      if (!slots.some((s) => s !== null && s.req === req)) plan.push({ req, slot: free[at] });
+      at += Math.min(free.length - at, samples);
+    };
+    if (open) admit(open.req, open.req.n - open.nextSample);
+    for (let i = nextRequest; i < queue.length && at < free.length; i++) admit(queue[i], queue[i].n);
+    if (plan.length < 2) return null;
+    const early = new EarlyPrefills();
+    // Groups of similar length, so padding to the longest costs little; sorted, then cut where it would.
+    const order = [...plan].sort((a, b) => a.req.prompt.length - b.req.prompt.length);
+    for (let i = 0; i < order.length; ) {
+      let j = i + 1;
+      let tokens = order[i].req.prompt.length;
+      while (j < order.length) {
+        const len = order[j].req.prompt.length;
+        if (len * (j - i + 1) > 1.25 * (tokens + len) + 64 || len * (j - i + 1) > PREFILL_TOKENS) break;
+        tokens += len;
+        j++;
+      }
+      const group = order.slice(i, j);
+      const logits = this.prefillBatch(cache, group.map((g) => g.req.prompt), group.map((g) => g.slot));
+      group.forEach((g, k) => early.add(g.req, g.slot, logits[k]));
+      i = j;
+    }
+    return early;
+  }
+
+  /**
+   * Prefill prompts of different lengths in one forward, each into its slot: rows are padded at the end to
+   * the longest (padding only ever writes cache positions the row's decode steps overwrite before reading
+   * them), and each row's logits are those of its own last prompt position. Returns [1, V] logits per row.
+   */
+  private prefillBatch(cache: SlotKVCache, prompts: number[][], slots: number[]): Tensor[] {
     const t0 = performance.now();
-    const drawn = noGrad(() =>
+    const be = this.backend;
+    const t = Math.max(...prompts.map((p) => p.length));
+    const b = prompts.length;
+    const out = noGrad(() =>
       tidy(() => {
-        const be = this.backend;
-        const positions = seqs.map((s) => s.position);
-        const ids = be.upload(Int32Array.from(seqs, (s) => s.tokens[s.tokens.length - 1]), [seqs.length, 1], 'i32');
-        const pos = be.upload(Int32Array.from(positions), [seqs.length, 1], 'i32');
-        cache.bind(slots, positions, 1);
-        const logits = this.model.forward(ids, { positions: pos, cache, output: 'last' });
-        return this.sample(logits, seqs.map((s) => s.sampleRow()));
+        const ids = new Int32Array(b * t);
+        prompts.forEach((p, r) => ids.set(p, r * t));
+        const idsT = be.upload(ids, [b, t], 'i32');
+        const positions = be.upload(Int32Array.from({ length: b * t }, (_, i) => i % t), [b, t], 'i32');
+        cache.bind(slots, new Array(b).fill(0), t);
+        const hidden = this.model.forward(idsT, { positions, cache, output: 'hidden' });
+        // Each row's last prompt position, gathered as rows of the hidden states, then the LM head.
+        const last = be.upload(Int32Array.from(prompts, (p, r) => r * t + p.length - 1), [b], 'i32');
+        const logits = linear(embedding(hidden, last), this.model.lmHead);
+        return prompts.map((_, r) => keep(slice(logits, 0, r, r + 1)));
       }),
     );
+    this.stats.prefills += b;
+    this.stats.prefillTokens += prompts.reduce((s, p) => s + p.length, 0);
+    this.stats.prefillMs += performance.now() - t0;
+    return out;
+  }
+
+  /** One decode step: feed each live sequence's last token, draw the next one for each. */
+  private decode(cache: SlotKVCache, seqs: Sequence[], slots: number[], graphs: DecodeGraphs | null, all: readonly (Sequence | null)[]): SampledTokens {
+    const t0 = performance.now();
+    const drawn = graphs
+      ? graphs.step(seqs.map((s, b) => ({ slot: slots[b], token: s.tokens[s.tokens.length - 1], position: s.position, sample: s.sampleRow() })), all.indexOf(null))
+      : noGrad(() =>
+        tidy(() => {
+          const be = this.backend;
+          const positions = seqs.map((s) => s.position);
+          const ids = be.upload(Int32Array.from(seqs, (s) => s.tokens[s.tokens.length - 1]), [seqs.length, 1], 'i32');
+          const pos = be.upload(Int32Array.from(positions), [seqs.length, 1], 'i32');
+          cache.bind(slots, positions, 1);
+          const logits = this.model.forward(ids, { positions: pos, cache, output: 'last' });
+          return this.sample(logits, seqs.map((s) => s.sampleRow()));
+        }),
+      );
     this.stats.decodeSteps++;
     this.stats.decodeTokens += seqs.length;
     this.stats.decodeMs += performance.now() - t0;
@@ -249,6 +343,42 @@ export class Generator {
   private sample(logits: Tensor, rows: SampleRow[]): SampledTokens {
     if (this.backend.sample) return this.backend.sample(logits, rows);
     return sampleTokens(logits.toArray() as Float32Array, logits.shape[1], rows);
+  }
+}
+
+/** Most prompt tokens (padding included) in one batched prefill. */
+const PREFILL_TOKENS = 16384;
+
+/** Prefills done before their admission round, each valid while nothing else writes its slot. */
+class EarlyPrefills {
+  private readonly byReq = new Map<ResolvedRequest, { slot: number; logits: Tensor }>();
+
+  add(req: ResolvedRequest, slot: number, logits: Tensor): void {
+    this.byReq.set(req, { slot, logits });
+  }
+
+  /** `req` is about to write `taken`: every other request's early prefill in those slots is lost. */
+  claim(req: ResolvedRequest, taken: readonly number[]): void {
+    for (const [r, e] of this.byReq) {
+      if (r !== req && taken.includes(e.slot)) this.drop(r);
+    }
+  }
+
+  /** The prompt logits of `req` if its early prefill sits in `slot` (then owned by the caller), else null. */
+  take(req: ResolvedRequest, slot: number): Tensor | null {
+    const e = this.byReq.get(req);
+    if (!e || e.slot !== slot) return null;
+    this.byReq.delete(req);
+    return e.logits;
+  }
+
+  dispose(): void {
+    for (const r of [...this.byReq.keys()]) this.drop(r);
+  }
+
+  private drop(req: ResolvedRequest): void {
+    this.byReq.get(req)?.logits.dispose();
+    this.byReq.delete(req);
   }
 }
 

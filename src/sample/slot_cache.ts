@@ -51,6 +51,14 @@ export class SlotKVCache implements KVCache {
     this.binding = { slots: up(slots), starts: up(starts), kvLens: up(starts.map((s) => s + t)) };
   }
 
+  /**
+   * Point the next forwards at index tensors the caller owns and refreshes in place (a captured decode step
+   * replays with the addresses it was captured with); kvLens must hold starts + T.
+   */
+  bindTensors(binding: { slots: Tensor; starts: Tensor; kvLens: Tensor }): void {
+    this.binding = { slots: binding.slots, starts: binding.starts, kvLens: binding.kvLens };
+  }
+
   get length(): number {
     throw new Error('SlotKVCache: rows have their own lengths; pass positions to DecoderModel.forward');
   }

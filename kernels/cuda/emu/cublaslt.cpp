@@ -1,10 +1,15 @@
 // A fake libcublasLt.so.13 for the emulator: the handful of cuBLASLt calls src/backends/cuda/cublaslt.ts
 // makes, with cuBLASLt's column-major semantics (D = α·op(A)·op(B) + β·C, strided batches) done naively in
 // f32. It checks what cuBLASLt checks (layout shapes against the transposes, attribute sizes), so a wrong
-// row-major ↔ column-major mapping on our side fails here before it reaches a GPU.
+// row-major ↔ column-major mapping on our side fails here before it reaches a GPU. Like the real library it
+// works in stream order: while the stream captures a graph, the GEMM is recorded (through the fake libcuda)
+// and runs at each replay, on whatever the pointers then hold.
+#include <dlfcn.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 namespace {
 typedef int Status;
@@ -50,6 +55,16 @@ void write(void* p, int type, int64_t i, float v) {
 }
 
 bool validType(int t) { return t == R_32F || t == R_16F || t == R_16BF; }
+
+/** The fake libcuda's still_emu_submit (run now or record into a capturing stream), or null without it. */
+using Submit = int (*)(void* stream, std::function<int()>* work);
+Submit submitter() {
+  static const Submit fn = [] {
+    void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    return lib ? reinterpret_cast<Submit>(dlsym(lib, "still_emu_submit")) : nullptr;
+  }();
+  return fn;
+}
 }  // namespace
 
 extern "C" {
@@ -138,28 +153,35 @@ Status cublasLtMatmulAlgoGetHeuristic(void*, Desc* d, Layout* a, Layout* b, Layo
 
 Status cublasLtMatmul(void*, Desc* d, const void* alpha, const void* A, Layout* a, const void* B, Layout* b,
                       const void* beta, const void* C, Layout* c, void* D, Layout* dd, const Algo* algo, void*, size_t,
-                      void*) {
+                      void* stream) {
   if (algo && algo->data[0] != kAlgoMark) return INVALID_VALUE;
   const Status s = checkShapes(d, a, b, c, dd);
   if (s != OK) return s;
   float al, be;
   memcpy(&al, alpha, 4);
   memcpy(&be, beta, 4);
-  const uint64_t m = dd->rows, n = dd->cols, k = d->transa ? a->rows : a->cols;
-  for (int bi = 0; bi < a->batch; bi++) {
-    for (uint64_t i = 0; i < m; i++) {
-      for (uint64_t j = 0; j < n; j++) {
-        float acc = 0.0f;
-        for (uint64_t p = 0; p < k; p++) {
-          const int64_t ia = d->transa ? (int64_t)(p + i * a->ld) : (int64_t)(i + p * a->ld);
-          const int64_t ib = d->transb ? (int64_t)(j + p * b->ld) : (int64_t)(p + j * b->ld);
-          acc += read(A, a->type, bi * a->stride + ia) * read(B, b->type, bi * b->stride + ib);
+  // Everything by value: descriptors may be destroyed before a captured graph replays.
+  const Desc dv = *d;
+  const Layout av = *a, bv = *b, cv = *c, ddv = *dd;
+  auto gemm = [=]() -> int {
+    const uint64_t m = ddv.rows, n = ddv.cols, k = dv.transa ? av.rows : av.cols;
+    for (int bi = 0; bi < av.batch; bi++) {
+      for (uint64_t i = 0; i < m; i++) {
+        for (uint64_t j = 0; j < n; j++) {
+          float acc = 0.0f;
+          for (uint64_t p = 0; p < k; p++) {
+            const int64_t ia = dv.transa ? (int64_t)(p + i * av.ld) : (int64_t)(i + p * av.ld);
+            const int64_t ib = dv.transb ? (int64_t)(j + p * bv.ld) : (int64_t)(p + j * bv.ld);
+            acc += read(A, av.type, bi * av.stride + ia) * read(B, bv.type, bi * bv.stride + ib);
+          }
+          const float prev = be != 0.0f ? read(C, cv.type, bi * cv.stride + (int64_t)(i + j * cv.ld)) : 0.0f;
+          write(D, ddv.type, bi * ddv.stride + (int64_t)(i + j * ddv.ld), al * acc + be * prev);
         }
-        const float prev = be != 0.0f ? read(C, c->type, bi * c->stride + (int64_t)(i + j * c->ld)) : 0.0f;
-        write(D, dd->type, bi * dd->stride + (int64_t)(i + j * dd->ld), al * acc + be * prev);
       }
     }
-  }
-  return OK;
+    return 0;
+  };
+  if (const Submit submit = submitter()) return submit(stream, new std::function<int()>(gemm)) == 0 ? OK : INVALID_VALUE;
+  return gemm();
 }
 }  // extern "C"

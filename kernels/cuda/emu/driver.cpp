@@ -301,6 +301,16 @@ CUresult cuGraphLaunch(CUgraphExec e, CUstream) {
   }
   return CUDA_SUCCESS;
 }
+/**
+ * For the fake cuBLASLt (cublaslt.cpp, which finds this through dlopen by soname): run its GEMM now, or record
+ * it into the graph the stream is capturing, like a kernel launch. Takes ownership of `work`.
+ */
+int still_emu_submit(CUstream s, std::function<int()>* work) {
+  std::function<int()> w = std::move(*work);
+  delete work;
+  return runOrRecord(s, [w] { return static_cast<CUresult>(w()); });
+}
+
 CUresult cuGraphExecDestroy(CUgraphExec e) { delete reinterpret_cast<Graph*>(e); return CUDA_SUCCESS; }
 CUresult cuGraphDestroy(CUgraph g) { delete reinterpret_cast<Graph*>(g); return CUDA_SUCCESS; }
 
