@@ -279,13 +279,17 @@ export interface GenBench {
   prefillMs: number;
 }
 
-/** `batch` prompts of 32 random tokens, 256 sampled tokens each (temperature 0.7, top-p 0.95, no EOS). */
-export function benchGenerate(cuda: CudaBackend, model: DecoderModel, batch: number, newTokens: number): GenBench {
+/**
+ * `batch` prompts of 32 random tokens, 256 sampled tokens each (temperature 0.7, top-p 0.95, no EOS), through
+ * the Generator: decode steps as CUDA graphs and batched prefill (graphs: true, its default on CUDA), or
+ * every op launched one by one.
+ */
+export function benchGenerate(cuda: CudaBackend, model: DecoderModel, batch: number, newTokens: number, graphs = true): GenBench {
   return onCuda(cuda, () => {
     const promptLen = 32;
     let s = 99;
     const prompt = () => Array.from({ length: promptLen }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % model.config.vocabSize);
-    const gen = new Generator(model, { maxBatch: batch, maxLen: promptLen + newTokens, eosIds: [], seed: 1 });
+    const gen = new Generator(model, { maxBatch: batch, maxLen: promptLen + newTokens, eosIds: [], seed: 1, graphs });
     try {
       // Warm-up on a short run, so JIT and plans are not timed.
       gen.generate([{ prompt: prompt(), params: { temperature: 0.7, topP: 0.95, maxNewTokens: 4 } }]);

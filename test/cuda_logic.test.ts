@@ -9,7 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { CachingAllocator, sizeClass, type DeviceMemory } from '../src/backends/cuda/allocator.ts';
 import { CudaError, CU_RESULT_NAMES, checkStatus } from '../src/backends/cuda/errors.ts';
 import { ENTRIES, PTX, SOURCE_HASH, SOURCES } from '../src/backends/cuda/kernels.gen.ts';
+import { DECODE_HEAD_DIMS, decodePlan, decodeSharedBytes } from '../src/backends/cuda/decode_plan.ts';
 import { broadcastPlan, permutePlan, reducePlan } from '../src/backends/cuda/layout_plan.ts';
+import { packSampleParams, rowNeeds, SAMPLE_MAX_CHUNK, samplePlan, sampleScratch } from '../src/backends/cuda/sample_plan.ts';
+import type { SampleRow } from '../src/backends/backend.ts';
+import { bucketSizes } from '../src/sample/decode_graph.ts';
 import { LIBCUBLASLT, LIBCUDA, libraryCandidates, notFoundMessage, searchDirs, type FileSystem } from '../src/backends/cuda/libraries.ts';
 import { openBackend, probeBackends } from '../src/backends/select.ts';
 import { broadcastStrides, numel, stridesOf } from '../src/tensor/shape.ts';
@@ -218,6 +222,62 @@ describe('layout plans', () => {
   });
 });
 
+describe('decode attention and sampler plans', () => {
+  it('splits a slot into enough blocks to fill the GPU, never below 32 positions, one split when counters run out', () => {
+    // H200: 132 SMs; D 64 blocks take 39 KiB of shared memory, so 5 fit per SM: one wave is 660 blocks.
+    expect(decodeSharedBytes(64)).toBe((16 + 256) * 72 * 2);
+    expect(decodePlan(64, 2, 7, 64, 1024, 132, 1 << 16)).toEqual({ splits: 5, z: 2 });
+    expect(decodePlan(1, 2, 7, 64, 1024, 132, 1 << 16)).toEqual({ splits: 32, z: 2 });
+    expect(decodePlan(1, 2, 7, 64, 40, 132, 1 << 16)).toEqual({ splits: 2, z: 2 });
+    expect(decodePlan(4096, 2, 7, 64, 4096, 132, 1 << 16)).toEqual({ splits: 1, z: 2 });
+    expect(decodePlan(64, 2, 20, 128, 1024, 132, 1 << 16).z).toBe(4); // 20 heads per kv head: two chunks of 16
+    expect(decodePlan(40000, 2, 7, 64, 1024, 1000, 1 << 16).splits).toBe(1); // 80000 (row, head) pairs > counters
+  });
+
+  it('cuts the vocabulary into blocks of whole Philox groups, about one wave in all', () => {
+    for (const [rows, vocab] of [[64, 151936], [1, 151936], [3, 300], [17, 5003]]) {
+      const p = samplePlan(rows, vocab, 132);
+      expect(p.chunk % 4).toBe(0);
+      expect(p.chunk).toBeLessThanOrEqual(SAMPLE_MAX_CHUNK);
+      expect(p.chunks).toBe(Math.ceil(vocab / p.chunk));
+    }
+    expect(samplePlan(64, 151936, 132)).toEqual({ chunk: 4096, chunks: 38 });
+    expect(samplePlan(1, 151936, 132)).toEqual({ chunk: 1024, chunks: 149 });
+    const lay = sampleScratch(64, 151936, 38);
+    const offsets = [lay.statD, lay.statI, lay.counts, lay.histC, lay.histM, lay.cuts, lay.cand, lay.raceD, lay.raceI];
+    expect(offsets.every((o) => o % 256 === 0)).toBe(true);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect(lay.cand - lay.cuts).toBeGreaterThanOrEqual(64 * 4 * 8);
+    expect(lay.bytes - lay.raceI).toBeGreaterThanOrEqual(64 * 38 * 4);
+  });
+
+  const row = (extra: Partial<SampleRow>): SampleRow => ({
+    temperature: 0.7, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, penalized: new Int32Array(0), key: [5, 6], counter: [1, 2, 3], ...extra,
+  });
+
+  it('packs rows as the kernels read them, pads with greedy rows, and checks like the CPU sampler', () => {
+    const p = packSampleParams([row({ repetitionPenalty: 1.2, penalized: Int32Array.from([4, 9]) }), row({ topK: 40, penalized: Int32Array.from([1]) })], 100, 3);
+    expect([...p.dparams]).toEqual([0.7, 1, 0, 1.2, 0.7, 1, 0, 1, 0, 1, 0, 1]);
+    expect([...p.iparams.slice(0, 8)]).toEqual([0, 5, 6, 1, 2, 3, 0, 2]);
+    expect([...p.iparams.slice(8, 16)]).toEqual([40, 5, 6, 1, 2, 3, 2, 0]); // no penalty: its list is not sent
+    expect([...p.penalized]).toEqual([4, 9]);
+    expect(() => packSampleParams([row({ topP: 0 })], 100)).toThrow('sampler: topP must be in (0, 1], got 0');
+    expect(() => packSampleParams([row({ repetitionPenalty: 2, penalized: Int32Array.from([100]) })], 100)).toThrow('penalized id 100 is outside the vocabulary [0, 100)');
+    expect(() => packSampleParams([row({ repetitionPenalty: 2, penalized: Int32Array.from([1, 2, 3]) })], 100, 1, 2)).toThrow('3 penalized ids do not fit the 2');
+    expect(rowNeeds(row({ temperature: 0, topP: 0.5 }), 100)).toEqual({ select: false, filtered: false });
+    expect(rowNeeds(row({}), 100)).toEqual({ select: false, filtered: false });
+    expect(rowNeeds(row({ minP: 0.1 }), 100)).toEqual({ select: false, filtered: true });
+    expect(rowNeeds(row({ topK: 100 }), 100)).toEqual({ select: false, filtered: false }); // k ≥ V keeps everything
+    expect(rowNeeds(row({ topK: 5 }), 100)).toEqual({ select: true, filtered: true });
+  });
+
+  it('captures decode graphs per power-of-two bucket up to maxBatch', () => {
+    expect(bucketSizes(1)).toEqual([1]);
+    expect(bucketSizes(64)).toEqual([1, 2, 4, 8, 16, 32, 64]);
+    expect(bucketSizes(48)).toEqual([1, 2, 4, 8, 16, 32, 48]);
+  });
+});
+
 describe('committed PTX', () => {
   const kernelDir = join(root, 'kernels', 'cuda');
   const files = readdirSync(kernelDir).filter((f) => f.endsWith('.cu') || f.endsWith('.cuh')).sort();
@@ -244,8 +304,10 @@ describe('committed PTX', () => {
         `sum_squares_${t}`, `embedding_${t}`, `embedding_backward_${t}`, `rmsnorm_${t}`, `rmsnorm_backward_${t}`,
         `rmsnorm_backward_weight_${t}`, `rope_${t}`, `cross_entropy_${t}`, `cross_entropy_backward_${t}`, `adamw_${t}`,
         `attention_fwd_${t}`, `attention_delta_${t}`, `attention_bwd_dq_${t}`, `attention_bwd_dkv_${t}`, `gemm_${t}`, `slot_attention_${t}`,
+        ...['stats', 'hist', 'select', 'race', 'finish'].map((k) => `sample_${k}_${t}`),
       ]),
       ...['bf16', 'f16'].flatMap((t) => [64, 128].flatMap((d) => [`flash_fwd_${t}_d${d}`, `flash_bwd_dq_${t}_d${d}`, `flash_bwd_dkv_${t}_d${d}`])),
+      ...['bf16', 'f16'].flatMap((t) => [...DECODE_HEAD_DIMS].map((d) => `slot_decode_${t}_d${d}`)),
       ...['b16', 'b32'].flatMap((b) => [`permute_${b}`, `copy2d_${b}`, `kv_write_${b}`]),
       'segment_bounds',
       ...['f32', 'bf16', 'f16', 'i32'].flatMap((s) => ['f32', 'bf16', 'f16', 'i32'].filter((d) => d !== s).map((d) => `cast_${s}_${d}`)),

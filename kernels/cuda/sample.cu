@@ -61,6 +61,12 @@ __device__ Best block_best(Best x, double* sv, int* si) {
   return r;
 }
 
+__device__ __forceinline__ double warp_sum_f64(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
 __device__ double block_sum_f64(double v, double* s) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -286,6 +292,7 @@ __device__ void sample_stats_body(int N, int V, int C, int chunk, const T* __res
   // Raw logits: max, then the sum of exp(x - max) over the chunk; penalised logits: max and argmax.
   double mx = -INFINITY;
   Best pb{-INFINITY, -1};
+#pragma unroll 4
   for (int i = c0 + (int)threadIdx.x; i < c1; i += blockDim.x) {
     const double x = (double)load(lg, i);
     mx = fmax(mx, x);
@@ -295,6 +302,7 @@ __device__ void sample_stats_body(int N, int V, int C, int chunk, const T* __res
   mx = block_max_f64(mx, sd);
   double acc = 0.0;
   if (mx != -INFINITY) {
+#pragma unroll 4
     for (int i = c0 + (int)threadIdx.x; i < c1; i += blockDim.x) acc += exp((double)load(lg, i) - mx);
   }
   acc = block_sum_f64(acc, sd);
@@ -350,15 +358,33 @@ __device__ void sample_hist_body(int N, int V, int C, int chunk, const T* __rest
   const u16* rowCounts = counts + (i64)row * V;
   int c0, c1;
   chunk_range(V, chunk, c0, c1);
-  for (int i = c0 + (int)threadIdx.x; i < c1; i += blockDim.x) {
-    const double xp = penalised_logit(lg, i, p, rowCounts);
-    const double s = xp / p.temperature;
-    if (!(s > -INFINITY)) continue;
-    const double mass = exp(s - top);
-    if (p.minP > 0.0 && mass < p.minP) continue;
-    const int b = score_bin(xp, top32, invT32);
-    atomicAdd(&hc[b], 1u);
-    atomicAdd(&hm[b], mass);
+  // Whole warps step together, so a warp whose survivors share one bin (a flat row, or a long tail far below
+  // the top) adds once instead of 32 times to the same shared-memory word.
+  for (int base = c0; base < c1; base += blockDim.x) {
+    const int i = base + (int)threadIdx.x;
+    int b = -1;
+    double mass = 0.0;
+    if (i < c1) {
+      const double xp = penalised_logit(lg, i, p, rowCounts);
+      const double s = xp / p.temperature;
+      if (s > -INFINITY) {
+        mass = exp(s - top);
+        if (!(p.minP > 0.0 && mass < p.minP)) b = score_bin(xp, top32, invT32);
+      }
+    }
+    const unsigned any = __ballot_sync(0xffffffffu, b >= 0);
+    if (any == 0u) continue;
+    const int lead = __shfl_sync(0xffffffffu, b, __ffs((int)any) - 1);
+    if (__all_sync(0xffffffffu, b < 0 || b == lead)) {
+      const double m = warp_sum_f64(b >= 0 ? mass : 0.0);
+      if (lane_id() == 0) {
+        atomicAdd(&hc[lead], (u32)__popc(any));
+        atomicAdd(&hm[lead], m);
+      }
+    } else if (b >= 0) {
+      atomicAdd(&hc[b], 1u);
+      atomicAdd(&hm[b], mass);
+    }
   }
   __syncthreads();
   for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
@@ -441,15 +467,27 @@ __device__ int gather_bin(int V, const T* lg, const u16* rowCounts, const RowPar
                           float invT32, int bin, double floor, int* cand, double* cache, int* candCount) {
   if (threadIdx.x == 0) *candCount = 0;
   __syncthreads();
-  for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    const double xp = penalised_logit(lg, i, p, rowCounts);
-    if (score_bin(xp, top32, invT32) != bin) continue;
-    const double s = xp / p.temperature;
-    if (!(s > -INFINITY) || s < floor) continue;
-    if (p.minP > 0.0 && exp(s - top) < p.minP) continue;
-    const int j = atomicAdd(candCount, 1);
-    cand[j] = i;
-    if (j < kCandCache) cache[j] = s;
+  constexpr int U = 8;  // logits loaded before any is used: one block streams the whole row, so keep loads in flight
+  for (int base = threadIdx.x; base < V; base += U * blockDim.x) {
+    double xs[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const int i = base + u * blockDim.x;
+      xs[u] = i < V ? (double)load(lg, i) : -INFINITY;
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const int i = base + u * blockDim.x;
+      if (i >= V) continue;
+      const double xp = p.penCount > 0 ? penalise(xs[u], rowCounts[i], p.penalty) : xs[u];
+      if (score_bin(xp, top32, invT32) != bin) continue;
+      const double s = xp / p.temperature;
+      if (!(s > -INFINITY) || s < floor) continue;
+      if (p.minP > 0.0 && exp(s - top) < p.minP) continue;
+      const int j = atomicAdd(candCount, 1);
+      cand[j] = i;
+      if (j < kCandCache) cache[j] = s;
+    }
   }
   __syncthreads();
   return *candCount;

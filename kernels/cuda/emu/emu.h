@@ -77,6 +77,7 @@ inline unsigned __ballot_sync(unsigned, int pred) {
   return m;
 }
 inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
+inline int __all_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) == __ballot_sync(mask, 1); }
 
 // Fibers switch only at barriers, so read-modify-write is atomic by construction.
 template <typename T> inline T atomicAdd(T* p, T v) { T o = *p; *p = o + v; return o; }
