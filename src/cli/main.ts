@@ -2,10 +2,12 @@
 // Run: npx still --help
 import { Command } from 'commander';
 import { registerEval } from './eval.ts';
+import { registerExplore } from './explore.ts';
 import { registerForward } from './forward.ts';
 import { registerGenerate } from './generate.ts';
 import { registerGrade } from './grade.ts';
 import { registerImitate } from './imitate.ts';
+import { registerImprove } from './improve.ts';
 import { registerInfo } from './info.ts';
 import { registerSample } from './sample.ts';
 import { registerRun } from './run.ts';
@@ -16,7 +18,7 @@ const program = new Command('still')
   .option('--backend <name>', 'compute backend: auto | cpu | cuda (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerImitate]) register(program);
+for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerImitate, registerExplore, registerImprove]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.

@@ -1,0 +1,128 @@
+// `still explore`: the STILL explore stage on its own. k rollouts per problem, each verified; the correct
+// ones go into a pool (deduplicated, capped per problem, shortest first), merged into --pool if given.
+//
+//   still explore --model runs/imitated --task addition --levels 4,5 --problems 50 --out pool.jsonl
+//   still explore --model Qwen2.5-Math --data hard.jsonl --k 8 --temperature 0.7 --out pool.jsonl
+//
+// Toy (--task): a char-level student on fresh task problems, checked by the task; the pool holds toy
+// trajectory rows. Real (--data, rows {"question"|"problem", "answer"}): an HF model prompted as `still
+// eval --prompt still2`, graded by the math grader; the pool holds STILL-2 rows for `still imitate --data`.
+// Prints a JSON summary line on stdout.
+import { Option, type Command } from 'commander';
+import { stageLog } from '../loop/progress.ts';
+import { exploreData, loadExploreData } from '../loop/stage_explore_data.ts';
+import { exploreToy } from '../loop/stage_explore.ts';
+import { poolFormat, writeStill2Rows, writeTrajectories, type PoolFormat } from '../loop/stage_pool_rows.ts';
+import { loadToyModel, parseLevels, readToyNote } from '../loop/stage_toy.ts';
+import { getTask, taskNames } from '../tasks/index.ts';
+import { EVAL_SETS, evalSetName } from '../verify/gold.ts';
+import { useBackend } from './backend_option.ts';
+import { intFlag, numFlag, refuseFlags } from './stage_options.ts';
+
+interface ExploreFlags {
+  model: string;
+  adapter?: string;
+  task?: string;
+  levels?: string;
+  problems?: number;
+  data?: string;
+  benchFormat?: string;
+  k: number;
+  temperature: number;
+  topP: number;
+  maxNewTokens?: number;
+  seed?: number;
+  cap: number;
+  pool?: string;
+  maxBatch?: number;
+  out: string;
+  quiet?: boolean;
+}
+
+const COMMON = ['model', 'k', 'temperature', 'topP', 'maxNewTokens', 'seed', 'cap', 'pool', 'maxBatch', 'out', 'quiet', 'problems'];
+
+export function registerExplore(program: Command): void {
+  program
+    .command('explore')
+    .description('STILL explore stage: k rollouts per problem, verify, keep the correct ones in a pool (toy --task or real --data)')
+    .requiredOption('--model <dir>', 'the policy: a toy student (still imitate --task) or an HF model directory with tokenizer.json')
+    .option('--adapter <dir>', 'real: a PEFT LoRA adapter merged into --model (e.g. still imitate\'s output)')
+    .option('--task <name>', `toy: explore fresh problems of this task (${taskNames().join(' | ')})`)
+    .option('--levels <list>', 'toy: levels to explore, e.g. 4,5 or 4-6')
+    .option('--problems <n>', 'toy: problems per level (default 50); real: the first n rows of --data (default all)', intFlag('--problems', 1))
+    .option('--data <file>', 'real: JSONL of {"question"|"problem", "answer"} rows ("gold" or a boxed "solution" also read)')
+    .addOption(new Option('--bench-format <name>', 'real: read --data rows in the layout of a shipped eval set (and grade by its rules)').choices([...EVAL_SETS]))
+    .option('--k <n>', 'rollouts per problem', intFlag('--k', 1), 8)
+    .option('--temperature <t>', 'sampling temperature (0 = one greedy rollout)', numFlag('--temperature'), 0.7)
+    .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', numFlag('--top-p'), 1)
+    .option('--max-new-tokens <m>', 'most tokens per rollout (default: toy, the context the levels need; real, 4096)', intFlag('--max-new-tokens', 1))
+    .option('--seed <s>', 'seed for problems and sampling (default: toy, the student\'s; real, 0)', intFlag('--seed'))
+    .option('--cap <n>', 'correct rollouts kept per problem, the shortest first', intFlag('--cap', 1), 1)
+    .option('--pool <file>', 'an existing pool to merge into (same kind: toy trajectories or STILL-2 rows)')
+    .option('--max-batch <n>', 'sequences decoded together (default: toy 64, real 16)', intFlag('--max-batch', 1))
+    .requiredOption('--out <file>', 'the pool to write (JSONL); may be the same file as --pool')
+    .option('--quiet', 'no progress output')
+    .action(async function (this: Command, o: ExploreFlags) {
+      if ((o.task === undefined) === (o.data === undefined)) throw new Error('still explore needs one of --task NAME (a toy student) or --data FILE (an HF model)');
+      if (!(o.temperature >= 0)) throw new Error(`--temperature must be ≥ 0, got ${o.temperature}`);
+      if (!(o.topP > 0 && o.topP <= 1)) throw new Error(`--top-p must be in (0, 1], got ${o.topP}`);
+      if (o.pool !== undefined) checkPoolKind(o.pool, o.task !== undefined ? 'toy' : 'still2');
+      const log = stageLog(o.quiet);
+      const summary = o.task !== undefined ? await exploreToyCommand(this, o, log) : await exploreDataCommand(this, o, log);
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    });
+}
+
+async function exploreToyCommand(cmd: Command, o: ExploreFlags, log: ReturnType<typeof stageLog>): Promise<Record<string, unknown>> {
+  refuseFlags(cmd, new Set([...COMMON, 'task', 'levels']), 'does not apply to a toy student (--task); it is for --data');
+  const task = getTask(o.task!);
+  if (o.levels === undefined) throw new Error(`--task needs --levels, e.g. --levels ${Math.min(task.minLevel + 3, task.maxLevel)}`);
+  const levels = parseLevels(o.levels, task);
+  const backend = useBackend(cmd);
+  const model = loadToyModel(o.model);
+  const note = readToyNote(o.model);
+  if (note && note.task !== task.name) log.line(`explore: ${o.model} was distilled on ${note.task}, exploring ${task.name}`);
+  const seed = o.seed ?? note?.distill.seed ?? 1;
+  log.line(`explore: ${o.model} on the ${backend.name} backend`);
+  const r = exploreToy({
+    model, note, task, levels, problemsPerLevel: o.problems ?? 50, seed, cap: o.cap, poolIn: o.pool, maxBatch: o.maxBatch ?? 64, log,
+    sampling: { k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? 0 },
+  });
+  writeTrajectories(o.out, r.pool.all());
+  const solved = Object.entries(r.solvedByLevel).map(([l, v]) => `${l}: ${v.toFixed(0)}%`).join(', ');
+  log.line(`explore round ${r.round}: ${r.problems} problems, ${r.rollouts} rollouts, ${r.correct} correct; solved by level ${solved}; ` +
+    `pool ${r.poolSize} (+${r.added}) → ${o.out} (${r.seconds.toFixed(1)} s, ${Math.round(r.tokens / Math.max(r.seconds, 1e-9))} tok/s)`);
+  return {
+    pool: o.out, task: task.name, round: r.round, problems: r.problems, problems_by_level: r.problemsByLevel, rollouts: r.rollouts,
+    correct: r.correct, solved_by_level: r.solvedByLevel, reflection_rate: r.reflectionRate, added: r.added, pool_size: r.poolSize,
+    max_new_tokens: r.maxNewTokens, tokens: r.tokens, seconds: r.seconds,
+  };
+}
+
+async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType<typeof stageLog>): Promise<Record<string, unknown>> {
+  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter']), 'does not apply to --data (it is for a toy student, with --task)');
+  const format = o.benchFormat === undefined ? null : evalSetName(o.benchFormat);
+  const problems = loadExploreData(o.data!, format, o.problems);
+  const backend = useBackend(cmd);
+  log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} on the ${backend.name} backend, ${problems.length} problems from ${o.data}`);
+  const r = await exploreData({
+    model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, k: o.k, temperature: o.temperature, topP: o.topP,
+    maxNewTokens: o.maxNewTokens ?? 4096, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16, cap: o.cap, poolIn: o.pool, log,
+  });
+  writeStill2Rows(o.out, r.pool.rows());
+  const byLevel = Object.entries(r.solvedByLevel).map(([l, v]) => `${l}: ${v.toFixed(0)}%`).join(', ');
+  log.line(`explore: ${r.problems} problems, ${r.rollouts} rollouts, ${r.correct} verified (${r.unformatted} not in the STILL-2 format); ` +
+    `solved ${r.solved.toFixed(0)}%${byLevel ? ` (by level ${byLevel})` : ''}; pool ${r.poolSize} (+${r.added}) → ${o.out} (${r.seconds.toFixed(1)} s)`);
+  return {
+    pool: o.out, data: o.data, problems: r.problems, rollouts: r.rollouts, correct: r.correct, unformatted: r.unformatted,
+    solved: r.solved, solved_by_level: r.solvedByLevel, added: r.added, pool_size: r.poolSize, tokens: r.tokens, seconds: r.seconds,
+  };
+}
+
+/** A toy student explores into a toy pool, a text model into a STILL-2 one; an empty file is either. */
+function checkPoolKind(file: string, want: PoolFormat): void {
+  const kind = poolFormat(file);
+  if (kind !== null && kind !== want) {
+    throw new Error(`--pool ${file} holds ${kind === 'toy' ? 'toy trajectories' : 'STILL-2 rows'}, but ${want === 'toy' ? '--task explores into toy trajectories' : '--data explores into STILL-2 rows'}`);
+  }
+}

@@ -1,0 +1,146 @@
+// `still improve`: the STILL self-improve stage on its own. Retrain on the distilled data plus the pool
+// that `still explore` wrote, and save the model.
+//
+//   still improve --model runs/imitated --pool pool.jsonl --task addition --levels 1,2,3 --examples 3000 --out runs/round-1
+//   still improve --model runs/imitated --pool pool.jsonl --distilled runs/imitated/distilled.jsonl --out runs/round-1
+//   still improve --model Qwen2.5-Math --init-adapter runs/lora --pool pool.jsonl --distilled still2.jsonl --out runs/lora-1
+//
+// The pool's rows say which kind of model this is. Toy trajectories: the char-level student retrains on the
+// teacher's traces (--distilled, or rebuilt from --task/--levels/--examples) plus the pool, continuing from
+// its weights or from a fresh initialisation of the same shape (--init). STILL-2 rows: `still imitate`'s
+// SFT trainer (LoRA or --full, every training flag as there) on --distilled + pool, written together to
+// OUT/improve_data.jsonl; --init continue resumes the imitated adapter given as --init-adapter.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { readJsonl } from '../data/jsonl.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import type { TrainStageConfig } from '../loop/config.ts';
+import type { Trajectory } from '../loop/pool.ts';
+import { stageLog } from '../loop/progress.ts';
+import { improveToy } from '../loop/stage_improve.ts';
+import { poolFormat, readStill2Rows, readTrajectories } from '../loop/stage_pool_rows.ts';
+import { distilledTrajectories, loadToyModel, parseLevels, readToyNote, type DistillSpec, type ToyNote } from '../loop/stage_toy.ts';
+import { getTask, taskNames } from '../tasks/index.ts';
+import { useBackend } from './backend_option.ts';
+import { IMITATE_DEFAULTS } from './imitate.ts';
+import { defineSftCommand, runSft, type SftDefaults } from './sft.ts';
+import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, toyTrainSettings } from './stage_options.ts';
+
+type SftFlags = Parameters<typeof runSft>[1];
+
+interface ImproveFlags extends SftFlags {
+  pool: string;
+  distilled?: string;
+  task?: string;
+  levels?: string;
+  examples?: number;
+  reflectionRate?: number;
+  init: 'continue' | 'base';
+}
+
+/** The toy student's retraining defaults: the demo's improve stage (examples/demo.json). */
+export const TOY_IMPROVE_TRAIN: TrainStageConfig = { epochs: 1, lr: 0.002, batchSize: 8, warmup: 10, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1 };
+
+const IMPROVE_DEFAULTS: SftDefaults = {
+  ...IMITATE_DEFAULTS,
+  name: 'improve',
+  description: 'STILL self-improve stage: retrain on distilled data + the explored pool (toy student, or SFT of an HF model)',
+};
+
+const TOY_ONLY = ['task', 'levels', 'examples', 'reflectionRate'];
+
+export function registerImprove(program: Command): void {
+  const cmd = defineSftCommand(program, IMPROVE_DEFAULTS);
+  // The training data is --pool (+ --distilled) here; --data stays only to say so.
+  const data = cmd.options.find((x) => x.long === '--data')!;
+  data.makeOptionMandatory(false);
+  data.hideHelp();
+  cmd
+    .requiredOption('--pool <file>', 'the explored pool (still explore --out): toy trajectories or STILL-2 rows')
+    .option('--distilled <file>', 'distilled data trained on with the pool: toy, distilled.jsonl of still imitate --task; real, STILL-2 (or any SFT) rows')
+    .option('--task <name>', `toy: rebuild the distilled traces of this task instead of --distilled (${taskNames().join(' | ')})`)
+    .option('--levels <list>', "toy: the distilled traces' levels (default: the student's still_toy.json)")
+    .option('--examples <n>', "toy: distilled traces in all (default: the student's still_toy.json)", intFlag('--examples', 1))
+    .option('--reflection-rate <p>', "toy: share of rebuilt traces with a caught slip (default: the student's, else 0.3)", numFlag('--reflection-rate'))
+    .addOption(new Option('--init <mode>', 'continue: from --model\'s weights (real: and --init-adapter); base: a fresh start (toy: a new init of the same shape; real: a new adapter on --model)')
+      .choices(['continue', 'base']).default('continue'))
+    .action(async function (this: Command, o: ImproveFlags) {
+      if (o.data !== undefined) throw new Error('still improve trains on --pool FILE (and --distilled FILE), not --data');
+      const kind = poolFormat(o.pool);
+      const toy = kind === 'toy' || (kind === null && (o.task !== undefined || !existsSync(join(o.model, 'tokenizer.json'))));
+      if (toy) await improveToyCommand(this, o);
+      else await improveRealCommand(this, o);
+    });
+}
+
+async function improveToyCommand(cmd: Command, o: ImproveFlags): Promise<void> {
+  refuseFlags(cmd, new Set<string>([...TOY_TRAIN_KEYS, 'model', 'pool', 'distilled', 'init', ...TOY_ONLY]),
+    'does not apply to a toy student (its pool holds toy trajectories): it retrains every weight');
+  if (o.distilled !== undefined && o.task !== undefined) throw new Error('give --distilled FILE or --task NAME (rebuilt traces), not both');
+  if (o.task === undefined) {
+    for (const k of ['levels', 'examples', 'reflectionRate']) if (given(cmd, k)) throw new Error(`--${k === 'reflectionRate' ? 'reflection-rate' : k} goes with --task NAME`);
+  }
+  const backend = useBackend(cmd);
+  const log = stageLog(o.quiet);
+  const model = loadToyModel(o.model);
+  const note = readToyNote(o.model);
+  const pool = poolFormat(o.pool) === null ? [] : readTrajectories(o.pool);
+  let distilled: Trajectory[] = [];
+  let spec: DistillSpec | null = null;
+  if (o.distilled !== undefined) {
+    if (poolFormat(o.distilled) === 'still2') throw new Error(`--distilled ${o.distilled} holds STILL-2 rows; a toy student trains on toy trajectories (still imitate --task writes distilled.jsonl)`);
+    distilled = readTrajectories(o.distilled);
+  } else if (o.task !== undefined) {
+    spec = distillSpec(cmd, o, note);
+    distilled = distilledTrajectories(getTask(spec.task), spec);
+  } else {
+    log.line('improve: no --distilled or --task; training on the pool alone');
+  }
+  const round = Math.max(0, ...pool.map((t) => t.round));
+  const seed = given(cmd, 'seed') ? o.seed : (note?.distill.seed ?? 1) + round; // as `still run` seeds round r
+  const train = toyTrainSettings(cmd, o, TOY_IMPROVE_TRAIN);
+  log.line(`improve: ${o.model} on the ${backend.name} backend → ${o.out}`);
+  const started = performance.now();
+  const r = await improveToy({
+    model, init: o.init, distilled, pool, train, seed, task: spec?.task ?? note?.task ?? null, distill: spec ?? note?.distill ?? null, outDir: o.out, log,
+  });
+  log.line(`improve: ${r.train.steps} steps on ${r.train.examples} traces, final loss ${r.train.finalLoss.toFixed(3)} → ${o.out}`);
+  process.stdout.write(`${JSON.stringify({
+    status: 'done', model: o.out, init: o.init, round: r.round, distilled: r.distilled, pool: r.pool, step: r.train.steps,
+    loss: r.train.finalLoss, context: r.context, seconds: (performance.now() - started) / 1000,
+  })}\n`);
+}
+
+/** The distilled set to rebuild: flags first, then the student's note (for the same task), then defaults. */
+function distillSpec(cmd: Command, o: ImproveFlags, note: ToyNote | null): DistillSpec {
+  const task = getTask(o.task!);
+  const same = note !== null && note.task === task.name ? note.distill : null;
+  const levels = o.levels !== undefined ? parseLevels(o.levels, task) : same?.levels;
+  if (levels === undefined) throw new Error(`--task ${task.name} needs --levels (the student has no still_toy.json note for ${task.name})`);
+  const examples = o.examples ?? same?.examples;
+  if (examples === undefined) throw new Error(`--task ${task.name} needs --examples (the student has no still_toy.json note for ${task.name})`);
+  const reflectionRate = o.reflectionRate ?? same?.reflectionRate ?? 0.3;
+  if (!(reflectionRate >= 0 && reflectionRate <= 1)) throw new Error(`--reflection-rate must be in [0, 1], got ${reflectionRate}`);
+  // The teacher's traces depend on the imitate seed, not on this run's training seed.
+  const seed = same?.seed ?? (given(cmd, 'seed') ? o.seed : 1);
+  return { task: task.name, levels, examples, seed, reflectionRate };
+}
+
+async function improveRealCommand(cmd: Command, o: ImproveFlags): Promise<void> {
+  for (const k of TOY_ONLY) {
+    if (given(cmd, k)) throw new Error(`--${k === 'reflectionRate' ? 'reflection-rate' : k} is for a toy student; ${o.pool} holds STILL-2 rows (give --distilled FILE for a real model)`);
+  }
+  if (o.init === 'base' && o.initAdapter !== undefined) {
+    throw new Error('--init base starts a new adapter on --model; drop --init-adapter, or use --init continue to keep training it');
+  }
+  const pool = poolFormat(o.pool) === null ? [] : readStill2Rows(o.pool);
+  // Distilled rows pass through as they are: the SFT loader reads every row format and names bad lines.
+  const distilled = o.distilled === undefined ? [] : readJsonl(o.distilled).map((r) => r.value);
+  if (pool.length + distilled.length === 0) throw new Error(`${o.pool} is empty and there is no --distilled data: nothing to train on`);
+  mkdirSync(o.out, { recursive: true });
+  const data = join(o.out, 'improve_data.jsonl');
+  writeFileAtomic(data, [...distilled, ...pool].map((row) => Buffer.from(`${JSON.stringify(row)}\n`, 'utf8')));
+  if (!o.quiet) process.stderr.write(`improve: ${distilled.length} distilled + ${pool.length} pool rows → ${data}\n`);
+  await runSft(cmd, { ...o, data }, IMPROVE_DEFAULTS);
+}
