@@ -63,6 +63,8 @@ export interface ExperimentConfig {
     rounds: number;
     /** 'continue' fine-tunes the previous round's model; 'base' retrains from the initial weights. */
     init: 'continue' | 'base';
+    /** Bulk distilled traces replayed each round beside the pool and the scarce traces (null = all). */
+    replay: number | null;
   };
   eval: SamplingConfig & { problemsPerLevel: number };
   /**
@@ -146,7 +148,11 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
       scarceExamples: num(im, 'imitate.', 'scarceExamples', 0, true), reflectionRate: num(im, 'imitate.', 'reflectionRate', 0.3),
     },
     explore: { ...sampling(ex, 'explore.', 8), problemsPerLevel: num(ex, 'explore.', 'problemsPerLevel', 50, true), capPerProblem: num(ex, 'explore.', 'capPerProblem', 1, true) },
-    improve: { ...train(ip, 'improve.'), rounds: num(ip, 'improve.', 'rounds', 3, true), init: choice(ip, 'improve.', 'init', ['continue', 'base'] as const, 'continue') },
+    improve: {
+      ...train(ip, 'improve.'), rounds: num(ip, 'improve.', 'rounds', 3, true),
+      init: choice(ip, 'improve.', 'init', ['continue', 'base'] as const, 'continue'),
+      replay: ip.replay === undefined || ip.replay === null ? null : num(ip, 'improve.', 'replay', undefined, true),
+    },
     eval: { ...sampling(ev, 'eval.', 4), problemsPerLevel: num(ev, 'eval.', 'problemsPerLevel', 40, true) },
     ablation: { scale: num(obj(root.ablation, 'ablation'), 'ablation.', 'scale', 0) },
     maxBatch: num(root, '', 'maxBatch', 64, true),

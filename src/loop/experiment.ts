@@ -35,6 +35,16 @@ function distilled(task: Task, problems: Problem[], cfg: ExperimentConfig, tag: 
   return problems.map((p) => traceExample(p, task.teacher(p, root.fork(p.id), { reflectionRate: cfg.imitate.reflectionRate }), `${tag}:${p.id}`));
 }
 
+/**
+ * The bulk distilled traces an improve round trains on beside the pool and the scarce traces: all of them
+ * (STILL-2 merges the pool into the whole distilled set) or a seeded sample, which keeps the easy levels
+ * fresh while the hard-level trajectories make up a real share of the round's data.
+ */
+function replayed(bulk: Example[], count: number | null, seed: string): Example[] {
+  if (count === null || count >= bulk.length) return bulk;
+  return new Rng(seed).shuffled(bulk).slice(0, count);
+}
+
 /** Positions a rollout may need: prompt + the longest teacher trace at the hardest level, with headroom. */
 function sequenceBudget(task: Task, cfg: ExperimentConfig): number {
   const top = Math.max(...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill);
@@ -56,14 +66,16 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);
   const evalProblems = sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel);
-  const distillSet = (tag: string, scale: number) => distilled(task, [
-    ...sets.drawTotal(tag, cfg.levels.distill, Math.round(cfg.imitate.examples * scale)),
-    ...(cfg.levels.scarce.length ? sets.drawTotal(`${tag}-scarce`, cfg.levels.scarce, Math.round(cfg.imitate.scarceExamples * scale)) : []),
-  ], cfg, tag);
-  const distill = distillSet('distill', 1);
+  const bulkSet = (tag: string, scale: number) =>
+    distilled(task, sets.drawTotal(tag, cfg.levels.distill, Math.round(cfg.imitate.examples * scale)), cfg, tag);
+  const scarceSet = (tag: string, scale: number) => cfg.levels.scarce.length === 0 ? []
+    : distilled(task, sets.drawTotal(`${tag}-scarce`, cfg.levels.scarce, Math.round(cfg.imitate.scarceExamples * scale)), cfg, `${tag}-scarce`);
+  const bulk = bulkSet('distill', 1);
+  const scarce = scarceSet('distill', 1);
+  const distill = [...bulk, ...scarce];
   const exploreSets = Array.from({ length: cfg.improve.rounds }, (_, r) => sets.draw(`explore-${r + 1}`, cfg.levels.explore, cfg.explore.problemsPerLevel));
   // The large set is drawn apart from the small one (disjoint problems), as a bigger distillation budget would be.
-  const large = cfg.ablation.scale > 0 ? distillSet('distill-large', cfg.ablation.scale) : [];
+  const large = cfg.ablation.scale > 0 ? [...bulkSet('distill-large', cfg.ablation.scale), ...scarceSet('distill-large', cfg.ablation.scale)] : [];
   log.line(`${cfg.name}: task ${task.name}, ${distill.length} distilled traces (levels ${cfg.levels.distill.join(',')}` +
     `${cfg.levels.scarce.length ? `; ${cfg.imitate.scarceExamples} at scarce levels ${cfg.levels.scarce.join(',')}` : ''}), ` +
     `${cfg.improve.rounds} explore rounds on levels ${cfg.levels.explore.join(',')}, eval on ${evalProblems.length} held-out problems, max ${maxLen} tokens`);
@@ -93,7 +105,9 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
         `${exploreSummary.added} new in the pool (now ${pool.size}), solved by level ${fmtLevels(exploreSummary.solvedByLevel)}`);
       if (cfg.improve.init === 'base') model = newStudent(cfg.model, maxLen, cfg.seed);
       const poolExamples = pool.all().map((t, i) => traceExample({ id: t.problemId, task: task.name, level: t.level, question: t.question, answer: '' }, t.completion, `pool:${i}`));
-      trainSummary = await imitate(model!, [...distill, ...poolExamples], cfg.improve, cfg.seed + r, `improve (round ${r})`, log);
+      // A model retrained from scratch needs every distilled trace; replay only thins out a continued one.
+      const replay = cfg.improve.init === 'base' ? bulk : replayed(bulk, cfg.improve.replay, `${cfg.seed}/replay/${r}`);
+      trainSummary = await imitate(model!, [...replay, ...scarce, ...poolExamples], cfg.improve, cfg.seed + r, `improve (round ${r})`, log);
     }
     const evalSummary = evaluate(model!, task, evalProblems, cfg.eval, ctx);
     const metrics: RoundMetrics = {
