@@ -56,6 +56,8 @@ export function registerImprove(program: Command): void {
   const data = cmd.options.find((x) => x.long === '--data')!;
   data.makeOptionMandatory(false);
   data.hideHelp();
+  cmd.options.find((x) => x.long === '--model')!.description =
+    'the explored policy: a toy student, or an HF model directory (with --init-adapter when the policy is its adapter)';
   cmd
     .requiredOption('--pool <file>', 'the explored pool (still explore --out): toy trajectories or STILL-2 rows')
     .option('--distilled <file>', 'distilled data trained on with the pool: toy, distilled.jsonl of still imitate --task; real, STILL-2 (or any SFT) rows')

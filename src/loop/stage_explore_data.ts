@@ -7,7 +7,6 @@
 // format (thought block, then solution block) and with a \boxed{} answer inside its solution block that
 // the math grader accepts. A correct answer in any other shape would teach the format wrong.
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { still2FormatProblem } from '../data/still2.ts';
 import { promptIds, styleStops } from '../eval/prompt.ts';
 import { completedText } from '../eval/rollout.ts';
@@ -39,11 +38,10 @@ export function loadExploreData(file: string, format: EvalSetName | null, limit?
   } catch (e) {
     throw new Error(`--data ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const name = basename(file);
-  const rows = parseJsonl(text, name);
+  const rows = parseJsonl(text, file);
   if (rows.length === 0) throw new Error(`--data ${file}: no rows (expected one {"question", "answer"} object per line)`);
   return rows.slice(0, limit ?? rows.length).map(({ row, line }) => {
-    const item = format ? readGold(format, row, { file: name, line }) : readGenericGold(row, { file: name, line });
+    const item = format ? readGold(format, row, { file, line }) : readGenericGold(row, { file, line });
     return { ...item, domain: typeof row.domain === 'string' && row.domain ? row.domain : 'math' };
   });
 }
