@@ -5,28 +5,28 @@ import { CharTokenizer } from '../src/tasks/char_tokenizer.ts';
 import { columnAddSteps, formatAddStep } from '../src/tasks/column_add.ts';
 import { Rng } from '../src/tasks/rng.ts';
 import { parseCompletion } from '../src/tasks/still_format.ts';
-import { makeProblem } from '../src/tasks/task.ts';
+import { makeProblem, STEP_STYLES, type StepStyle } from '../src/tasks/task.ts';
 
 const P = makeProblem('addition', 4, '4821+973', '5794');
 
 describe('addition teacher', () => {
-  it('writes the documented trace: LSD-first steps that restate what is left, a check, a box', () => {
-    expect(addition.teacher(P, new Rng(1), { reflectionRate: 0 })).toBe(
+  it('writes restate steps when asked: what is left of the operands, then the result so far', () => {
+    expect(addition.teacher(P, new Rng(1), { reflectionRate: 0, stepStyle: 'restate' })).toBe(
       '<|begin_of_thought|>1+3+0=04 482+97:4\n\n2+7+0=09 48+9:94\n\n8+9+0=17 4+:794\n\n4+0+1=05 +:5794\n\n' +
         'Check: 5794-973=4821<|end_of_thought|><|begin_of_solution|>\\boxed{5794}<|end_of_solution|>',
     );
   });
 
-  it('writes compact steps when asked: digits, carry and the result so far', () => {
-    expect(addition.teacher(P, new Rng(1), { reflectionRate: 0, stepStyle: 'compact' })).toBe(
+  it('writes the documented trace by default: compact LSD-first steps, carries, the result so far, a check', () => {
+    expect(addition.teacher(P, new Rng(1), { reflectionRate: 0 })).toBe(
       '<|begin_of_thought|>1+3+0=04 4\n\n2+7+0=09 94\n\n8+9+0=17 794\n\n4+0+1=05 5794\n\n' +
         'Check: 5794-973=4821<|end_of_thought|><|begin_of_solution|>\\boxed{5794}<|end_of_solution|>',
     );
-    expect(() => addition.teacher(P, new Rng(1), { stepStyle: 'terse' as 'compact' })).toThrow(/stepStyle must be one of restate, compact, got "terse"/);
+    expect(() => addition.teacher(P, new Rng(1), { stepStyle: 'terse' as 'compact' })).toThrow(/stepStyle must be one of compact, restate, got "terse"/);
   });
 
   it('writes a slip as a whole wrong step followed by "Wait, " and the right step', () => {
-    const steps = parseCompletion(addition.teacher(P, new Rng(1), { reflectionRate: 1 }))!.steps;
+    const steps = parseCompletion(addition.teacher(P, new Rng(1), { reflectionRate: 1, stepStyle: 'restate' }))!.steps;
     const wait = steps.findIndex((s) => s.startsWith('Wait, '));
     expect(wait).toBeGreaterThan(0);
     const wrong = steps[wait - 1]!;
@@ -38,13 +38,13 @@ describe('addition teacher', () => {
     expect(steps.filter((s) => !s.startsWith('Wait, ')).length).toBe(steps.length - 1);
   });
 
-  it('makes each step depend only on the step before it', () => {
+  it('in restate style, makes each step depend only on the step before it', () => {
     // Re-derive every step from the previous line alone: digits from the ends of the operands left,
     // carry from the tens digit of the previous sum.
     const rng = new Rng(11);
     for (let i = 0; i < 200; i++) {
       const p = addition.generate(rng.int(1, 12), rng);
-      const steps = parseCompletion(addition.teacher(p, rng, { reflectionRate: 0 }))!.steps.slice(0, -1);
+      const steps = parseCompletion(addition.teacher(p, rng, { reflectionRate: 0, stepStyle: 'restate' }))!.steps.slice(0, -1);
       let prev = { a: p.question.split('+')[0]!, b: p.question.split('+')[1]!, carry: 0, result: '' };
       for (const step of steps) {
         const m = /^(\d)\+(\d)\+(\d)=(\d)(\d) (\d*)\+(\d*):(\d+)$/.exec(step)!;
@@ -62,19 +62,22 @@ describe('addition teacher', () => {
 
   it('stays within the token budget: 3 digits under 150, 10 digits under 400 (a slip adds one step)', () => {
     const tok = new CharTokenizer();
-    const maxTokens = (level: number, reflectionRate: number): number => {
+    const maxTokens = (level: number, reflectionRate: number, stepStyle: StepStyle): number => {
       const rng = new Rng(level);
       let max = 0;
       for (let i = 0; i < 300; i++) {
         const p = addition.generate(level, rng);
-        max = Math.max(max, tok.encode(addition.teacher(p, rng, { reflectionRate })).length);
+        max = Math.max(max, tok.encode(addition.teacher(p, rng, { reflectionRate, stepStyle })).length);
       }
       return max;
     };
-    expect(maxTokens(3, 0)).toBeLessThan(150);
-    expect(maxTokens(3, 1)).toBeLessThan(150);
-    expect(maxTokens(10, 0)).toBeLessThan(400);
-    expect(maxTokens(10, 1)).toBeLessThan(440);
+    for (const style of STEP_STYLES) {
+      expect(maxTokens(3, 0, style)).toBeLessThan(150);
+      expect(maxTokens(3, 1, style)).toBeLessThan(150);
+      expect(maxTokens(10, 0, style)).toBeLessThan(400);
+      expect(maxTokens(10, 1, style)).toBeLessThan(440);
+    }
+    expect(maxTokens(10, 1, 'compact')).toBeLessThan(300);
   });
 });
 
@@ -109,7 +112,8 @@ describe('addition check', () => {
 describe('column addition steps', () => {
   it('adds a final carry as its own step and handles unequal lengths', () => {
     const steps = columnAddSteps('99', '1');
-    expect(steps.map((s) => formatAddStep(s))).toEqual(['9+1+0=10 9+:0', '9+0+1=10 +:00', '0+0+1=01 +:100']);
+    expect(steps.map((s) => formatAddStep(s, 'restate'))).toEqual(['9+1+0=10 9+:0', '9+0+1=10 +:00', '0+0+1=01 +:100']);
+    expect(steps.map((s) => formatAddStep(s))).toEqual(['9+1+0=10 0', '9+0+1=10 00', '0+0+1=01 100']);
   });
 
   it('refuses operands that are not digits', () => {

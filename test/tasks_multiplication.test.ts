@@ -31,8 +31,8 @@ describe('multiplication levels', () => {
 });
 
 describe('multiplication teacher', () => {
-  it('writes the documented trace: partials by each digit of b from the left, total*10 + partial', () => {
-    expect(multiplication.teacher(P, new Rng(1), { reflectionRate: 0 })).toBe(
+  it('writes restate steps when asked: partials by each digit of b from the left, total*10 + partial', () => {
+    expect(multiplication.teacher(P, new Rng(1), { reflectionRate: 0, stepStyle: 'restate' })).toBe(
       '<|begin_of_thought|>47*3 6\n\n7*3+0=21 4:1\n\n4*3+2=14 :41\n\n0*3+1=01 :141\n\n' +
         '47*6\n\n7*6+0=42 4:2\n\n4*6+4=28 :82\n\n0*6+2=02 :282\n\n' +
         '1410+282\n\n0+2+0=02 141+28:2\n\n1+8+0=09 14+2:92\n\n4+2+0=06 1+:692\n\n1+0+0=01 +:1692\n\n' +
@@ -40,8 +40,8 @@ describe('multiplication teacher', () => {
     );
   });
 
-  it('writes compact steps when asked', () => {
-    const steps = parseCompletion(multiplication.teacher(P, new Rng(1), { reflectionRate: 0, stepStyle: 'compact' }))!.steps;
+  it('writes the documented compact steps by default', () => {
+    const steps = parseCompletion(multiplication.teacher(P, new Rng(1), { reflectionRate: 0 }))!.steps;
     expect(steps).toEqual([
       '47*3 6', '7*3+0=21 1', '4*3+2=14 41', '0*3+1=01 141', '47*6', '7*6+0=42 2', '4*6+4=28 82', '0*6+2=02 282',
       '1410+282', '0+2+0=02 2', '1+8+0=09 92', '4+2+0=06 692', '1+0+0=01 1692', 'Check: 1692/36=47',
@@ -52,7 +52,7 @@ describe('multiplication teacher', () => {
     const rng = new Rng(5);
     for (let i = 0; i < 100; i++) {
       const p = multiplication.generate(rng.int(3, 8), rng);
-      const steps = parseCompletion(multiplication.teacher(p, rng, { reflectionRate: 0 }))!.steps;
+      const steps = parseCompletion(multiplication.teacher(p, rng, { reflectionRate: 0, stepStyle: 'restate' }))!.steps;
       // Split the thought into blocks, each opened by a header line, and read each block's last result.
       const blocks: { header: string; result: string }[] = [];
       for (const step of steps.filter((x) => !x.startsWith('Check: '))) {
@@ -78,7 +78,9 @@ describe('multiplication teacher', () => {
     for (const level of [3, 4]) {
       for (let i = 0; i < 200; i++) {
         const p = multiplication.generate(level, rng);
-        expect(tok.encode(multiplication.teacher(p, rng, { reflectionRate: 1 })).length).toBeLessThan(500);
+        for (const stepStyle of ['compact', 'restate'] as const) {
+          expect(tok.encode(multiplication.teacher(p, rng, { reflectionRate: 1, stepStyle })).length).toBeLessThan(500);
+        }
       }
     }
   });
@@ -95,9 +97,10 @@ describe('multiplication check', () => {
 
 describe('digit multiplication steps', () => {
   it('writes a*d+carry with a two-digit value and the product so far', () => {
-    expect(digitMultiplySteps('509', 5).map((s) => formatMulStep(s))).toEqual([
+    expect(digitMultiplySteps('509', 5).map((s) => formatMulStep(s, 'restate'))).toEqual([
       '9*5+0=45 50:5', '0*5+4=04 5:45', '5*5+0=25 :545', '0*5+2=02 :2545',
     ]);
+    expect(digitMultiplySteps('509', 5).map((s) => formatMulStep(s))).toEqual(['9*5+0=45 5', '0*5+4=04 45', '5*5+0=25 545', '0*5+2=02 2545']);
   });
 
   it('refuses a multiplier that is not one digit', () => {

@@ -1,11 +1,11 @@
 // Multi-digit addition; level = digits of the longer operand (1..30), so levels measure length generalisation.
 //
 // Trace for 4821+973 (steps are separated by blank lines in the real text):
-//   1+3+0=04 482+97:4  /  2+7+0=09 48+9:94  /  8+9+0=17 4+:794  /  4+0+1=05 +:5794  /  Check: 5794-973=4821
-// then the solution `\boxed{5794}`. See column_add.ts for why each step restates what is left: every
-// step depends only on the step before it, whatever the length, which is what lets a model trained on
-// short numbers extend to longer ones round by round. A slip ("8+9+0=16 …" then "Wait, 8+9+0=17 …")
-// appears in a share of traces (default 30%). With stepStyle 'compact' the steps are "1+3+0=04 4" etc.
+//   1+3+0=04 4  /  2+7+0=09 94  /  8+9+0=17 794  /  4+0+1=05 5794  /  Check: 5794-973=4821
+// then the solution `\boxed{5794}`: least-significant digit first, the carry explicit, the answer
+// growing at the front of each step so the box copies it from the last one (see column_add.ts, and
+// StepStyle in task.ts for the 'restate' style). A slip ("8+9+0=16 …" then "Wait, 8+9+0=17 …")
+// appears in a share of traces (default 30%).
 
 import { addStepText, columnAddSteps } from './column_add.ts';
 import { CHECK_MARKER, hasSelfCorrection } from './reflection.ts';

@@ -1,12 +1,11 @@
 // Column addition written LSD-first, one digit per thought step, shared by addition and multiplication.
 //
-// Each step is self-contained so a tiny character model never looks further back than the step before:
-//   "1+3+0=04 482+97:4"
-// reads: last digit of each operand (an exhausted operand gives 0) plus the carry = two-digit sum
-// (carry, digit); then the state that is left: both operands without their last digit, and the result
-// so far with the new digit in front. The next step takes its digits from the ends of "482" and "97"
-// and its carry from the "0" of "04". The final state ("+:5794") holds the answer, in normal order.
-// The 'compact' style drops the restated operands ("1+3+0=04 4"); see StepStyle in task.ts.
+// 'compact' (default), for 4821+973:  "1+3+0=04 4", "2+7+0=09 94", "8+9+0=17 794", "4+0+1=05 5794".
+// Each step reads: the next digit of each operand from the right (an exhausted operand gives 0), plus
+// the carry = two-digit sum (carry, digit), then the result so far with the new digit in front. The
+// carry comes from the step before, and the last step holds the answer in normal order.
+// 'restate' also writes what is left of both operands, "1+3+0=04 482+97:4", so the next step takes its
+// digits from the ends of "482" and "97" and never looks further back (see StepStyle in task.ts).
 
 import type { StepStyle } from './task.ts';
 
@@ -46,7 +45,7 @@ export function columnAddSteps(x: string, y: string): AddStep[] {
  * "a+b+c=cs restA+restB:result" ('restate') or "a+b+c=cs result" ('compact'); `sum` and `carryIn`
  * may be overridden to write a slip.
  */
-export function formatAddStep(s: AddStep, style: StepStyle = 'restate', sum = s.sum, carryIn = s.carryIn): string {
+export function formatAddStep(s: AddStep, style: StepStyle = 'compact', sum = s.sum, carryIn = s.carryIn): string {
   const result = String(sum % 10) + s.result.slice(1);
   const head = `${s.a}+${s.b}+${carryIn}=${String(sum).padStart(2, '0')}`;
   return style === 'restate' ? `${head} ${s.restA}+${s.restB}:${result}` : `${head} ${result}`;
@@ -56,7 +55,7 @@ export function formatAddStep(s: AddStep, style: StepStyle = 'restate', sum = s.
  * The step and its plausible slips: a sum off by one (a miscounted fact), and, when a carry came in,
  * the carry forgotten. Each slip is detectable from the step itself or from the carry in the step before.
  */
-export function addStepText(s: AddStep, style: StepStyle = 'restate'): { text: string; slips: string[] } {
+export function addStepText(s: AddStep, style: StepStyle = 'compact'): { text: string; slips: string[] } {
   const slips = [s.sum === 0 ? 1 : s.sum === 19 ? 18 : s.sum + 1, s.sum === 0 || s.sum === 19 ? null : s.sum - 1]
     .filter((v): v is number => v !== null)
     .map((wrong) => formatAddStep(s, style, wrong));

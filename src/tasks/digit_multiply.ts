@@ -1,9 +1,9 @@
 // Multiplying a number by one digit, LSD-first, one thought step per digit (the partial products of long
 // multiplication). Same shape as column_add.ts: each step restates what is left, so it is local.
 //
-//   "7*6+0=42 4:2"  reads: last digit of what is left of the number, times the digit, plus the carry,
-//   = two-digit value (carry, digit); then what is left of the number and the product so far.
-// The 'compact' style drops what is left of the number ("7*6+0=42 2"); see StepStyle in task.ts.
+//   "7*6+0=42 2"  reads: next digit of the number from the right, times the digit, plus the carry,
+//   = two-digit value (carry, digit); then the product so far. The 'restate' style also writes what
+//   is left of the number, "7*6+0=42 4:2" (see StepStyle in task.ts).
 
 import type { StepStyle } from './task.ts';
 
@@ -38,14 +38,14 @@ export function digitMultiplySteps(x: string, digit: number): MulStep[] {
  * "a*d+c=cv restA:result" ('restate') or "a*d+c=cv result" ('compact'); `value` and `carryIn` may be
  * overridden to write a slip.
  */
-export function formatMulStep(s: MulStep, style: StepStyle = 'restate', value = s.value, carryIn = s.carryIn): string {
+export function formatMulStep(s: MulStep, style: StepStyle = 'compact', value = s.value, carryIn = s.carryIn): string {
   const result = String(value % 10) + s.result.slice(1);
   const head = `${s.a}*${s.digit}+${carryIn}=${String(value).padStart(2, '0')}`;
   return style === 'restate' ? `${head} ${s.restA}:${result}` : `${head} ${result}`;
 }
 
 /** The step and its plausible slips: the value off by one, and an incoming carry forgotten. */
-export function mulStepText(s: MulStep, style: StepStyle = 'restate'): { text: string; slips: string[] } {
+export function mulStepText(s: MulStep, style: StepStyle = 'compact'): { text: string; slips: string[] } {
   const slips = [s.value + 1, s.value - 1].filter((v) => v >= 0 && v <= 89).map((v) => formatMulStep(s, style, v));
   if (s.carryIn > 0) slips.push(formatMulStep(s, style, s.value - s.carryIn, 0));
   return { text: formatMulStep(s, style), slips };

@@ -1,9 +1,9 @@
 // Long multiplication n×m digits; level L means n = ceil((L+1)/2), m = floor((L+1)/2): 1×1, 2×1, 2×2, 3×2, …
 //
 // Trace for 47*36 (steps are separated by blank lines in the real text):
-//   47*3 6  /  7*3+0=21 4:1  /  4*3+2=14 :141          47 times the first digit of 36; "6" is still to come
-//   47*6  /  7*6+0=42 4:2  /  4*6+4=28 :282            times the next digit (digit_multiply.ts)
-//   1410+282  /  0+2+0=02 141+28:2  / … / 0+1+0=01 +:1692     total*10 + partial (column_add.ts)
+//   47*3 6  /  7*3+0=21 1  /  4*3+2=14 41  /  0*3+1=01 141    47 times the first digit of 36; "6" to come
+//   47*6  /  7*6+0=42 2  /  4*6+4=28 82  /  0*6+2=02 282       times the next digit (digit_multiply.ts)
+//   1410+282  /  0+2+0=02 2  / … / 1+0+0=01 1692               total*10 + partial (column_add.ts)
 //   Check: 1692/36=47
 // then `\boxed{1692}`. Partial products are added into the running total as soon as they are made, so
 // every copy is from a line or two above. One slip (a product or sum off by one, or a forgotten carry),

@@ -22,20 +22,23 @@ export interface TeacherOptions {
   reflectionRate?: number;
   /**
    * How arithmetic steps are written (addition and multiplication; Countdown ignores it):
-   * - 'restate' (default): "1+3+0=04 482+97:4". Each step restates what is left of the operands, so it
-   *   depends only on the step before it at any length. Costs tokens quadratic in the digit count.
-   * - 'compact': "1+3+0=04 4". Each step writes its digits, the carry and the result so far. Linear in
-   *   the digit count, but the model must find the i-th digit from the right of each operand itself.
+   * - 'compact' (default): "1+3+0=04 4". Each step writes its digits, the carry and the result so far;
+   *   the model finds the i-th digit from the right of each operand in the question itself.
+   * - 'restate': "1+3+0=04 482+97:4". Each step also restates what is left of the operands, so it
+   *   depends only on the step before it; about 35% more tokens at 10 digits.
+   * Compact is the default because it learned as fast or faster per training token in our runs
+   * (a 220k-parameter char model, 0.8-1.2M tokens), and restating bought no length generalisation
+   * there: trained on 1-4 digits, both styles scored 0 on 5 digits, greedy and pass@8.
    */
   stepStyle?: StepStyle;
 }
 
-export type StepStyle = 'restate' | 'compact';
-export const STEP_STYLES: readonly StepStyle[] = ['restate', 'compact'];
+export type StepStyle = 'compact' | 'restate';
+export const STEP_STYLES: readonly StepStyle[] = ['compact', 'restate'];
 
-/** The step style asked for (default 'restate'); a clear error for a value from a bad config. */
+/** The step style asked for (default 'compact'); a clear error for a value from a bad config. */
 export function stepStyleOf(task: string, options: TeacherOptions): StepStyle {
-  const style = options.stepStyle ?? 'restate';
+  const style = options.stepStyle ?? 'compact';
   if (!STEP_STYLES.includes(style)) {
     throw new Error(`tasks/${task}: stepStyle must be one of ${STEP_STYLES.join(', ')}, got ${JSON.stringify(style)}`);
   }
