@@ -1,0 +1,122 @@
+// The stages on real-model data: the pool gate for text rollouts (stubbed rollouts, the real math grader),
+// `still explore --data` on the tiny HF model (a random model solves nothing, so its pool is what came in),
+// `still improve` SFT on distilled + pool rows, and the errors that name a row's line.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRow } from '../src/data/formats.ts';
+import { still2FormatProblem } from '../src/data/still2.ts';
+import { admitVerified, loadExploreData, TextPool, type DataProblem, type TextRollout } from '../src/loop/stage_explore_data.ts';
+import { readStill2Rows, writeStill2Rows } from '../src/loop/stage_pool_rows.ts';
+import type { AnswerJudge } from '../src/loop/stage_explore_data.ts';
+import { tinyEvalModelDir } from './eval_helpers.ts';
+import { readRows, runStage } from './stage_helpers.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'still-stage-data-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const at = (name: string) => join(tmp, name);
+const jsonl = (name: string, rows: object[]) => {
+  writeFileSync(at(name), rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  return at(name);
+};
+const longThought = (thought: string, answer: string) =>
+  `<|begin_of_thought|>\n\n${thought}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\nSo the answer is \\boxed{${answer}}.\n<|end_of_solution|>`;
+
+let gradeAnswer: AnswerJudge;
+beforeAll(async () => {
+  ({ gradeAnswer } = await import('../src/verify/grade.ts'));
+}, 30_000);
+
+describe('the pool gate for text rollouts', () => {
+  const problems: DataProblem[] = [
+    { id: '1', problem: 'What is half of one?', gold: '\\frac{1}{2}', domain: 'math', level: '2' },
+    { id: '2', problem: 'What is 6*7?', gold: '42', domain: 'arith', level: '1' },
+    { id: '3', problem: 'What is 2+2?', gold: '4', domain: 'math', level: '1' },
+  ];
+  const roll = (problem: number, sample: number, text: string): TextRollout => ({ problem, sample, text, tokens: text.length });
+
+  it('admits only verified rollouts in the long-thought format, deduplicated, capped, shortest first', () => {
+    const rollouts = [
+      roll(0, 0, longThought('Half of one is one over two, which I can also write as a decimal to be sure.', '0.5')), // equivalent form
+      roll(0, 1, longThought('One half.', '\\frac{1}{2}')), // shorter: displaces sample 0 under cap 1
+      roll(0, 2, longThought('One half.', '\\frac{1}{2}')), // a duplicate
+      roll(1, 0, 'The answer is \\boxed{42}.'), // right answer, no thought: not in the format
+      roll(1, 1, `${longThought('6*7 = 42', '41')}`), // wrong answer
+      roll(1, 2, `<|begin_of_thought|>\n\n\\boxed{42}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\nforty-two<|end_of_solution|>`), // box outside the solution
+      roll(2, 0, longThought('2+2 = 4', '4')),
+    ];
+    const pool = new TextPool(1);
+    const counts = admitVerified(problems, rollouts, pool, 1, (p, g) => gradeAnswer(p, g));
+    expect(counts).toMatchObject({ problems: 3, rollouts: 7, correct: 4, unformatted: 1, added: 2 });
+    expect(counts.solved).toBeCloseTo(200 / 3, 10);
+    expect(counts.solvedByLevel).toEqual({ 1: 50, 2: 100 });
+    const rows = pool.rows();
+    expect(rows).toEqual([
+      { question: 'What is half of one?', combined_text: longThought('One half.', '\\frac{1}{2}'), domain: 'math' },
+      { question: 'What is 2+2?', combined_text: longThought('2+2 = 4', '4'), domain: 'math' },
+    ]);
+    // What the pool holds is what `still imitate --data` reads: STILL-2 rows in the long-thought format.
+    writeStill2Rows(at('gate.jsonl'), rows);
+    readRows(at('gate.jsonl')).forEach((value, i) => {
+      expect(Object.keys(value).sort()).toEqual(['combined_text', 'domain', 'question']);
+      const row = parseRow(value, `gate.jsonl:${i + 1}`);
+      expect(row.kind).toBe('still2');
+      expect(still2FormatProblem(value.combined_text)).toBeNull();
+    });
+
+    // Merging: an existing pool keeps its rows unless a shorter correct one replaces them (cap 2 keeps both).
+    const merged = TextPool.load(at('gate.jsonl'), 2);
+    admitVerified(problems, [roll(2, 0, longThought('two and two make four, counting on my fingers', '4'))], merged, 1, (p, g) => gradeAnswer(p, g));
+    expect(merged.rows().map((r) => r.combined_text.length)).toEqual([rows[0]!.combined_text.length, rows[1]!.combined_text.length, expect.any(Number)]);
+    expect(merged.size).toBe(3);
+  });
+
+  it('reads --data rows with a clear error for a row without an answer', () => {
+    const file = jsonl('rows.jsonl', [{ question: 'a?', answer: '1' }, { problem: 'b?', answer: 7, domain: 'physics' }]);
+    expect(loadExploreData(file, null)).toMatchObject([{ problem: 'a?', gold: '1', domain: 'math' }, { problem: 'b?', gold: '7', domain: 'physics' }]);
+    const bad = jsonl('bad.jsonl', [{ question: 'a?', answer: '1' }, { question: 'b?' }]);
+    expect(() => loadExploreData(bad, null)).toThrow(`${bad}:2: no gold answer`);
+    const gsm = jsonl('gsm.jsonl', [{ question: 'c?', answer: 'work\n#### 12' }]);
+    expect(loadExploreData(gsm, 'gsm8k')).toMatchObject([{ problem: 'c?', gold: '12' }]);
+  });
+});
+
+describe('still explore --data and still improve on an HF model', () => {
+  const model = tinyEvalModelDir();
+
+  it('samples k per problem, grades them, and writes only verified STILL-2 rows (merged into --pool)', async () => {
+    const data = jsonl('hard.jsonl', [{ question: 'What is 1+1?', answer: '2' }, { problem: 'Half of one?', answer: '\\frac{1}{2}', level: '3' }]);
+    const before = [{ question: 'What is 3+3?', combined_text: longThought('3+3', '6'), domain: 'math' }];
+    writeStill2Rows(at('before.jsonl'), before);
+    const r = await runStage(['explore', '--model', model, '--data', data, '--k', '3', '--max-new-tokens', '6', '--seed', '2', '--pool', at('before.jsonl'), '--quiet', '--out', at('after.jsonl')]);
+    expect(r.summary).toMatchObject({ problems: 2, rollouts: 6, correct: 0, unformatted: 6, added: 0, pool_size: 1, solved: 0, solved_by_level: { 3: 0 } });
+    expect(r.summary.tokens).toBeGreaterThan(0);
+    expect(r.summary.tokens).toBeLessThanOrEqual(6 * 6);
+    expect(readStill2Rows(at('after.jsonl'))).toEqual(before);
+
+    await expect(runStage(['explore', '--model', model, '--data', jsonl('bad2.jsonl', [{ question: 'x' }]), '--quiet', '--out', at('never.jsonl')]))
+      .rejects.toThrow(`${at('bad2.jsonl')}:1: no gold answer`);
+    await expect(runStage(['explore', '--model', model, '--task', 'addition', '--levels', '2', '--quiet', '--out', at('never.jsonl')]))
+      .rejects.toThrow('has a tokenizer.json, so it is a text model');
+    await expect(runStage(['explore', '--model', model, '--data', data, '--levels', '2', '--quiet', '--out', at('never.jsonl')]))
+      .rejects.toThrow('--levels does not apply to --data');
+  }, 60_000);
+
+  it('improve trains a LoRA adapter on distilled + pool rows through the SFT trainer', async () => {
+    const pool = jsonl('pool.jsonl', [{ question: 'What is 1+1?', combined_text: longThought('1+1', '2'), domain: 'math' }]);
+    const distilled = jsonl('distilled.jsonl', [{ question: 'What is 2+2?', combined_text: longThought('2+2', '4'), domain: 'math' }]);
+    const out = at('lora');
+    const r = await runStage(['improve', '--model', model, '--pool', pool, '--distilled', distilled, '--lora-r', '4', '--steps', '2', '--grad-accum', '1', '--quiet', '--out', out]);
+    expect(r.summary).toMatchObject({ status: 'done', step: 2, adapter: out });
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    expect(readRows(join(out, 'improve_data.jsonl')).map((row) => row.question)).toEqual(['What is 2+2?', 'What is 1+1?']);
+
+    const fail = (args: string[]) => runStage(['improve', '--model', model, '--pool', pool, ...args, '--quiet', '--out', at('never')]);
+    await expect(fail(['--init', 'base', '--init-adapter', out])).rejects.toThrow('--init base starts a new adapter on --model');
+    await expect(fail(['--task', 'addition'])).rejects.toThrow('--task is for a toy student');
+    await expect(fail(['--data', pool])).rejects.toThrow('trains on --pool FILE (and --distilled FILE), not --data');
+    const unformatted = jsonl('unformatted.jsonl', [{ question: 'q', combined_text: 'just \\boxed{1}', domain: 'math' }]);
+    await expect(fail(['--pool', unformatted, '--steps', '1'])).rejects.toThrow('improve_data.jsonl:1: combined_text has no <|begin_of_thought|>');
+  }, 60_000);
+});
