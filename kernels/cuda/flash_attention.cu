@@ -2,8 +2,9 @@
 // 128: causal, GQA, packed segments, online softmax; T×S scores live only in registers, a 64-key tile at a
 // time. Same semantics and layouts as attention.cu (the generic twin, which the tests hold these to).
 //   forward:  one block (4 warps × 16 query rows) per 64 queries of one (batch, head)
-//   backward: delta = rowsum(dO∘O) (attention.cu), then dQ per 64-query block, and dK/dV per 64-key block
-//             summed over the query heads of its group — two kernels, no atomics, deterministic.
+//   backward: delta = rowsum(dO∘O) (attention.cu), then dQ per 64-query block, and dK/dV per (64-key block,
+//             query head) — with GQA the group's heads run in parallel into f32 partials that a last kernel
+//             sums in head order: no atomics, deterministic.
 // Fragment layouts: see common.cuh. Shared tiles are [rows][D + 8] halves: the 16-byte pad makes the
 // eight row addresses of each ldmatrix land in different banks.
 #include "mma_tiles.cuh"
@@ -263,26 +264,47 @@ __device__ void flash_bwd_dq_body(int B, int Tq, int S, int Hq, int Hkv, float s
   }
 }
 
+/** Query tile t0's per-row data for the dK/dV kernel: lse, delta and the visible key range of each row. */
+__device__ __forceinline__ void load_query_rows(int BQ, int t0, int b, int h, int Tq, int S, int Hq, int causal,
+                                                const int* segStart, const int* segEnd, const float* lse,
+                                                const float* delta, float* lseS, float* deltaS, int* qlo, int* qhi) {
+  for (int i = threadIdx.x; i < BQ; i += blockDim.x) {
+    const int t = t0 + i;
+    const Range r = visible_keys(t, Tq, S, b, causal, segStart, segEnd);
+    const i64 row = ((i64)b * Tq + t) * Hq + h;
+    lseS[i] = t < Tq ? lse[row] : 0.0f;
+    deltaS[i] = t < Tq ? delta[row] : 0.0f;
+    qlo[i] = r.lo;
+    qhi[i] = r.hi;
+  }
+}
+
+/**
+ * dK/dV of one 64-key block from ONE query head (block y = b·Hq + h): with GQA, heads of a group run in
+ * parallel blocks and write f32 partials [B, S, Hq, D] that flash_dkv_reduce sums in head order
+ * (deterministic); without GQA the block writes dK/dV itself. Query and dO tiles stream through two
+ * cp.async buffers, so the next tile's loads overlap this tile's MMAs.
+ */
 template <typename T, int D, int BQ>
 __device__ void flash_bwd_dkv_body(int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart,
                                    const int* segEnd, const T* go, const T* q, const T* k, const T* v, const float* lse,
-                                   const float* delta, T* gk, T* gv) {
+                                   const float* delta, T* gk, T* gv, float* pk, float* pv) {
   constexpr int P = D + 8, BN = 64;
   constexpr bool bf = IsBf16<T>::value;
   STILL_DYNAMIC_SMEM(smem);
+  // K, V, then two stages of [Q tile, dO tile], then two stages of [lse, delta, first key, last key] per query.
   u16* Ks = reinterpret_cast<u16*>(smem);
   u16* Vs = Ks + BN * P;
-  u16* Qs = Vs + BN * P;
-  u16* Os = Qs + BQ * P;  // dO
-  float* lseS = reinterpret_cast<float*>(Os + BQ * P);
-  float* deltaS = lseS + BQ;
-  int* qlo = reinterpret_cast<int*>(deltaS + BQ);
-  int* qhi = qlo + BQ;
-  const int bh = blockIdx.y, b = bh / Hkv, kh = bh % Hkv, group = Hq / Hkv;
+  u16* const tiles = Vs + BN * P;
+  float* const rowsData = reinterpret_cast<float*>(tiles + 4 * BQ * P);
+  const int bh = blockIdx.y, b = bh / Hq, h = bh % Hq, group = Hq / Hkv, kh = h / group;
   const int k0 = blockIdx.x * BN;
   const int w = warp_id(), lane = lane_id(), g = lane >> 2, tq = lane & 3;
   const i64 qStride = (i64)Hq * D, kStride = (i64)Hkv * D;
   const i64 kOff = ((i64)b * S * Hkv + kh) * D;
+  const i64 qOff = ((i64)b * Tq * Hq + h) * D;
+  const u16* qb = reinterpret_cast<const u16*>(q) + qOff;
+  const u16* ob = reinterpret_cast<const u16*>(go) + qOff;
   load_tile<D>(Ks, reinterpret_cast<const u16*>(k) + kOff, kStride, k0, BN, S);
   load_tile<D>(Vs, reinterpret_cast<const u16*>(v) + kOff, kStride, k0, BN, S);
   const int ka = k0 + w * 16 + g, kb2 = ka + 8;
@@ -303,71 +325,93 @@ __device__ void flash_bwd_dkv_body(int B, int Tq, int S, int Hq, int Hkv, float 
 #pragma unroll
     for (int e = 0; e < 4; e++) dk[i][e] = dv[i][e] = 0.0f;
 
-  for (int h = kh * group; h < (kh + 1) * group; h++) {
-    const i64 qOff = ((i64)b * Tq * Hq + h) * D;
-    for (int t0 = (tlo / BQ) * BQ; t0 <= thi; t0 += BQ) {
-      __syncthreads();
-      load_tile<D>(Qs, reinterpret_cast<const u16*>(q) + qOff, qStride, t0, BQ, Tq);
-      load_tile<D>(Os, reinterpret_cast<const u16*>(go) + qOff, qStride, t0, BQ, Tq);
-      for (int i = threadIdx.x; i < BQ; i += blockDim.x) {
-        const int t = t0 + i;
-        const Range r = visible_keys(t, Tq, S, b, causal, segStart, segEnd);
-        const i64 row = ((i64)b * Tq + t) * Hq + h;
-        lseS[i] = t < Tq ? lse[row] : 0.0f;
-        deltaS[i] = t < Tq ? delta[row] : 0.0f;
-        qlo[i] = r.lo;
-        qhi[i] = r.hi;
-      }
-      __syncthreads();
-      float st[BQ / 8][4], dpt[BQ / 8][4];  // Sᵀ and dPᵀ: rows = this warp's keys, columns = queries
+  // Issue stage `st`'s copies for query tile t0 (the small per-row arrays are plain stores).
+  auto prefetch = [&](int st, int t0) {
+    u16* qs = tiles + st * 2 * BQ * P;
+    float* r = rowsData + st * 4 * BQ;
+    load_tile_async<D>(qs, qb, qStride, t0, BQ, Tq);
+    load_tile_async<D>(qs + BQ * P, ob, qStride, t0, BQ, Tq);
+    cp_async_commit();
+    load_query_rows(BQ, t0, b, h, Tq, S, Hq, causal, segStart, segEnd, lse, delta, r, r + BQ,
+                    reinterpret_cast<int*>(r + 2 * BQ), reinterpret_cast<int*>(r + 3 * BQ));
+  };
+  const int tFirst = (tlo / BQ) * BQ;
+  if (tFirst <= thi) prefetch(0, tFirst);
+  for (int t0 = tFirst, it = 0; t0 <= thi; t0 += BQ, it++) {
+    cp_async_wait_all();
+    __syncthreads();  // this tile has landed for everyone, and everyone is done with the other stage
+    if (t0 + BQ <= thi) prefetch((it + 1) & 1, t0 + BQ);
+    const u16* Qs = tiles + (it & 1) * 2 * BQ * P;
+    const u16* Os = Qs + BQ * P;  // dO
+    const float* lseS = rowsData + (it & 1) * 4 * BQ;
+    const float* deltaS = lseS + BQ;
+    const int* qlo = reinterpret_cast<const int*>(lseS + 2 * BQ);
+    const int* qhi = reinterpret_cast<const int*>(lseS + 3 * BQ);
+    float st[BQ / 8][4], dpt[BQ / 8][4];  // Sᵀ and dPᵀ: rows = this warp's keys, columns = queries
 #pragma unroll
-      for (int i = 0; i < BQ / 8; i++)
+    for (int i = 0; i < BQ / 8; i++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) st[i][e] = dpt[i][e] = 0.0f;
+      for (int e = 0; e < 4; e++) st[i][e] = dpt[i][e] = 0.0f;
 #pragma unroll
-      for (int kc = 0; kc < D / 16; kc++) {
-        u32 ak[4], av[4];
-        load_a<D>(ak, Ks, w * 16, kc * 16);
-        load_a<D>(av, Vs, w * 16, kc * 16);
+    for (int kc = 0; kc < D / 16; kc++) {
+      u32 ak[4], av[4];
+      load_a<D>(ak, Ks, w * 16, kc * 16);
+      load_a<D>(av, Vs, w * 16, kc * 16);
 #pragma unroll
-        for (int np = 0; np < BQ / 16; np++) {
-          u32 bq[4], bo[4];
-          load_b_rows<D>(bq, Qs, np * 16, kc * 16);
-          mma_16816(st[2 * np], ak, bq, bf);
-          mma_16816(st[2 * np + 1], ak, bq + 2, bf);
-          load_b_rows<D>(bo, Os, np * 16, kc * 16);
-          mma_16816(dpt[2 * np], av, bo, bf);
-          mma_16816(dpt[2 * np + 1], av, bo + 2, bf);
-        }
-      }
-#pragma unroll
-      for (int nt = 0; nt < BQ / 8; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int col = nt * 8 + 2 * tq + (e & 1);
-          const int key = e < 2 ? ka : kb2;
-          const float p = key >= qlo[col] && key <= qhi[col] ? __expf(st[nt][e] * scale - lseS[col]) : 0.0f;
-          st[nt][e] = p;
-          dpt[nt][e] = p * (dpt[nt][e] - deltaS[col]) * scale;  // dSᵀ
-        }
-      }
-#pragma unroll
-      for (int kc = 0; kc < BQ / 16; kc++) {
-        u32 pa[4], da[4];
-        acc_to_a<T>(pa, st[2 * kc], st[2 * kc + 1]);
-        acc_to_a<T>(da, dpt[2 * kc], dpt[2 * kc + 1]);
-#pragma unroll
-        for (int dp2 = 0; dp2 < D / 16; dp2++) {
-          u32 bo[4], bq[4];
-          load_b_cols<D>(bo, Os, kc * 16, dp2 * 16);
-          mma_16816(dv[2 * dp2], pa, bo, bf);
-          mma_16816(dv[2 * dp2 + 1], pa, bo + 2, bf);
-          load_b_cols<D>(bq, Qs, kc * 16, dp2 * 16);
-          mma_16816(dk[2 * dp2], da, bq, bf);
-          mma_16816(dk[2 * dp2 + 1], da, bq + 2, bf);
-        }
+      for (int np = 0; np < BQ / 16; np++) {
+        u32 bq[4], bo[4];
+        load_b_rows<D>(bq, Qs, np * 16, kc * 16);
+        mma_16816(st[2 * np], ak, bq, bf);
+        mma_16816(st[2 * np + 1], ak, bq + 2, bf);
+        load_b_rows<D>(bo, Os, np * 16, kc * 16);
+        mma_16816(dpt[2 * np], av, bo, bf);
+        mma_16816(dpt[2 * np + 1], av, bo + 2, bf);
       }
     }
+#pragma unroll
+    for (int nt = 0; nt < BQ / 8; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int col = nt * 8 + 2 * tq + (e & 1);
+        const int key = e < 2 ? ka : kb2;
+        const float p = key >= qlo[col] && key <= qhi[col] ? __expf(st[nt][e] * scale - lseS[col]) : 0.0f;
+        st[nt][e] = p;
+        dpt[nt][e] = p * (dpt[nt][e] - deltaS[col]) * scale;  // dSᵀ
+      }
+    }
+#pragma unroll
+    for (int kc = 0; kc < BQ / 16; kc++) {
+      u32 pa[4], da[4];
+      acc_to_a<T>(pa, st[2 * kc], st[2 * kc + 1]);
+      acc_to_a<T>(da, dpt[2 * kc], dpt[2 * kc + 1]);
+#pragma unroll
+      for (int dp2 = 0; dp2 < D / 16; dp2++) {
+        u32 bo[4], bq[4];
+        load_b_cols<D>(bo, Os, kc * 16, dp2 * 16);
+        mma_16816(dv[2 * dp2], pa, bo, bf);
+        mma_16816(dv[2 * dp2 + 1], pa, bo + 2, bf);
+        load_b_cols<D>(bq, Qs, kc * 16, dp2 * 16);
+        mma_16816(dk[2 * dp2], da, bq, bf);
+        mma_16816(dk[2 * dp2 + 1], da, bq + 2, bf);
+      }
+    }
+  }
+  if (group > 1) {
+    // f32 partials of this head: [B, S, Hq, D].
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int key = half == 0 ? ka : kb2;
+      if (key >= S) continue;
+      const i64 o = (((i64)b * S + key) * Hq + h) * D + 2 * tq;
+#pragma unroll
+      for (int i = 0; i < D / 8; i++) {
+        pk[o + i * 8] = dk[i][2 * half];
+        pk[o + i * 8 + 1] = dk[i][2 * half + 1];
+        pv[o + i * 8] = dv[i][2 * half];
+        pv[o + i * 8 + 1] = dv[i][2 * half + 1];
+      }
+    }
+    return;
   }
   u16* kOut = reinterpret_cast<u16*>(gk);
   u16* vOut = reinterpret_cast<u16*>(gv);
@@ -389,7 +433,26 @@ __device__ void flash_bwd_dkv_body(int B, int Tq, int S, int Hq, int Hkv, float 
   }
 }
 
-#define FLASH(S_, T, D, BQ)                                                                                         \
+/** dK/dV [B, S, Hkv, D] := the sum over each group's query heads of the f32 partials [B, S, Hq, D], in head order. */
+template <typename T>
+__device__ void flash_dkv_reduce_body(i64 n, int Hq, int Hkv, int D, const float* pk, const float* pv, T* gk, T* gv) {
+  const int group = Hq / Hkv;
+  for (i64 i = global_index(); i < n; i += grid_stride()) {
+    const int d = (int)(i % D);
+    const i64 bsk = i / D;  // (b·S + s)·Hkv + kh
+    const int kh = (int)(bsk % Hkv);
+    const i64 base = ((bsk / Hkv) * Hq + (i64)kh * group) * D + d;
+    float sk = 0.0f, sv = 0.0f;
+    for (int j = 0; j < group; j++) {
+      sk += pk[base + (i64)j * D];
+      sv += pv[base + (i64)j * D];
+    }
+    store(gk, i, sk);
+    store(gv, i, sv);
+  }
+}
+
+#define FLASH(S_, T, D, BQ, MINB)                                                                                         \
   extern "C" __global__ void __launch_bounds__(128) flash_fwd_##S_##_d##D(                                          \
       int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
       const T* q, const T* k, const T* v, T* o, float* lse) {                                                       \
@@ -400,12 +463,23 @@ __device__ void flash_bwd_dkv_body(int B, int Tq, int S, int Hq, int Hkv, float 
       const T* go, const T* q, const T* k, const T* v, const float* lse, const float* delta, T* gq) {               \
     flash_bwd_dq_body<T, D>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, go, q, k, v, lse, delta, gq);        \
   }                                                                                                                 \
-  extern "C" __global__ void __launch_bounds__(128) flash_bwd_dkv_##S_##_d##D(                                      \
+  extern "C" __global__ void __launch_bounds__(128, MINB) flash_bwd_dkv_##S_##_d##D(                                      \
       int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
-      const T* go, const T* q, const T* k, const T* v, const float* lse, const float* delta, T* gk, T* gv) {        \
-    flash_bwd_dkv_body<T, D, BQ>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, go, q, k, v, lse, delta, gk, gv); \
+      const T* go, const T* q, const T* k, const T* v, const float* lse, const float* delta, T* gk, T* gv,          \
+      float* pk, float* pv) {                                                                                        \
+    flash_bwd_dkv_body<T, D, BQ>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, go, q, k, v, lse, delta, gk, gv, \
+                                 pk, pv);                                                                            \
   }
-FLASH(bf16, bf16, 64, 64)
-FLASH(bf16, bf16, 128, 32)
-FLASH(f16, f16, 64, 64)
-FLASH(f16, f16, 128, 32)
+// MINB: dK/dV blocks an SM should hold (the register cap that follows: 170 registers for 3).
+FLASH(bf16, bf16, 64, 64, 3)
+FLASH(bf16, bf16, 128, 32, 2)
+FLASH(f16, f16, 64, 64, 3)
+FLASH(f16, f16, 128, 32, 2)
+
+#define FLASH_REDUCE(S_, T)                                                                                          \
+  extern "C" __global__ void flash_dkv_reduce_##S_(i64 n, int Hq, int Hkv, int D, const float* pk, const float* pv, \
+                                                    T* gk, T* gv) {                                                  \
+    flash_dkv_reduce_body<T>(n, Hq, Hkv, D, pk, pv, gk, gv);                                                        \
+  }
+FLASH_REDUCE(bf16, bf16)
+FLASH_REDUCE(f16, f16)

@@ -620,8 +620,19 @@ export class CudaBackend implements Backend {
         const bq = dims.d === 64 ? 64 : 32;
         this.launch(`flash_bwd_dq_${dtype}_d${dims.d}`, [Math.ceil(dims.t / 64), dims.b * dims.hq, 1], [128, 1, 1],
           [...common, ...tail, ...ins, this.p(gq)], 6 * 64 * pitch);
-        this.launch(`flash_bwd_dkv_${dtype}_d${dims.d}`, [Math.ceil(dims.s / 64), dims.b * dims.hkv, 1], [128, 1, 1],
-          [...common, ...tail, ...ins, this.p(gk), this.p(gv)], (2 * 64 + 2 * bq) * pitch + 16 * bq);
+        // One block per (key block, query head); with GQA, f32 partials per head, summed by a last kernel.
+        const group = dims.hq / dims.hkv;
+        const partial = group > 1 ? [this.alloc([dims.b, dims.s, dims.hq, dims.d], 'f32'), this.alloc([dims.b, dims.s, dims.hq, dims.d], 'f32')] : [];
+        temps.push(...partial);
+        this.launch(`flash_bwd_dkv_${dtype}_d${dims.d}`, [Math.ceil(dims.s / 64), dims.b * dims.hq, 1], [128, 1, 1],
+          [...common, ...tail, ...ins, this.p(gk), this.p(gv), this.p(partial[0] ?? null), this.p(partial[1] ?? null)],
+          (2 * 64 + 4 * bq) * pitch + 2 * 16 * bq);
+        if (group > 1) {
+          const n = gk.size;
+          this.launch(`flash_dkv_reduce_${dtype}`, [this.blocksFor(n), 1, 1], [256, 1, 1], [
+            i64Arg(n), i32Arg(dims.hq), i32Arg(dims.hkv), i32Arg(dims.d), this.p(partial[0]), this.p(partial[1]), this.p(gk), this.p(gv),
+          ]);
+        }
       } else {
         this.launch(`attention_bwd_dq_${dtype}`, [Math.ceil(rows / 4), 1, 1], [128, 1, 1], [...common, i32Arg(dims.d), ...tail, ...ins, this.p(gq)]);
         this.launch(`attention_bwd_dkv_${dtype}`, [Math.ceil((dims.b * dims.s * dims.hkv) / 4), 1, 1], [128, 1, 1],
