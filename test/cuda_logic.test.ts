@@ -308,6 +308,7 @@ describe('committed PTX', () => {
       ]),
       ...['bf16', 'f16'].flatMap((t) => [64, 128].flatMap((d) => [`flash_fwd_${t}_d${d}`, `flash_bwd_dq_${t}_d${d}`, `flash_bwd_dkv_${t}_d${d}`])),
       ...['bf16', 'f16'].flatMap((t) => [...DECODE_HEAD_DIMS].map((d) => `slot_decode_${t}_d${d}`)),
+      ...['bf16', 'f16'].flatMap((t) => [`flash_fwd_${t}_d64_q64`, `flash_dkv_reduce_${t}`]),
       ...['b16', 'b32'].flatMap((b) => [`permute_${b}`, `copy2d_${b}`, `kv_write_${b}`]),
       'segment_bounds',
       ...['f32', 'bf16', 'f16', 'i32'].flatMap((s) => ['f32', 'bf16', 'f16', 'i32'].filter((d) => d !== s).map((d) => `cast_${s}_${d}`)),

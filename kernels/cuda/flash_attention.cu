@@ -1,7 +1,7 @@
 // Flash attention on tensor cores (mma.sync m16n8k16, f32 accumulate) for bf16/f16 with head dim 64 or
 // 128: causal, GQA, packed segments, online softmax; T×S scores live only in registers, a 64-key tile at a
 // time. Same semantics and layouts as attention.cu (the generic twin, which the tests hold these to).
-//   forward:  one block (4 warps × 16 query rows) per 64 queries of one (batch, head)
+//   forward:  one block (4 warps × 16·MT query rows) per 64·MT queries of one (batch, head); MT = 2 at D 64
 //   backward: delta = rowsum(dO∘O) (attention.cu), then dQ per 64-query block, and dK/dV per (64-key block,
 //             query head) — with GQA the group's heads run in parallel into f32 partials that a last kernel
 //             sums in head order: no atomics, deterministic.
@@ -23,10 +23,14 @@ __device__ __forceinline__ Range visible_keys(int t, int Tq, int S, int b, int c
   return r;
 }
 
-template <typename T, int D>
+/**
+ * Forward. Each warp owns MT tiles of 16 query rows (BM = 64·MT per block): every K and V fragment a warp
+ * loads from shared memory feeds MT MMAs, which is what bounds this loop.
+ */
+template <typename T, int D, int MT>
 __device__ void flash_fwd_body(int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart,
                                const int* segEnd, const T* q, const T* k, const T* v, T* o, float* lse) {
-  constexpr int P = D + 8, BM = 64, BN = 64;
+  constexpr int P = D + 8, BM = 64 * MT, BN = 64;
   constexpr bool bf = IsBf16<T>::value;
   STILL_DYNAMIC_SMEM(smem);
   // Q, then two K/V buffers: the next tile's copies run while this one's MMAs do.
@@ -41,17 +45,28 @@ __device__ void flash_fwd_body(int B, int Tq, int S, int Hq, int Hkv, float scal
   const u16* kb = reinterpret_cast<const u16*>(k) + ((i64)b * S * Hkv + kh) * D;
   const u16* vb = reinterpret_cast<const u16*>(v) + ((i64)b * S * Hkv + kh) * D;
   load_tile<D>(Qs, qb, qStride, q0, BM, Tq);
-  const int ra = q0 + w * 16 + g, rb = ra + 8;
-  const Range A = visible_keys(ra, Tq, S, b, causal, segStart, segEnd);
-  const Range Bv = visible_keys(rb, Tq, S, b, causal, segStart, segEnd);
+  int ra[MT], rb[MT];
+  Range A[MT], Bv[MT];
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++) {
+    ra[mt] = q0 + (w * MT + mt) * 16 + g;
+    rb[mt] = ra[mt] + 8;
+    A[mt] = visible_keys(ra[mt], Tq, S, b, causal, segStart, segEnd);
+    Bv[mt] = visible_keys(rb[mt], Tq, S, b, causal, segStart, segEnd);
+  }
   const int lastRow = q0 + BM - 1 < Tq - 1 ? q0 + BM - 1 : Tq - 1;
   const int kLo = visible_keys(q0, Tq, S, b, causal, segStart, segEnd).lo;  // lo and hi grow with t
   const int kHi = visible_keys(lastRow, Tq, S, b, causal, segStart, segEnd).hi;
 
-  float oacc[D / 8][4];
+  float oacc[MT][D / 8][4];
+  float ma[MT], mb[MT], la[MT], lb[MT];
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) oacc[i][0] = oacc[i][1] = oacc[i][2] = oacc[i][3] = 0.0f;
-  float ma = -INFINITY, mb = -INFINITY, la = 0.0f, lb = 0.0f;
+  for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) oacc[mt][i][0] = oacc[mt][i][1] = oacc[mt][i][2] = oacc[mt][i][3] = 0.0f;
+    ma[mt] = mb[mt] = -INFINITY;
+    la[mt] = lb[mt] = 0.0f;
+  }
 
   const int kFirst = (kLo / BN) * BN;
   if (kFirst <= kHi) {
@@ -69,93 +84,108 @@ __device__ void flash_fwd_body(int B, int Tq, int S, int Hq, int Hkv, float scal
     }
     const u16* Ks = Kbuf[it & 1];
     const u16* Vs = Vbuf[it & 1];
-    float s[BN / 8][4];
+    float s[MT][BN / 8][4];
 #pragma unroll
-    for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+      for (int i = 0; i < BN / 8; i++) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll
     for (int kc = 0; kc < D / 16; kc++) {
-      u32 a[4];
-      load_a<D>(a, Qs, w * 16, kc * 16);
+      u32 a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) load_a<D>(a[mt], Qs, (w * MT + mt) * 16, kc * 16);
 #pragma unroll
       for (int np = 0; np < BN / 16; np++) {
         u32 bk[4];
         load_b_rows<D>(bk, Ks, np * 16, kc * 16);
-        mma_16816(s[2 * np], a, bk, bf);
-        mma_16816(s[2 * np + 1], a, bk + 2, bf);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+          mma_16816(s[mt][2 * np], a[mt], bk, bf);
+          mma_16816(s[mt][2 * np + 1], a[mt], bk + 2, bf);
+        }
       }
     }
-    float mxa = -INFINITY, mxb = -INFINITY;
 #pragma unroll
-    for (int nt = 0; nt < BN / 8; nt++) {
+    for (int mt = 0; mt < MT; mt++) {
+      float mxa = -INFINITY, mxb = -INFINITY;
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int key = kt + nt * 8 + 2 * tq + (e & 1);
-        const Range& R = e < 2 ? A : Bv;
-        const float x = key >= R.lo && key <= R.hi ? s[nt][e] * scale : -INFINITY;
-        s[nt][e] = x;
-        if (e < 2) mxa = fmaxf(mxa, x);
-        else mxb = fmaxf(mxb, x);
+      for (int nt = 0; nt < BN / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int key = kt + nt * 8 + 2 * tq + (e & 1);
+          const Range& R = e < 2 ? A[mt] : Bv[mt];
+          const float x = key >= R.lo && key <= R.hi ? s[mt][nt][e] * scale : -INFINITY;
+          s[mt][nt][e] = x;
+          if (e < 2) mxa = fmaxf(mxa, x);
+          else mxb = fmaxf(mxb, x);
+        }
       }
-    }
-    mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, 1));
-    mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, 2));
-    mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, 1));
-    mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, 2));
-    const float mna = fmaxf(ma, mxa), mnb = fmaxf(mb, mxb);
-    // A row with nothing visible yet keeps max −inf; subtract 0 instead so exp gives 0, not NaN.
-    const float baseA = mna == -INFINITY ? 0.0f : mna, baseB = mnb == -INFINITY ? 0.0f : mnb;
-    const float corrA = __expf(ma - baseA), corrB = __expf(mb - baseB);
-    float sa = 0.0f, sb = 0.0f;
+      mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, 1));
+      mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, 2));
+      mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, 1));
+      mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, 2));
+      const float mna = fmaxf(ma[mt], mxa), mnb = fmaxf(mb[mt], mxb);
+      // A row with nothing visible yet keeps max −inf; subtract 0 instead so exp gives 0, not NaN.
+      const float baseA = mna == -INFINITY ? 0.0f : mna, baseB = mnb == -INFINITY ? 0.0f : mnb;
+      const float corrA = __expf(ma[mt] - baseA), corrB = __expf(mb[mt] - baseB);
+      float sa = 0.0f, sb = 0.0f;
 #pragma unroll
-    for (int nt = 0; nt < BN / 8; nt++) {
-      s[nt][0] = __expf(s[nt][0] - baseA);
-      s[nt][1] = __expf(s[nt][1] - baseA);
-      s[nt][2] = __expf(s[nt][2] - baseB);
-      s[nt][3] = __expf(s[nt][3] - baseB);
-      sa += s[nt][0] + s[nt][1];
-      sb += s[nt][2] + s[nt][3];
-    }
-    la = la * corrA + sa;  // per-thread partial sums; the quad is summed at the end
-    lb = lb * corrB + sb;
-    ma = mna;
-    mb = mnb;
+      for (int nt = 0; nt < BN / 8; nt++) {
+        s[mt][nt][0] = __expf(s[mt][nt][0] - baseA);
+        s[mt][nt][1] = __expf(s[mt][nt][1] - baseA);
+        s[mt][nt][2] = __expf(s[mt][nt][2] - baseB);
+        s[mt][nt][3] = __expf(s[mt][nt][3] - baseB);
+        sa += s[mt][nt][0] + s[mt][nt][1];
+        sb += s[mt][nt][2] + s[mt][nt][3];
+      }
+      la[mt] = la[mt] * corrA + sa;  // per-thread partial sums; the quad is summed at the end
+      lb[mt] = lb[mt] * corrB + sb;
+      ma[mt] = mna;
+      mb[mt] = mnb;
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) {
-      oacc[i][0] *= corrA;
-      oacc[i][1] *= corrA;
-      oacc[i][2] *= corrB;
-      oacc[i][3] *= corrB;
+      for (int i = 0; i < D / 8; i++) {
+        oacc[mt][i][0] *= corrA;
+        oacc[mt][i][1] *= corrA;
+        oacc[mt][i][2] *= corrB;
+        oacc[mt][i][3] *= corrB;
+      }
     }
 #pragma unroll
     for (int kc = 0; kc < BN / 16; kc++) {
-      u32 pa[4];
-      acc_to_a<T>(pa, s[2 * kc], s[2 * kc + 1]);
+      u32 pa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++) acc_to_a<T>(pa[mt], s[mt][2 * kc], s[mt][2 * kc + 1]);
 #pragma unroll
       for (int dp = 0; dp < D / 16; dp++) {
         u32 bv[4];
         load_b_cols<D>(bv, Vs, kc * 16, dp * 16);
-        mma_16816(oacc[2 * dp], pa, bv, bf);
-        mma_16816(oacc[2 * dp + 1], pa, bv + 2, bf);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+          mma_16816(oacc[mt][2 * dp], pa[mt], bv, bf);
+          mma_16816(oacc[mt][2 * dp + 1], pa[mt], bv + 2, bf);
+        }
       }
     }
   }
-  la += __shfl_xor_sync(0xffffffffu, la, 1);
-  la += __shfl_xor_sync(0xffffffffu, la, 2);
-  lb += __shfl_xor_sync(0xffffffffu, lb, 1);
-  lb += __shfl_xor_sync(0xffffffffu, lb, 2);
-  const float ia = la > 0.0f ? 1.0f / la : 0.0f, ib = lb > 0.0f ? 1.0f / lb : 0.0f;
   u16* ob = reinterpret_cast<u16*>(o);
-  if (ra < Tq) {
-    u16* orow = ob + (((i64)b * Tq + ra) * Hq + h) * D;
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) *reinterpret_cast<u32*>(orow + i * 8 + 2 * tq) = pack2<T>(oacc[i][0] * ia, oacc[i][1] * ia);
-    if (tq == 0) lse[((i64)b * Tq + ra) * Hq + h] = la > 0.0f ? ma + logf(la) : -INFINITY;
-  }
-  if (rb < Tq) {
-    u16* orow = ob + (((i64)b * Tq + rb) * Hq + h) * D;
+  for (int mt = 0; mt < MT; mt++) {
+    float l2[2] = {la[mt], lb[mt]};
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) *reinterpret_cast<u32*>(orow + i * 8 + 2 * tq) = pack2<T>(oacc[i][2] * ib, oacc[i][3] * ib);
-    if (tq == 0) lse[((i64)b * Tq + rb) * Hq + h] = lb > 0.0f ? mb + logf(lb) : -INFINITY;
+    for (int half = 0; half < 2; half++) {
+      float l = l2[half];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int row = half == 0 ? ra[mt] : rb[mt];
+      if (row >= Tq) continue;
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      u16* orow = ob + (((i64)b * Tq + row) * Hq + h) * D;
+#pragma unroll
+      for (int i = 0; i < D / 8; i++) {
+        *reinterpret_cast<u32*>(orow + i * 8 + 2 * tq) = pack2<T>(oacc[mt][i][2 * half] * inv, oacc[mt][i][2 * half + 1] * inv);
+      }
+      if (tq == 0) lse[((i64)b * Tq + row) * Hq + h] = l > 0.0f ? (half == 0 ? ma[mt] : mb[mt]) + logf(l) : -INFINITY;
+    }
   }
 }
 
@@ -452,11 +482,11 @@ __device__ void flash_dkv_reduce_body(i64 n, int Hq, int Hkv, int D, const float
   }
 }
 
-#define FLASH(S_, T, D, BQ, MINB)                                                                                         \
+#define FLASH(S_, T, D, MT, BQ, MINB)                                                                                         \
   extern "C" __global__ void __launch_bounds__(128) flash_fwd_##S_##_d##D(                                          \
       int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
       const T* q, const T* k, const T* v, T* o, float* lse) {                                                       \
-    flash_fwd_body<T, D>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, q, k, v, o, lse);                      \
+    flash_fwd_body<T, D, MT>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, q, k, v, o, lse);                 \
   }                                                                                                                 \
   extern "C" __global__ void __launch_bounds__(128) flash_bwd_dq_##S_##_d##D(                                       \
       int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
@@ -470,11 +500,24 @@ __device__ void flash_dkv_reduce_body(i64 n, int Hq, int Hkv, int D, const float
     flash_bwd_dkv_body<T, D, BQ>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, go, q, k, v, lse, delta, gk, gv, \
                                  pk, pv);                                                                            \
   }
-// MINB: dK/dV blocks an SM should hold (the register cap that follows: 170 registers for 3).
-FLASH(bf16, bf16, 64, 64, 3)
-FLASH(bf16, bf16, 128, 32, 2)
-FLASH(f16, f16, 64, 64, 3)
-FLASH(f16, f16, 128, 32, 2)
+// MT: forward query tiles of 16 rows per warp (the block takes 64·MT queries; src/backends/cuda/index.ts
+// launches accordingly); BQ: queries per dK/dV step; MINB: dK/dV blocks an SM should hold (the register cap
+// that follows: 170 registers for 3).
+FLASH(bf16, bf16, 64, 2, 64, 3)
+FLASH(bf16, bf16, 128, 1, 32, 2)
+FLASH(f16, f16, 64, 2, 64, 3)
+FLASH(f16, f16, 128, 1, 32, 2)
+
+// The D 64 forward with 64 queries per block (MT = 1: fewer registers, more blocks per SM), kept to compare
+// against (CudaBackend.flashQueryTiles = 1).
+#define FLASH_FWD_Q64(S_, T)                                                                                         \
+  extern "C" __global__ void __launch_bounds__(128) flash_fwd_##S_##_d64_q64(                                      \
+      int B, int Tq, int S, int Hq, int Hkv, float scale, int causal, const int* segStart, const int* segEnd,        \
+      const T* q, const T* k, const T* v, T* o, float* lse) {                                                       \
+    flash_fwd_body<T, 64, 1>(B, Tq, S, Hq, Hkv, scale, causal, segStart, segEnd, q, k, v, o, lse);                   \
+  }
+FLASH_FWD_Q64(bf16, bf16)
+FLASH_FWD_Q64(f16, f16)
 
 #define FLASH_REDUCE(S_, T)                                                                                          \
   extern "C" __global__ void flash_dkv_reduce_##S_(i64 n, int Hq, int Hkv, int D, const float* pk, const float* pv, \

@@ -55,6 +55,8 @@ export class CudaBackend implements Backend {
   /** null when cuBLASLt could not be loaded or failed (GEMMs then use the slow gemm.cu kernel); blasError says why. */
   blas: CublasLt | null;
   blasError: string | null;
+  /** Query tiles of 16 rows per warp in the D 64 flash forward: 2 (default) or 1 (the 64-query twin, for comparison). */
+  flashQueryTiles: 1 | 2 = 2;
   readonly allocator: CachingAllocator;
   private readonly flags: Block;
   private readonly counters: Block;
@@ -584,8 +586,11 @@ export class CudaBackend implements Backend {
       const common = [i32Arg(dims.b), i32Arg(dims.t), i32Arg(dims.s), i32Arg(dims.hq), i32Arg(dims.hkv)];
       const tail = [f32Arg(opts.scale), i32Arg(+opts.causal), this.p(seg[0]), this.p(seg[1])];
       if (this.useFlash(dtype, dims.d)) {
-        this.launch(`flash_fwd_${dtype}_d${dims.d}`, [Math.ceil(dims.t / 64), dims.b * dims.hq, 1], [128, 1, 1],
-          [...common, ...tail, this.p(Q), this.p(K), this.p(V), this.p(o), this.p(lse)], 5 * 64 * (dims.d + 8) * 2);
+        // Queries per block, 64·MT (flash_attention.cu's FLASH lines): 128 at D 64 unless asked for 64.
+        const q64 = dims.d === 64 && this.flashQueryTiles === 1;
+        const bm = dims.d === 64 && !q64 ? 128 : 64;
+        this.launch(`flash_fwd_${dtype}_d${dims.d}${q64 ? '_q64' : ''}`, [Math.ceil(dims.t / bm), dims.b * dims.hq, 1], [128, 1, 1],
+          [...common, ...tail, this.p(Q), this.p(K), this.p(V), this.p(o), this.p(lse)], (bm + 4 * 64) * (dims.d + 8) * 2);
       } else {
         this.launch(`attention_fwd_${dtype}`, [Math.ceil((dims.b * dims.t * dims.hq) / 4), 1, 1], [128, 1, 1],
           [...common, i32Arg(dims.d), ...tail, this.p(Q), this.p(K), this.p(V), this.p(o), this.p(lse)]);

@@ -502,6 +502,25 @@ function attentionCheck(dtype: 'f32' | 'bf16', d: number, backward: boolean): Ch
   };
 }
 
+/** The same check with the CUDA backend's 64-query flash forward (the default takes 128 queries a block at D 64). */
+function queryTilesCheck(check: Check): Check {
+  return {
+    ...check,
+    name: `${check.name.replace('forward flash', 'forward flash, 64 queries a block')}`,
+    run: (c) => {
+      const be = c.cuda as Backend & { flashQueryTiles?: 1 | 2 };
+      const saved = be.flashQueryTiles;
+      if (saved === undefined) return check.run(c);
+      be.flashQueryTiles = 1;
+      try {
+        return check.run(c);
+      } finally {
+        be.flashQueryTiles = saved;
+      }
+    },
+  };
+}
+
 export function allChecks(): Check[] {
   return [
     ...layoutChecks,
@@ -517,6 +536,7 @@ export function allChecks(): Check[] {
     attentionCheck('bf16', 24, true),
     attentionCheck('bf16', 64, true),
     attentionCheck('bf16', 128, true),
+    queryTilesCheck(attentionCheck('bf16', 64, false)),
   ];
 }
 
