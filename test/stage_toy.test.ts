@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tokenizer } from '../src/loop/toy.ts';
+import { distilledProblems } from '../src/loop/stage_toy.ts';
 import { verifyRollout } from '../src/loop/verify.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { getTask } from '../src/tasks/index.ts';
@@ -75,6 +76,9 @@ describe('still imitate | explore | improve on a toy task', () => {
     expect(readFileSync(at('improved-a/model.safetensors'))).not.toEqual(readFileSync(at('imitated/model.safetensors')));
     expect(JSON.parse(readFileSync(at('improved-a/still_toy.json'), 'utf8'))).toMatchObject({ task: 'addition', stage: 'improve', round: 1 });
     expect(loadModel(at('improved-a'), { quiet: true }).config.vocabSize).toBe(tokenizer.vocabSize);
+    // The improved student's note says round 1 is done, so exploring with it is round 2.
+    const ex3 = await runStage(['explore', '--model', at('improved-a'), '--task', 'addition', '--levels', '2', '--problems', '3', '--k', '2', '--quiet', '--out', at('pool3.jsonl')]);
+    expect(ex3.summary.round).toBe(2);
 
     // --init base retrains a fresh student of the same shape on the same data.
     const c = await runStage(['improve', '--model', at('imitated'), '--pool', at('pool.jsonl'), '--task', 'addition', '--init', 'base', '--epochs', '2', '--quiet', '--out', at('improved-c')]);
@@ -100,6 +104,23 @@ describe('still imitate | explore | improve on a toy task', () => {
     expect(JSON.parse(readFileSync(at('from-config/still_toy.json'), 'utf8')).distill).toMatchObject({ seed: 5, examples: 12 });
   }, 30_000);
 
+  it('distils scarce levels as `still run` does, and keeps them in the note for explore and improve', async () => {
+    const r = await runStage(['imitate', '--task', 'addition', '--levels', '1,2', '--examples', '6', '--scarce-levels', '4', '--scarce-examples', '3',
+      '--model-size', 'micro', '--epochs', '1', '--quiet', '--out', at('scarce')]);
+    expect(r.summary).toMatchObject({ levels: [1, 2], scarce_levels: [4], distilled: 9 });
+    const rows = readRows(at('scarce/distilled.jsonl'));
+    expect(rows.map((t) => t.level)).toEqual([1, 1, 1, 2, 2, 2, 4, 4, 4]);
+    const note = JSON.parse(readFileSync(at('scarce/still_toy.json'), 'utf8'));
+    expect(note.distill).toMatchObject({ levels: [1, 2], examples: 6, scarceLevels: [4], scarceExamples: 3 });
+    expect(distilledProblems(addition, note.distill).map((p) => p.id)).toEqual(rows.map((t) => t.problemId));
+    // Rebuilt from the note, the distilled set is the same: --task and --distilled train to the same weights.
+    writeFileSync(at('empty.jsonl'), '');
+    const viaTask = await runStage(['improve', '--model', at('scarce'), '--pool', at('empty.jsonl'), '--task', 'addition', '--quiet', '--out', at('scarce-a')]);
+    const viaFile = await runStage(['improve', '--model', at('scarce'), '--pool', at('empty.jsonl'), '--distilled', at('scarce/distilled.jsonl'), '--quiet', '--out', at('scarce-b')]);
+    expect(viaTask.summary).toMatchObject({ distilled: 9, pool: 0, round: 1 });
+    expect(readFileSync(at('scarce-a/model.safetensors'))).toEqual(readFileSync(at('scarce-b/model.safetensors')));
+  }, 30_000);
+
   it('refuses what it cannot do, naming the flag, the task, the level or the file', async () => {
     const fail = (args: string[]) => runStage([...args, '--quiet', '--out', at('never')]);
     await expect(fail(['imitate', '--task', 'nope', '--levels', '1', '--examples', '3'])).rejects.toThrow('unknown task "nope"; known tasks: addition, multiplication, countdown');
@@ -107,6 +128,7 @@ describe('still imitate | explore | improve on a toy task', () => {
     await expect(fail(['imitate', '--task', 'addition', '--levels', '1', '--examples', '3', '--lora-r', '4'])).rejects.toThrow('--lora-r does not apply to the toy stage');
     await expect(fail(['imitate'])).rejects.toThrow('still imitate needs --model DIR and --data FILE');
     await expect(fail(['imitate', '--task', 'addition', '--examples', '3'])).rejects.toThrow('the toy stage needs --levels');
+    await expect(fail(['imitate', '--task', 'addition', '--levels', '1', '--examples', '3', '--scarce-levels', '3'])).rejects.toThrow('--scarce-levels 3 needs --scarce-examples N');
     await expect(fail(['explore', '--model', at('imitated'), '--task', 'addition', '--levels', '31'])).rejects.toThrow('level 31 is outside the range of task addition [1, 30]');
     await expect(fail(['explore', '--model', at('imitated'), '--task', 'addition'])).rejects.toThrow('--task needs --levels');
     await expect(fail(['explore', '--model', at('imitated'), '--levels', '2'])).rejects.toThrow('one of --task NAME (a toy student) or --data FILE');

@@ -11,7 +11,7 @@ import { TOY_SIZES, parseLevels, parseToyModel } from '../loop/stage_toy.ts';
 import { getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
 import { runSft, type SftDefaults } from './sft.ts';
-import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, toyTrainSettings } from './stage_options.ts';
+import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, toyTrainSettings } from './stage_options.ts';
 
 type SftFlags = Parameters<typeof runSft>[1];
 
@@ -22,9 +22,11 @@ interface ToyFlags {
   modelSize?: string;
   config?: string;
   reflectionRate?: number;
+  scarceLevels?: string;
+  scarceExamples?: number;
 }
 
-const TOY_KEYS = ['task', 'levels', 'examples', 'modelSize', 'config', 'reflectionRate'] as const;
+const TOY_KEYS = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'modelSize', 'config', 'reflectionRate'] as const;
 
 /** The toy student's training defaults: the demo's imitate stage (examples/demo.json). */
 export const TOY_IMITATE_TRAIN: TrainStageConfig = { epochs: 3, lr: 0.003, batchSize: 8, warmup: 30, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1 };
@@ -38,8 +40,10 @@ export function addToyImitate(cmd: Command, d: SftDefaults): void {
     .option('--task <name>', `toy stage: the task whose teacher traces to imitate (${taskNames().join(' | ')})`)
     .option('--levels <list>', 'toy: levels of the distilled traces, e.g. 1,2,3 or 1-3')
     .option('--examples <n>', 'toy: distilled traces in all, spread evenly over the levels', intFlag('--examples', 1))
+    .option('--scarce-levels <list>', 'toy: harder levels with only a few traces, for exploration to build on (as levels.scarce in `still run`)')
+    .option('--scarce-examples <n>', 'toy: traces in all at the scarce levels', intFlag('--scarce-examples', 1))
     .addOption(new Option('--model-size <name>', "toy: the student's size (default demo)").choices(Object.keys(TOY_SIZES)))
-    .option('--config <file>', "toy: the student's shape {hiddenSize, numLayers, …}, or an experiment config (examples/*.json) for its model, imitate settings, seed and defaults for --task/--levels/--examples")
+    .option('--config <file>', "toy: the student's shape {hiddenSize, numLayers, …}, or an experiment config (examples/*.json) for its model, imitate settings, seed and defaults for --task/--levels/--examples/--scarce-*")
     .option('--reflection-rate <p>', 'toy: share of teacher traces with a caught slip (default 0.3)', numFlag('--reflection-rate'))
     .action(async function (this: Command, o: SftFlags & ToyFlags) {
       if (TOY_KEYS.some((k) => given(this, k))) return runToyImitate(this, o);
@@ -77,6 +81,8 @@ async function runToyImitate(cmd: Command, o: SftFlags & ToyFlags): Promise<void
   const levels = parseLevels(levelsText, task, o.levels === undefined ? `${o.config}: levels.distill` : '--levels');
   const examples = o.examples ?? exp?.imitate.examples;
   if (examples === undefined) throw new Error('the toy stage needs --examples N (distilled traces in all)');
+  // A config's scarce levels belong to its distilled levels: they come along only when --levels does too.
+  const scarce = scarceSettings(o, task, exp && o.levels === undefined ? { scarceLevels: exp.levels.scarce, scarceExamples: exp.imitate.scarceExamples } : null);
   const reflectionRate = o.reflectionRate ?? exp?.imitate.reflectionRate ?? 0.3;
   if (!(reflectionRate >= 0 && reflectionRate <= 1)) throw new Error(`--reflection-rate must be in [0, 1], got ${reflectionRate}`);
   const seed = given(cmd, 'seed') ? o.seed : (exp?.seed ?? 1);
@@ -85,10 +91,10 @@ async function runToyImitate(cmd: Command, o: SftFlags & ToyFlags): Promise<void
   const log = stageLog(o.quiet);
   log.line(`imitate: toy stage on the ${backend.name} backend → ${o.out}`);
   const started = performance.now();
-  const r = await imitateToy({ task, distill: { task: task.name, levels, examples, seed, reflectionRate }, model, train, outDir: o.out, log });
+  const r = await imitateToy({ task, distill: { task: task.name, levels, examples, ...scarce, seed, reflectionRate }, model, train, outDir: o.out, log });
   log.line(`imitate: ${r.train.steps} steps, final loss ${r.train.finalLoss.toFixed(3)}, ${Math.round(r.train.tokens / Math.max(r.train.seconds, 1e-9))} tok/s → ${o.out}`);
   process.stdout.write(`${JSON.stringify({
-    status: 'done', model: o.out, task: task.name, levels, distilled: r.distilled, reflective: r.reflective, parameters: r.parameters,
+    status: 'done', model: o.out, task: task.name, levels, scarce_levels: scarce.scarceLevels, distilled: r.distilled, reflective: r.reflective, parameters: r.parameters,
     context: r.context, step: r.train.steps, loss: r.train.finalLoss, seconds: (performance.now() - started) / 1000,
   })}\n`);
 }

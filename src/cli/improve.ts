@@ -25,7 +25,7 @@ import { getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
 import { IMITATE_DEFAULTS } from './imitate.ts';
 import { defineSftCommand, runSft, type SftDefaults } from './sft.ts';
-import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, toyTrainSettings } from './stage_options.ts';
+import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, toyTrainSettings } from './stage_options.ts';
 
 type SftFlags = Parameters<typeof runSft>[1];
 
@@ -36,6 +36,8 @@ interface ImproveFlags extends SftFlags {
   levels?: string;
   examples?: number;
   reflectionRate?: number;
+  scarceLevels?: string;
+  scarceExamples?: number;
   init: 'continue' | 'base';
 }
 
@@ -48,7 +50,8 @@ const IMPROVE_DEFAULTS: SftDefaults = {
   description: 'STILL self-improve stage: retrain on distilled data + the explored pool (toy student, or SFT of an HF model)',
 };
 
-const TOY_ONLY = ['task', 'levels', 'examples', 'reflectionRate'];
+const TOY_ONLY = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'reflectionRate'];
+const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export function registerImprove(program: Command): void {
   const cmd = defineSftCommand(program, IMPROVE_DEFAULTS);
@@ -64,6 +67,8 @@ export function registerImprove(program: Command): void {
     .option('--task <name>', `toy: rebuild the distilled traces of this task instead of --distilled (${taskNames().join(' | ')})`)
     .option('--levels <list>', "toy: the distilled traces' levels (default: the student's still_toy.json)")
     .option('--examples <n>', "toy: distilled traces in all (default: the student's still_toy.json)", intFlag('--examples', 1))
+    .option('--scarce-levels <list>', "toy: the rebuilt set's scarce levels (default: the student's still_toy.json)")
+    .option('--scarce-examples <n>', 'toy: traces in all at the scarce levels', intFlag('--scarce-examples', 1))
     .option('--reflection-rate <p>', "toy: share of rebuilt traces with a caught slip (default: the student's, else 0.3)", numFlag('--reflection-rate'))
     .addOption(new Option('--init <mode>', 'continue: from --model\'s weights (real: and --init-adapter); base: a fresh start (toy: a new init of the same shape; real: a new adapter on --model)')
       .choices(['continue', 'base']).default('continue'))
@@ -81,7 +86,7 @@ async function improveToyCommand(cmd: Command, o: ImproveFlags): Promise<void> {
     'does not apply to a toy student (its pool holds toy trajectories): it retrains every weight');
   if (o.distilled !== undefined && o.task !== undefined) throw new Error('give --distilled FILE or --task NAME (rebuilt traces), not both');
   if (o.task === undefined) {
-    for (const k of ['levels', 'examples', 'reflectionRate']) if (given(cmd, k)) throw new Error(`--${k === 'reflectionRate' ? 'reflection-rate' : k} goes with --task NAME`);
+    for (const k of TOY_ONLY) if (given(cmd, k)) throw new Error(`${flagName(k)} goes with --task NAME`);
   }
   const backend = useBackend(cmd);
   const log = stageLog(o.quiet);
@@ -99,13 +104,14 @@ async function improveToyCommand(cmd: Command, o: ImproveFlags): Promise<void> {
   } else {
     log.line('improve: no --distilled or --task; training on the pool alone');
   }
-  const round = Math.max(0, ...pool.map((t) => t.round));
+  // The round this closes: the pool's latest, and at least the one after the student's (an empty pool says nothing).
+  const round = Math.max(...pool.map((t) => t.round), (note?.round ?? 0) + 1);
   const seed = given(cmd, 'seed') ? o.seed : (note?.distill.seed ?? 1) + round; // as `still run` seeds round r
   const train = toyTrainSettings(cmd, o, TOY_IMPROVE_TRAIN);
   log.line(`improve: ${o.model} on the ${backend.name} backend → ${o.out}`);
   const started = performance.now();
   const r = await improveToy({
-    model, init: o.init, distilled, pool, train, seed, task: spec?.task ?? note?.task ?? null, distill: spec ?? note?.distill ?? null, outDir: o.out, log,
+    model, init: o.init, distilled, pool, train, seed, round, task: spec?.task ?? note?.task ?? null, distill: spec ?? note?.distill ?? null, outDir: o.out, log,
   });
   log.line(`improve: ${r.train.steps} steps on ${r.train.examples} traces, final loss ${r.train.finalLoss.toFixed(3)} → ${o.out}`);
   process.stdout.write(`${JSON.stringify({
@@ -122,16 +128,18 @@ function distillSpec(cmd: Command, o: ImproveFlags, note: ToyNote | null): Disti
   if (levels === undefined) throw new Error(`--task ${task.name} needs --levels (the student has no still_toy.json note for ${task.name})`);
   const examples = o.examples ?? same?.examples;
   if (examples === undefined) throw new Error(`--task ${task.name} needs --examples (the student has no still_toy.json note for ${task.name})`);
+  // The note's scarce levels belong to its distilled levels: they come along only when --levels does too.
+  const scarce = scarceSettings(o, task, o.levels === undefined ? same : null);
   const reflectionRate = o.reflectionRate ?? same?.reflectionRate ?? 0.3;
   if (!(reflectionRate >= 0 && reflectionRate <= 1)) throw new Error(`--reflection-rate must be in [0, 1], got ${reflectionRate}`);
   // The teacher's traces depend on the imitate seed, not on this run's training seed.
   const seed = same?.seed ?? (given(cmd, 'seed') ? o.seed : 1);
-  return { task: task.name, levels, examples, seed, reflectionRate };
+  return { task: task.name, levels, examples, ...scarce, seed, reflectionRate };
 }
 
 async function improveRealCommand(cmd: Command, o: ImproveFlags): Promise<void> {
   for (const k of TOY_ONLY) {
-    if (given(cmd, k)) throw new Error(`--${k === 'reflectionRate' ? 'reflection-rate' : k} is for a toy student; ${o.pool} holds STILL-2 rows (give --distilled FILE for a real model)`);
+    if (given(cmd, k)) throw new Error(`${flagName(k)} is for a toy student; ${o.pool} holds STILL-2 rows (give --distilled FILE for a real model)`);
   }
   if (o.init === 'base' && o.initAdapter !== undefined) {
     throw new Error('--init base starts a new adapter on --model; drop --init-adapter, or use --init continue to keep training it');

@@ -4,6 +4,8 @@
 // name rather than silently ignored, and flags left at their SFT default take the toy's default instead.
 import type { Command } from 'commander';
 import type { TrainStageConfig } from '../loop/config.ts';
+import { parseLevels } from '../loop/stage_toy.ts';
+import type { Task } from '../tasks/task.ts';
 
 export function intFlag(flag: string, min = 0) {
   return (v: string): number => {
@@ -64,4 +66,15 @@ export function toyTrainSettings(cmd: Command, o: SftTrainFlags, d: TrainStageCo
   if (!(s.batchSize >= 1)) throw new Error(`--batch-size must be ≥ 1, got ${s.batchSize}`);
   if (!(s.warmup >= 0)) throw new Error(`--warmup expects whole steps or a fraction < 1, got '${o.warmup}'`);
   return s;
+}
+
+/** --scarce-levels / --scarce-examples, each falling back to `dflt` (a config's or a student note's). */
+export function scarceSettings(
+  o: { scarceLevels?: string; scarceExamples?: number }, task: Task, dflt: { scarceLevels: number[]; scarceExamples: number } | null,
+): { scarceLevels: number[]; scarceExamples: number } {
+  const scarceLevels = o.scarceLevels !== undefined ? parseLevels(o.scarceLevels, task, '--scarce-levels') : (dflt?.scarceLevels ?? []);
+  const scarceExamples = o.scarceExamples ?? (dflt?.scarceExamples ?? 0);
+  if (scarceLevels.length > 0 && scarceExamples === 0) throw new Error(`--scarce-levels ${scarceLevels.join(',')} needs --scarce-examples N (traces at those levels)`);
+  if (scarceLevels.length === 0 && o.scarceExamples !== undefined) throw new Error('--scarce-examples goes with --scarce-levels');
+  return { scarceLevels, scarceExamples: scarceLevels.length ? scarceExamples : 0 };
 }

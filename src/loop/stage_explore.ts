@@ -2,8 +2,9 @@
 // the given levels, each verified by the task's own check (verify.ts), the correct ones kept in the
 // pool (deduplicated, capped per problem, shortest first) and merged into an existing pool if one is given.
 //
-// Rounds follow the pool: exploring with a pool whose latest round is r is round r + 1, which draws a new
-// problem stream and new sampling seeds. Problems the student was distilled on (from its still_toy.json
+// Rounds follow the student and the pool: after round r (the student's still_toy.json says r, or the pool's
+// latest trajectories were found in r) comes round r + 1, which draws a new problem stream and new
+// sampling seeds. Problems the student was distilled on (from its still_toy.json
 // note) and problems already in the pool are never explored again.
 import type { DecoderModel } from '../nn/model.ts';
 import { Rng } from '../tasks/rng.ts';
@@ -64,7 +65,9 @@ export function exploreToy(o: ToyExploreOptions): ToyExploreResult {
   const pool = new Pool(o.cap);
   const before = o.poolIn ? readTrajectories(o.poolIn) : [];
   for (const t of before) pool.add(t);
-  const round = 1 + Math.max(0, ...before.map((t) => t.round));
+  // After imitate (round 0) or improve (round r) the student's note says which round comes next.
+  const noteRound = o.note && o.note.task === o.task.name ? o.note.round : 0;
+  const round = 1 + Math.max(noteRound, ...before.map((t) => t.round));
   const exclude = new Set(before.map((t) => t.problemId));
   if (o.note && o.note.task === o.task.name) for (const p of distilledProblems(o.task, o.note.distill)) exclude.add(p.id);
   const problems = drawExploreProblems(o.task, o.levels, o.problemsPerLevel, o.seed, round, exclude);

@@ -34,12 +34,14 @@ export interface ToyImitateResult {
 export async function imitateToy(o: ToyImitateOptions): Promise<ToyImitateResult> {
   const rows = distilledTrajectories(o.task, o.distill);
   if (rows.length === 0) throw new Error(`imitate: no distilled problems at levels ${o.distill.levels.join(',')} (--examples ${o.distill.examples})`);
+  const levels = [...o.distill.levels, ...o.distill.scarceLevels];
   const examples = trajectoryExamples(rows, 'distill');
   const longest = Math.max(...examples.map((e) => e.inputIds.length));
-  const context = Math.max(contextFor(o.task, o.distill.levels, o.distill.seed), longest);
+  const context = Math.max(contextFor(o.task, levels, o.distill.seed), longest);
   const model = newStudent(o.model, context, o.distill.seed);
   const parameters = [...model.weights.values()].reduce((n, w) => n + w.shape.reduce((p, d) => p * d, 1), 0);
-  o.log.line(`imitate: ${rows.length} teacher traces of ${o.task.name} at levels ${o.distill.levels.join(',')} ` +
+  const scarce = o.distill.scarceLevels.length ? ` + ${rows.filter((t) => o.distill.scarceLevels.includes(t.level)).length} at scarce levels ${o.distill.scarceLevels.join(',')}` : '';
+  o.log.line(`imitate: ${rows.length} teacher traces of ${o.task.name} at levels ${o.distill.levels.join(',')}${scarce} ` +
     `(${rows.filter((t) => t.reflection).length} with a caught slip), a ${parameters}-parameter student, context ${context}`);
   const train = { ...o.train, warmup: warmupSteps(o.train.warmup, o.train, examples.length) };
   const summary = await imitate(model, examples, train, o.distill.seed, 'imitate', o.log);

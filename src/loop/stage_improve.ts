@@ -19,6 +19,8 @@ export interface ToyImproveOptions {
   /** warmup: steps, or a fraction of the run when < 1. */
   train: TrainStageConfig;
   seed: number;
+  /** The round this retraining closes (the explore round whose pool it adds). */
+  round: number;
   /** For the saved note: the task and distilled set, when known. */
   task: string | null;
   distill: DistillSpec | null;
@@ -36,7 +38,7 @@ export interface ToyImproveResult {
 
 export async function improveToy(o: ToyImproveOptions): Promise<ToyImproveResult> {
   if (o.pool.length + o.distilled.length === 0) throw new Error('improve: the pool and the distilled set are both empty; nothing to train on');
-  const round = Math.max(0, ...o.pool.map((t) => t.round));
+  const round = o.round;
   const examples = [...trajectoryExamples(o.distilled, 'distilled'), ...trajectoryExamples(o.pool, 'pool')];
   const model = o.init === 'base' ? freshStudent(o.model.config, o.seed) : o.model;
   // Pool traces from harder levels can be longer than anything the student saw; its config says so after.

@@ -48,13 +48,23 @@ export interface DistillSpec {
   levels: number[];
   /** Traces in all, spread evenly over the levels. */
   examples: number;
+  /**
+   * Hard levels with only a few traces (the loop's levels.scarce / imitate.scarceExamples): where the
+   * teacher's data is scarce and exploration has to find more. Empty for none.
+   */
+  scarceLevels: number[];
+  scarceExamples: number;
   seed: number;
   reflectionRate: number;
 }
 
 /** The distilled problems: the same streams as `still run` draws them from, so a seed gives one set. */
 export function distilledProblems(task: Task, spec: DistillSpec): Problem[] {
-  return new ProblemSets(task, spec.seed).drawTotal('distill', spec.levels, spec.examples);
+  const sets = new ProblemSets(task, spec.seed);
+  return [
+    ...sets.drawTotal('distill', spec.levels, spec.examples),
+    ...(spec.scarceLevels.length > 0 ? sets.drawTotal('distill-scarce', spec.scarceLevels, spec.scarceExamples) : []),
+  ];
 }
 
 /** Teacher traces as pool rows (round 0), each trace from its problem's own seeded stream. */
@@ -145,8 +155,9 @@ export function readToyNote(dir: string): ToyNote | null {
   }
   const d = note?.distill;
   if (note?.format !== 'still-toy/1' || typeof note.task !== 'string' || !d || !Array.isArray(d.levels) ||
-      !Number.isInteger(d.examples) || !Number.isInteger(d.seed) || typeof d.reflectionRate !== 'number') {
-    throw new Error(`${file}: expected {"format":"still-toy/1","task","distill":{"levels","examples","seed","reflectionRate"},"stage","round"}`);
+      !Number.isInteger(d.examples) || !Number.isInteger(d.seed) || typeof d.reflectionRate !== 'number' ||
+      !Array.isArray(d.scarceLevels) || !Number.isInteger(d.scarceExamples) || !Number.isInteger(note.round)) {
+    throw new Error(`${file}: expected {"format":"still-toy/1","task","distill":{"levels","examples","scarceLevels","scarceExamples","seed","reflectionRate"},"stage","round"}`);
   }
   return note;
 }
