@@ -22,7 +22,7 @@ const MICRO = {
   explore: { problemsPerLevel: 4, k: 2, temperature: 1, maxNewTokens: 48 },
   improve: { rounds: 2, epochs: 1, lr: 0.002, batchSize: 8 },
   eval: { problemsPerLevel: 3, k: 2, temperature: 1, maxNewTokens: 48 },
-  ablation: { scale: 1.5 },
+  ablation: { scarceScale: 2 },
   maxBatch: 8,
 };
 

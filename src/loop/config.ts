@@ -1,6 +1,7 @@
 // An experiment's configuration: plain JSON (see examples/*.json), filled in with defaults and validated
 // with errors that name the file and the field. Every stage reads its part; nothing else configures a run.
 import { readFileSync } from 'node:fs';
+import { STEP_STYLES, type StepStyle } from '../tasks/task.ts';
 
 export interface ToyModelConfig {
   hiddenSize: number;
@@ -53,6 +54,8 @@ export interface ExperimentConfig {
     scarceExamples: number;
     /** Probability that a teacher trace contains a caught slip. */
     reflectionRate: number;
+    /** How the teacher writes arithmetic steps (see src/tasks/task.ts); default: the task's own. */
+    stepStyle?: StepStyle;
   };
   explore: SamplingConfig & {
     problemsPerLevel: number;
@@ -68,10 +71,10 @@ export interface ExperimentConfig {
   };
   eval: SamplingConfig & { problemsPerLevel: number };
   /**
-   * The paper's Table 2 on a toy scale: a distill-only run on `scale` times as many teacher traces (bulk and
-   * scarce alike), trained for the same number of steps as round 0 (0 = skip).
+   * The paper's Table 2 on a toy scale: a distill-only run with `scarceScale` times as many teacher traces at
+   * the scarce (hard) levels — the same bulk traces — trained like round 0 (same epochs); 0 = skip.
    */
-  ablation: { scale: number };
+  ablation: { scarceScale: number };
   /** Max slots decoded together. */
   maxBatch: number;
 }
@@ -146,6 +149,7 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
     imitate: {
       ...train(im, 'imitate.'), examples: num(im, 'imitate.', 'examples', undefined, true),
       scarceExamples: num(im, 'imitate.', 'scarceExamples', 0, true), reflectionRate: num(im, 'imitate.', 'reflectionRate', 0.3),
+      stepStyle: im.stepStyle === undefined ? undefined : choice(im, 'imitate.', 'stepStyle', STEP_STYLES, 'compact'),
     },
     explore: { ...sampling(ex, 'explore.', 8), problemsPerLevel: num(ex, 'explore.', 'problemsPerLevel', 50, true), capPerProblem: num(ex, 'explore.', 'capPerProblem', 1, true) },
     improve: {
@@ -154,7 +158,7 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
       replay: ip.replay === undefined || ip.replay === null ? null : num(ip, 'improve.', 'replay', undefined, true),
     },
     eval: { ...sampling(ev, 'eval.', 4), problemsPerLevel: num(ev, 'eval.', 'problemsPerLevel', 40, true) },
-    ablation: { scale: num(obj(root.ablation, 'ablation'), 'ablation.', 'scale', 0) },
+    ablation: { scarceScale: num(obj(root.ablation, 'ablation'), 'ablation.', 'scarceScale', 0) },
     maxBatch: num(root, '', 'maxBatch', 64, true),
   };
   const c = config.model;

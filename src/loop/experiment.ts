@@ -32,7 +32,7 @@ export interface RunOptions {
 /** Teacher traces for problems, each with its own seeded randomness (so adding problems changes no trace). */
 function distilled(task: Task, problems: Problem[], cfg: ExperimentConfig, tag: string): Example[] {
   const root = new Rng(`teacher/${cfg.seed}`);
-  return problems.map((p) => traceExample(p, task.teacher(p, root.fork(p.id), { reflectionRate: cfg.imitate.reflectionRate }), `${tag}:${p.id}`));
+  return problems.map((p) => traceExample(p, task.teacher(p, root.fork(p.id), { reflectionRate: cfg.imitate.reflectionRate, stepStyle: cfg.imitate.stepStyle }), `${tag}:${p.id}`));
 }
 
 /**
@@ -52,7 +52,7 @@ function sequenceBudget(task: Task, cfg: ExperimentConfig): number {
   let longest = 0;
   for (let i = 0; i < 50; i++) {
     const p = task.generate(top, rng);
-    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1 }), 'budget').inputIds.length);
+    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle: cfg.imitate.stepStyle }), 'budget').inputIds.length);
   }
   return Math.ceil(longest * 1.25);
 }
@@ -74,8 +74,9 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   const scarce = scarceSet('distill', 1);
   const distill = [...bulk, ...scarce];
   const exploreSets = Array.from({ length: cfg.improve.rounds }, (_, r) => sets.draw(`explore-${r + 1}`, cfg.levels.explore, cfg.explore.problemsPerLevel));
-  // The large set is drawn apart from the small one (disjoint problems), as a bigger distillation budget would be.
-  const large = cfg.ablation.scale > 0 ? [...bulkSet('distill-large', cfg.ablation.scale), ...scarceSet('distill-large', cfg.ablation.scale)] : [];
+  // A bigger distillation budget spent where it matters: more teacher traces at the hard levels (drawn apart
+  // from the small set's), the same bulk. Bulk levels are learned either way; the hard ones are the question.
+  const large = cfg.ablation.scarceScale > 0 && scarce.length > 0 ? [...bulk, ...scarceSet('distill-large', cfg.ablation.scarceScale)] : [];
   log.line(`${cfg.name}: task ${task.name}, ${distill.length} distilled traces (levels ${cfg.levels.distill.join(',')}` +
     `${cfg.levels.scarce.length ? `; ${cfg.imitate.scarceExamples} at scarce levels ${cfg.levels.scarce.join(',')}` : ''}), ` +
     `${cfg.improve.rounds} explore rounds on levels ${cfg.levels.explore.join(',')}, eval on ${evalProblems.length} held-out problems, max ${maxLen} tokens`);
@@ -127,26 +128,22 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   }
 
   let ablation: RoundMetrics | null = null;
-  if (large.length > 0 && rounds.length === cfg.improve.rounds + 1) ablation = await ablationRun(cfg, large, distill.length, evalProblems, task, ctx, opts, log);
+  if (large.length > 0 && rounds.length === cfg.improve.rounds + 1) ablation = await ablationRun(cfg, large, evalProblems, task, ctx, opts, log);
   const report = buildReport(cfg, rounds, ablation, { small: distill.length, large: large.length });
   writeReports(opts.outDir, report);
   return report;
 }
 
-/**
- * Distill-only on the large distilled set (Table 2's first row), for as many optimizer steps as round 0 took
- * on the small set: the arms differ in how much teacher data they see, not in compute.
- */
+/** Distill-only on the large distilled set (Table 2's first row), trained like round 0. */
 async function ablationRun(
-  cfg: ExperimentConfig, examples: Example[], smallCount: number, evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, log: StageLog,
+  cfg: ExperimentConfig, examples: Example[], evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, log: StageLog,
 ): Promise<RoundMetrics> {
   const dir = join(opts.outDir, 'ablation-large');
   const done = join(dir, 'metrics.json');
   if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RoundMetrics;
   const started = performance.now();
   const model = newStudent(cfg.model, ctx.maxLen, cfg.seed);
-  const stage = { ...cfg.imitate, epochs: (cfg.imitate.epochs * smallCount) / examples.length };
-  const t = await imitate(model, examples, stage, cfg.seed, `imitate (${examples.length} traces)`, log);
+  const t = await imitate(model, examples, cfg.imitate, cfg.seed, `imitate (${examples.length} traces)`, log);
   const e = evaluate(model, task, evalProblems, cfg.eval, ctx);
   const metrics: RoundMetrics = {
     round: 0, accuracy: e.levels, poolSize: 0, poolByLevel: {}, reflectionRate: e.reflectionRate, explore: null, train: t,
