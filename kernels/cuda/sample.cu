@@ -282,11 +282,10 @@ __device__ void sample_stats_body(int N, int V, int C, int chunk, const T* __res
     for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) rowCounts[c0 + i] = (u16)(cnt[i] < 65535u ? cnt[i] : 65535u);
   }
   if (p.select) {
-    for (int b = blockIdx.x; b < kBins; b += gridDim.x) {
-      if (threadIdx.x == 0) {
-        histC[(i64)row * kBins + b] = 0u;
-        histM[(i64)row * kBins + b] = 0.0;
-      }
+    // The row's histogram, zeroed by all of its blocks together for sample_hist.
+    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < kBins; b += gridDim.x * blockDim.x) {
+      histC[(i64)row * kBins + b] = 0u;
+      histM[(i64)row * kBins + b] = 0.0;
     }
   }
   // Raw logits: max, then the sum of exp(x - max) over the chunk; penalised logits: max and argmax.
