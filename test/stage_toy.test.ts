@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tokenizer } from '../src/loop/toy.ts';
-import { distilledProblems } from '../src/loop/stage_toy.ts';
+import { distilledTrajectories } from '../src/loop/stage_toy.ts';
 import { verifyRollout } from '../src/loop/verify.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { getTask } from '../src/tasks/index.ts';
@@ -106,13 +106,14 @@ describe('still imitate | explore | improve on a toy task', () => {
 
   it('distils scarce levels as `still run` does, and keeps them in the note for explore and improve', async () => {
     const r = await runStage(['imitate', '--task', 'addition', '--levels', '1,2', '--examples', '6', '--scarce-levels', '4', '--scarce-examples', '3',
-      '--model-size', 'micro', '--epochs', '1', '--quiet', '--out', at('scarce')]);
+      '--step-style', 'compact', '--model-size', 'micro', '--epochs', '1', '--quiet', '--out', at('scarce')]);
     expect(r.summary).toMatchObject({ levels: [1, 2], scarce_levels: [4], distilled: 9 });
     const rows = readRows(at('scarce/distilled.jsonl'));
     expect(rows.map((t) => t.level)).toEqual([1, 1, 1, 2, 2, 2, 4, 4, 4]);
     const note = JSON.parse(readFileSync(at('scarce/still_toy.json'), 'utf8'));
-    expect(note.distill).toMatchObject({ levels: [1, 2], examples: 6, scarceLevels: [4], scarceExamples: 3 });
-    expect(distilledProblems(addition, note.distill).map((p) => p.id)).toEqual(rows.map((t) => t.problemId));
+    expect(note.distill).toMatchObject({ levels: [1, 2], examples: 6, scarceLevels: [4], scarceExamples: 3, stepStyle: 'compact' });
+    expect(distilledTrajectories(addition, note.distill)).toEqual(rows);
+    expect(distilledTrajectories(addition, { ...note.distill, stepStyle: 'restate' }).map((t) => t.completion)).not.toEqual(rows.map((t) => t.completion));
     // Rebuilt from the note, the distilled set is the same: --task and --distilled train to the same weights.
     writeFileSync(at('empty.jsonl'), '');
     const viaTask = await runStage(['improve', '--model', at('scarce'), '--pool', at('empty.jsonl'), '--task', 'addition', '--quiet', '--out', at('scarce-a')]);

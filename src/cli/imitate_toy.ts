@@ -8,10 +8,10 @@ import { parseConfig, type ExperimentConfig, type ToyModelConfig, type TrainStag
 import { stageLog } from '../loop/progress.ts';
 import { imitateToy } from '../loop/stage_imitate.ts';
 import { TOY_SIZES, parseLevels, parseToyModel } from '../loop/stage_toy.ts';
-import { getTask, taskNames } from '../tasks/index.ts';
+import { STEP_STYLES, getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
 import { runSft, type SftDefaults } from './sft.ts';
-import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, toyTrainSettings } from './stage_options.ts';
+import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, stepStyleFlag, toyTrainSettings } from './stage_options.ts';
 
 type SftFlags = Parameters<typeof runSft>[1];
 
@@ -24,9 +24,10 @@ interface ToyFlags {
   reflectionRate?: number;
   scarceLevels?: string;
   scarceExamples?: number;
+  stepStyle?: string;
 }
 
-const TOY_KEYS = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'modelSize', 'config', 'reflectionRate'] as const;
+const TOY_KEYS = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'modelSize', 'config', 'reflectionRate', 'stepStyle'] as const;
 
 /** The toy student's training defaults: the demo's imitate stage (examples/demo.json). */
 export const TOY_IMITATE_TRAIN: TrainStageConfig = { epochs: 3, lr: 0.003, batchSize: 8, warmup: 30, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1 };
@@ -45,6 +46,7 @@ export function addToyImitate(cmd: Command, d: SftDefaults): void {
     .addOption(new Option('--model-size <name>', "toy: the student's size (default demo)").choices(Object.keys(TOY_SIZES)))
     .option('--config <file>', "toy: the student's shape {hiddenSize, numLayers, …}, or an experiment config (examples/*.json) for its model, imitate settings, seed and defaults for --task/--levels/--examples/--scarce-*")
     .option('--reflection-rate <p>', 'toy: share of teacher traces with a caught slip (default 0.3)', numFlag('--reflection-rate'))
+    .option('--step-style <style>', `toy: how the teacher writes arithmetic steps (${STEP_STYLES.join(' | ')}; default the task's)`)
     .action(async function (this: Command, o: SftFlags & ToyFlags) {
       if (TOY_KEYS.some((k) => given(this, k))) return runToyImitate(this, o);
       if (o.model === undefined || o.data === undefined) {
@@ -85,13 +87,14 @@ async function runToyImitate(cmd: Command, o: SftFlags & ToyFlags): Promise<void
   const scarce = scarceSettings(o, task, exp && o.levels === undefined ? { scarceLevels: exp.levels.scarce, scarceExamples: exp.imitate.scarceExamples } : null);
   const reflectionRate = o.reflectionRate ?? exp?.imitate.reflectionRate ?? 0.3;
   if (!(reflectionRate >= 0 && reflectionRate <= 1)) throw new Error(`--reflection-rate must be in [0, 1], got ${reflectionRate}`);
+  const stepStyle = stepStyleFlag(o.stepStyle) ?? exp?.imitate.stepStyle;
   const seed = given(cmd, 'seed') ? o.seed : (exp?.seed ?? 1);
   const train = toyTrainSettings(cmd, o, exp ? exp.imitate : TOY_IMITATE_TRAIN);
   const backend = useBackend(cmd);
   const log = stageLog(o.quiet);
   log.line(`imitate: toy stage on the ${backend.name} backend → ${o.out}`);
   const started = performance.now();
-  const r = await imitateToy({ task, distill: { task: task.name, levels, examples, ...scarce, seed, reflectionRate }, model, train, outDir: o.out, log });
+  const r = await imitateToy({ task, distill: { task: task.name, levels, examples, ...scarce, seed, reflectionRate, ...(stepStyle ? { stepStyle } : {}) }, model, train, outDir: o.out, log });
   log.line(`imitate: ${r.train.steps} steps, final loss ${r.train.finalLoss.toFixed(3)}, ${Math.round(r.train.tokens / Math.max(r.train.seconds, 1e-9))} tok/s → ${o.out}`);
   process.stdout.write(`${JSON.stringify({
     status: 'done', model: o.out, task: task.name, levels, scarce_levels: scarce.scarceLevels, distilled: r.distilled, reflective: r.reflective, parameters: r.parameters,

@@ -21,11 +21,11 @@ import { stageLog } from '../loop/progress.ts';
 import { improveToy } from '../loop/stage_improve.ts';
 import { poolFormat, readStill2Rows, readTrajectories } from '../loop/stage_pool_rows.ts';
 import { distilledTrajectories, loadToyModel, parseLevels, readToyNote, type DistillSpec, type ToyNote } from '../loop/stage_toy.ts';
-import { getTask, taskNames } from '../tasks/index.ts';
+import { STEP_STYLES, getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
 import { IMITATE_DEFAULTS } from './imitate.ts';
 import { defineSftCommand, runSft, type SftDefaults } from './sft.ts';
-import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, toyTrainSettings } from './stage_options.ts';
+import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, stepStyleFlag, toyTrainSettings } from './stage_options.ts';
 
 type SftFlags = Parameters<typeof runSft>[1];
 
@@ -38,6 +38,7 @@ interface ImproveFlags extends SftFlags {
   reflectionRate?: number;
   scarceLevels?: string;
   scarceExamples?: number;
+  stepStyle?: string;
   init: 'continue' | 'base';
 }
 
@@ -50,7 +51,7 @@ const IMPROVE_DEFAULTS: SftDefaults = {
   description: 'STILL self-improve stage: retrain on distilled data + the explored pool (toy student, or SFT of an HF model)',
 };
 
-const TOY_ONLY = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'reflectionRate'];
+const TOY_ONLY = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'reflectionRate', 'stepStyle'];
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export function registerImprove(program: Command): void {
@@ -70,6 +71,7 @@ export function registerImprove(program: Command): void {
     .option('--scarce-levels <list>', "toy: the rebuilt set's scarce levels (default: the student's still_toy.json)")
     .option('--scarce-examples <n>', 'toy: traces in all at the scarce levels', intFlag('--scarce-examples', 1))
     .option('--reflection-rate <p>', "toy: share of rebuilt traces with a caught slip (default: the student's, else 0.3)", numFlag('--reflection-rate'))
+    .option('--step-style <style>', `toy: how the rebuilt traces write arithmetic steps (${STEP_STYLES.join(' | ')}; default: the student's)`)
     .addOption(new Option('--init <mode>', 'continue: from --model\'s weights (real: and --init-adapter); base: a fresh start (toy: a new init of the same shape; real: a new adapter on --model)')
       .choices(['continue', 'base']).default('continue'))
     .action(async function (this: Command, o: ImproveFlags) {
@@ -134,7 +136,8 @@ function distillSpec(cmd: Command, o: ImproveFlags, note: ToyNote | null): Disti
   if (!(reflectionRate >= 0 && reflectionRate <= 1)) throw new Error(`--reflection-rate must be in [0, 1], got ${reflectionRate}`);
   // The teacher's traces depend on the imitate seed, not on this run's training seed.
   const seed = same?.seed ?? (given(cmd, 'seed') ? o.seed : 1);
-  return { task: task.name, levels, examples, ...scarce, seed, reflectionRate };
+  const stepStyle = stepStyleFlag(o.stepStyle) ?? same?.stepStyle;
+  return { task: task.name, levels, examples, ...scarce, seed, reflectionRate, ...(stepStyle ? { stepStyle } : {}) };
 }
 
 async function improveRealCommand(cmd: Command, o: ImproveFlags): Promise<void> {

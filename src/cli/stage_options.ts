@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { TrainStageConfig } from '../loop/config.ts';
 import { parseLevels } from '../loop/stage_toy.ts';
-import type { Task } from '../tasks/task.ts';
+import { STEP_STYLES, type StepStyle, type Task } from '../tasks/task.ts';
 
 export function intFlag(flag: string, min = 0) {
   return (v: string): number => {
@@ -77,4 +77,11 @@ export function scarceSettings(
   if (scarceLevels.length > 0 && scarceExamples === 0) throw new Error(`--scarce-levels ${scarceLevels.join(',')} needs --scarce-examples N (traces at those levels)`);
   if (scarceLevels.length === 0 && o.scarceExamples !== undefined) throw new Error('--scarce-examples goes with --scarce-levels');
   return { scarceLevels, scarceExamples: scarceLevels.length ? scarceExamples : 0 };
+}
+
+/** --step-style, checked against the task's styles; undefined = the task's default. */
+export function stepStyleFlag(value: string | undefined): StepStyle | undefined {
+  if (value === undefined) return undefined;
+  if (!(STEP_STYLES as readonly string[]).includes(value)) throw new Error(`--step-style must be one of ${STEP_STYLES.join(', ')}, got '${value}'`);
+  return value as StepStyle;
 }

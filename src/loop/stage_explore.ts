@@ -73,7 +73,8 @@ export function exploreToy(o: ToyExploreOptions): ToyExploreResult {
   const problems = drawExploreProblems(o.task, o.levels, o.problemsPerLevel, o.seed, round, exclude);
   if (problems.length === 0) throw new Error(`explore: no new problems at levels ${o.levels.join(',')} (all are distilled or in the pool)`);
 
-  const maxNewTokens = o.sampling.maxNewTokens > 0 ? o.sampling.maxNewTokens : contextFor(o.task, o.levels, o.seed);
+  const taught = o.note && o.note.task === o.task.name ? o.note.distill.stepStyle : undefined;
+  const maxNewTokens = o.sampling.maxNewTokens > 0 ? o.sampling.maxNewTokens : contextFor(o.task, o.levels, o.seed, taught);
   const longestPrompt = Math.max(...problems.map((p) => promptIds(p).length));
   const problemsByLevel: Record<number, number> = {};
   for (const p of problems) problemsByLevel[p.level] = (problemsByLevel[p.level] ?? 0) + 1;

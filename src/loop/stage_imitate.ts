@@ -37,7 +37,7 @@ export async function imitateToy(o: ToyImitateOptions): Promise<ToyImitateResult
   const levels = [...o.distill.levels, ...o.distill.scarceLevels];
   const examples = trajectoryExamples(rows, 'distill');
   const longest = Math.max(...examples.map((e) => e.inputIds.length));
-  const context = Math.max(contextFor(o.task, levels, o.distill.seed), longest);
+  const context = Math.max(contextFor(o.task, levels, o.distill.seed, o.distill.stepStyle), longest);
   const model = newStudent(o.model, context, o.distill.seed);
   const parameters = [...model.weights.values()].reduce((n, w) => n + w.shape.reduce((p, d) => p * d, 1), 0);
   const scarce = o.distill.scarceLevels.length ? ` + ${rows.filter((t) => o.distill.scarceLevels.includes(t.level)).length} at scarce levels ${o.distill.scarceLevels.join(',')}` : '';

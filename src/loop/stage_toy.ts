@@ -10,7 +10,7 @@ import { initModel, loadModel } from '../nn/load.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import type { ModelConfig } from '../io/hf_config.ts';
 import { Rng } from '../tasks/rng.ts';
-import type { Problem, Task } from '../tasks/task.ts';
+import { STEP_STYLES, type Problem, type StepStyle, type Task } from '../tasks/task.ts';
 import type { ToyModelConfig, TrainStageConfig } from './config.ts';
 import type { Trajectory } from './pool.ts';
 import { ProblemSets } from './problems.ts';
@@ -56,6 +56,8 @@ export interface DistillSpec {
   scarceExamples: number;
   seed: number;
   reflectionRate: number;
+  /** How the teacher writes arithmetic steps; absent = the task's default. */
+  stepStyle?: StepStyle;
 }
 
 /** The distilled problems: the same streams as `still run` draws them from, so a seed gives one set. */
@@ -71,7 +73,7 @@ export function distilledProblems(task: Task, spec: DistillSpec): Problem[] {
 export function distilledTrajectories(task: Task, spec: DistillSpec): Trajectory[] {
   const root = new Rng(`teacher/${spec.seed}`);
   return distilledProblems(task, spec).map((p) => {
-    const completion = task.teacher(p, root.fork(p.id), { reflectionRate: spec.reflectionRate });
+    const completion = task.teacher(p, root.fork(p.id), { reflectionRate: spec.reflectionRate, stepStyle: spec.stepStyle });
     return { problemId: p.id, level: p.level, question: p.question, completion, round: 0, reflection: task.hasReflection(completion) };
   });
 }
@@ -86,13 +88,13 @@ export function trajectoryExamples(rows: readonly Trajectory[], tag: string): Ex
  * hardest level, prompt and EOS counted, with a quarter more for a student that wanders. The same rule
  * as `still run` uses for its context.
  */
-export function contextFor(task: Task, levels: readonly number[], seed: number): number {
+export function contextFor(task: Task, levels: readonly number[], seed: number, stepStyle?: StepStyle): number {
   const top = Math.max(...levels);
   const rng = new Rng(`budget/${seed}`);
   let longest = 0;
   for (let i = 0; i < 50; i++) {
     const p = task.generate(top, rng);
-    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1 }), 'budget').inputIds.length);
+    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle }), 'budget').inputIds.length);
   }
   return Math.ceil(longest * 1.25);
 }
@@ -156,8 +158,9 @@ export function readToyNote(dir: string): ToyNote | null {
   const d = note?.distill;
   if (note?.format !== 'still-toy/1' || typeof note.task !== 'string' || !d || !Array.isArray(d.levels) ||
       !Number.isInteger(d.examples) || !Number.isInteger(d.seed) || typeof d.reflectionRate !== 'number' ||
-      !Array.isArray(d.scarceLevels) || !Number.isInteger(d.scarceExamples) || !Number.isInteger(note.round)) {
-    throw new Error(`${file}: expected {"format":"still-toy/1","task","distill":{"levels","examples","scarceLevels","scarceExamples","seed","reflectionRate"},"stage","round"}`);
+      !Array.isArray(d.scarceLevels) || !Number.isInteger(d.scarceExamples) || !Number.isInteger(note.round) ||
+      (d.stepStyle !== undefined && !STEP_STYLES.includes(d.stepStyle))) {
+    throw new Error(`${file}: expected {"format":"still-toy/1","task","distill":{"levels","examples","scarceLevels","scarceExamples","seed","reflectionRate","stepStyle"?},"stage","round"}`);
   }
   return note;
 }
