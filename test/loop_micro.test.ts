@@ -83,5 +83,8 @@ describe('the STILL loop', () => {
     const scores = (r: typeof full) => r.rounds.map((m) => [m.poolSize, m.accuracy.map((a) => [a.greedy, a.pass1, a.thoughtChars])]);
     expect(scores(resumed)).toEqual(scores(full));
     expect(readFileSync(join(split, 'round-2/model.safetensors'))).toEqual(readFileSync(join(straight, 'round-2/model.safetensors')));
+
+    const changed = parseConfig({ ...MICRO, explore: { ...MICRO.explore, k: 3 } }, 'micro.json');
+    await expect(runExperiment(changed, { outDir: split, quiet: true })).rejects.toThrow(/field 'explore.k' differs/);
   });
 });

@@ -29,6 +29,31 @@ export interface RunOptions {
   stopAfterRound?: number;
 }
 
+/**
+ * Resuming is only sound when the finished rounds came from this very config: refuse otherwise, naming the
+ * first field that differs, rather than silently mixing two experiments (or overwriting the old one).
+ */
+function checkSameExperiment(outDir: string, cfg: ExperimentConfig): void {
+  const file = join(outDir, 'config.json');
+  if (!existsSync(file)) return;
+  const before = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  const diff = firstDifference(before, JSON.parse(JSON.stringify(cfg)), '');
+  if (diff !== null) {
+    throw new Error(`${file}: this folder holds a run with a different config (field '${diff}' differs); ` +
+      'choose another --out, or delete the folder to start over');
+  }
+}
+
+function firstDifference(a: unknown, b: unknown, path: string): string | null {
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return a === b ? null : path || '(root)';
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+    if (d !== null) return d;
+  }
+  return null;
+}
+
 /** Teacher traces for problems, each with its own seeded randomness (so adding problems changes no trace). */
 function distilled(task: Task, problems: Problem[], cfg: ExperimentConfig, tag: string): Example[] {
   const root = new Rng(`teacher/${cfg.seed}`);
@@ -61,6 +86,7 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   const log = stageLog(opts.quiet);
   const task = getTask(cfg.task);
   mkdirSync(opts.outDir, { recursive: true });
+  checkSameExperiment(opts.outDir, cfg);
   writeJsonAtomic(join(opts.outDir, 'config.json'), cfg);
   const maxLen = sequenceBudget(task, cfg);
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
