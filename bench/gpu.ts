@@ -295,7 +295,7 @@ async function main(): Promise<void> {
   if (!args.includes('--skip-torch') && wanted('torch')) {
     await item('torch reference', () => {
       const t = performance.now();
-      const timeoutS = Math.max(60, Math.min(240, budgetS - elapsedS()));
+      const timeoutS = Math.round(Math.max(60, Math.min(240, budgetS - elapsedS()))); // spawnSync wants whole ms
       const p = spawnSync('python3', ['bench/torch_ref.py', ...(smoke ? ['--only', 'gemm'] : [])], { encoding: 'utf8', timeout: timeoutS * 1000, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       // Each finished measurement is a `RESULT {json}` line, so a timeout keeps what was measured before it.
       const got: Record<string, any> = {};
