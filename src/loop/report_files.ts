@@ -29,8 +29,13 @@ export function reportMarkdown(r: Report): string {
       `|---|---:|---:|---:|${levels.map(() => '---:').join('|')}|---:|`,
       ...r.ablation.map((a) => `| ${a.setting} | ${a.distilled} | ${a.explored} | ${a.steps} | ${levels.map((l) => pct(a.byLevel[l] ?? null)).join(' | ')} | ${a.mean.toFixed(1)} |`), '');
   }
-  const sample = r.rounds[r.rounds.length - 1]?.examples[0];
-  if (sample) lines.push('## A rollout at the hardest level (final round, greedy)', '', '```', `${sample.question}`, sample.completion, '```', '');
+  // One right and one wrong rollout when there are both: the failure modes teach as much as the successes.
+  const examples = r.rounds[r.rounds.length - 1]?.examples ?? [];
+  const shown = [examples.find((e) => e.correct), examples.find((e) => !e.correct)].filter((e) => e !== undefined);
+  if (shown.length > 0) {
+    lines.push(`## Greedy rollouts at level ${r.hardestLevel} (final round)`, '');
+    for (const e of shown) lines.push(`${e.correct ? 'Correct' : 'Wrong'}: \`${e.question}\``, '', '```', e.completion, '```', '');
+  }
   lines.push(`Total wall time ${r.totalWallSeconds.toFixed(0)} s.`, '');
   return lines.join('\n');
 }
