@@ -33,16 +33,24 @@ function readInput(value: unknown): { pred: string; gold: string; dataset?: stri
  * Grades JSONL lines in order. `write` receives each output line (with its newline), `warn` each error.
  * Blank lines are skipped and produce no output.
  */
+type Grader = typeof import('../verify/grade.ts')['grade'];
+
+async function loadGrader(): Promise<Grader> {
+  return (await import('../verify/grade.ts')).grade;
+}
+
 export async function gradeJsonl(
   lines: AsyncIterable<string> | Iterable<string>,
   file: string,
   write: (line: string) => void,
   warn: (line: string) => void,
+  grader?: Grader,
 ): Promise<GradeSummary> {
   const summary: GradeSummary = { graded: 0, correct: 0, malformed: 0 };
-  // The CAS behind the grader takes seconds to load, so it is imported when grading starts, not when
-  // the CLI starts (every other command would pay for it).
-  const { grade: grader } = await import('../verify/grade.ts');
+  // The CAS behind the grader takes seconds to load, so it is imported when grading starts, not when the
+  // CLI starts (every other command would pay for it). Callers reading a stream pass it in loaded: an
+  // await between opening a readline interface and iterating it can drop the lines emitted meanwhile.
+  grader ??= await loadGrader();
   let lineNo = 0;
   for await (const raw of lines) {
     lineNo++;
@@ -80,7 +88,7 @@ export function registerGrade(program: Command): void {
     .description('grade model outputs against gold answers (JSONL in: pred, gold, dataset?; JSONL out: verdicts)')
     .argument('<file>', 'JSONL file of {"pred", "gold", "dataset"?} lines, or - for stdin')
     .action(async (file: string) => {
-      await import('../verify/grade.ts'); // load the CAS before reading, so no input line waits on it
+      const grader = await loadGrader();
       const stream = file === '-' ? process.stdin : createReadStream(file, { encoding: 'utf8' });
       // Surface a missing file as a user error naming the path, not as an unhandled stream error.
       const opened = new Promise<void>((resolve, reject) => {
@@ -91,7 +99,7 @@ export function registerGrade(program: Command): void {
       await opened;
       const lines = createInterface({ input: stream, crlfDelay: Infinity });
       const name = file === '-' ? 'stdin' : file;
-      const summary = await gradeJsonl(lines, name, (l) => process.stdout.write(l), (l) => process.stderr.write(l));
+      const summary = await gradeJsonl(lines, name, (l) => process.stdout.write(l), (l) => process.stderr.write(l), grader);
       process.stderr.write(`still grade: ${formatSummary(summary)}\n`);
       if (summary.malformed > 0) process.exitCode = 1;
     });

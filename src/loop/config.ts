@@ -64,7 +64,10 @@ export interface ExperimentConfig {
   };
   improve: TrainStageConfig & {
     rounds: number;
-    /** 'continue' fine-tunes the previous round's model; 'base' retrains from the initial weights. */
+    /**
+     * 'continue' fine-tunes the previous round's model with these settings; 'base' retrains from the initial
+     * weights with round 0's (imitate) settings on all distilled traces plus the pool.
+     */
     init: 'continue' | 'base';
     /** Bulk distilled traces replayed each round beside the pool and the scarce traces (null = all). */
     replay: number | null;

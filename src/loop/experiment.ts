@@ -134,7 +134,9 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
       const poolExamples = pool.all().map((t, i) => traceExample({ id: t.problemId, task: task.name, level: t.level, question: t.question, answer: '' }, t.completion, `pool:${i}`));
       // A model retrained from scratch needs every distilled trace; replay only thins out a continued one.
       const replay = cfg.improve.init === 'base' ? bulk : replayed(bulk, cfg.improve.replay, `${cfg.seed}/replay/${r}`);
-      trainSummary = await imitate(model!, [...replay, ...scarce, ...poolExamples], cfg.improve, cfg.seed + r, `improve (round ${r})`, log);
+      // Retraining from the initial weights repeats round 0's recipe with the pool added (the paper's retrain).
+      const recipe = cfg.improve.init === 'base' ? cfg.imitate : cfg.improve;
+      trainSummary = await imitate(model!, [...replay, ...scarce, ...poolExamples], recipe, cfg.seed + r, `improve (round ${r})`, log);
     }
     const evalSummary = evaluate(model!, task, evalProblems, cfg.eval, ctx);
     const metrics: RoundMetrics = {
