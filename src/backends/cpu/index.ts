@@ -1,6 +1,7 @@
 // The CPU backend: plain TypeScript over typed arrays. It is the reference every GPU kernel is tested
 // against, and the default when no GPU is present. It computes in f32 (f64 when given f64, for gradient
 // checks); bf16/f16 tensors are stored as raw bits and widened to f32 when an op reads them.
+import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
@@ -79,22 +80,12 @@ export class CpuBackend implements Backend {
 
   // ---- dense math -----------------------------------------------------------------------------------
   matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
-    if (a.rank < 2 || b.rank < 2) throw new Error(`matmul needs rank ≥ 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
-    const [ar, ac] = a.shape.slice(-2);
-    const [br, bc] = b.shape.slice(-2);
-    const [m, k] = transA ? [ac, ar] : [ar, ac];
-    const [kb, n] = transB ? [bc, br] : [br, bc];
-    const batchShape = a.shape.slice(0, -2);
-    const batch = numel(batchShape);
-    const bBatch = numel(b.shape.slice(0, -2));
-    if (k !== kb || (bBatch !== 1 && bBatch !== batch) || (b.rank > 2 && !sameShape(b.shape.slice(0, -2), batchShape))) {
-      throw new Error(`matmul: shapes ${fmt(a.shape)}${transA ? 'ᵀ' : ''} and ${fmt(b.shape)}${transB ? 'ᵀ' : ''} do not match`);
-    }
+    const { m, n, k, batchShape, batch, sharedB } = matmulShape(a, b, transA, transB);
     const out = this.alloc([...batchShape, m, n], floatType(a, b));
     gemm({
       a: floats(a), b: floats(b), out: raw(out) as FloatArray,
       batch, m, n, k, transA, transB,
-      strideA: m * k, strideB: b.rank === 2 ? 0 : k * n, strideOut: m * n,
+      strideA: m * k, strideB: sharedB ? 0 : k * n, strideOut: m * n,
       accumulate: false,
     });
     return out;

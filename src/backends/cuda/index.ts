@@ -13,6 +13,7 @@
 //   (RMSNorm's gw, the embedding's scatter-add), which sum over many rows.
 // Everything runs on one stream in issue order, so a freed block can be reused by the next op at once.
 // The API is synchronous: downloads (toArray, item, sumSquares) wait for the stream.
+import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
@@ -287,17 +288,7 @@ export class CudaBackend implements Backend {
 
   // ---- dense math -----------------------------------------------------------------------------------------
   matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
-    if (a.rank < 2 || b.rank < 2) throw new Error(`matmul needs rank ≥ 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
-    const [ar, ac] = a.shape.slice(-2);
-    const [br, bc] = b.shape.slice(-2);
-    const [m, k] = transA ? [ac, ar] : [ar, ac];
-    const [kb, n] = transB ? [bc, br] : [br, bc];
-    const batchShape = a.shape.slice(0, -2);
-    const batch = numel(batchShape);
-    const bBatch = numel(b.shape.slice(0, -2));
-    if (k !== kb || (bBatch !== 1 && bBatch !== batch) || (b.rank > 2 && !sameShape(b.shape.slice(0, -2), batchShape))) {
-      throw new Error(`matmul: shapes ${fmt(a.shape)}${transA ? 'ᵀ' : ''} and ${fmt(b.shape)}${transB ? 'ᵀ' : ''} do not match`);
-    }
+    const { m, n, k, batchShape, batch, sharedB } = matmulShape(a, b, transA, transB);
     const temps: Tensor[] = [];
     const dtype = floatType('matmul', a, b);
     const A = this.as(a, dtype, temps);
@@ -309,10 +300,9 @@ export class CudaBackend implements Backend {
         this.drv.memset8(this.ptr(out), 0, out.size * BYTES[dtype]);
         return out;
       }
-      const shared = b.rank === 2;
       // A weight shared by every batch item: fold the batch into the rows, one big GEMM.
-      const fold = shared && !transA && batch > 1;
-      this.gemm(dtype, fold ? batch * m : m, n, k, transA, transB, fold ? 1 : batch, A, B, out, m * k, shared ? 0 : k * n, m * n);
+      const fold = sharedB && !transA && batch > 1;
+      this.gemm(dtype, fold ? batch * m : m, n, k, transA, transB, fold ? 1 : batch, A, B, out, m * k, sharedB ? 0 : k * n, m * n);
       return out;
     } finally {
       for (const t of temps) t.dispose();
