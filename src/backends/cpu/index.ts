@@ -1,6 +1,7 @@
 // The CPU backend: plain TypeScript over typed arrays. It is the reference every GPU kernel is tested
 // against, and the default when no GPU is present. It computes in f32 (f64 when given f64, for gradient
 // checks); bf16/f16 tensors are stored as raw bits and widened to f32 when an op reads them.
+import { attentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
@@ -176,7 +177,7 @@ export class CpuBackend implements Backend {
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { o: Tensor; lse: Tensor } {
-    const dims = attentionDims(q, k, opts);
+    const dims = attentionDims(q, k, v, opts);
     const o = this.alloc(q.shape, floatType(q, k, v));
     const lse = this.alloc(q.shape.slice(0, 3), floatType(q));
     attentionBlocked(floats(q), floats(k), floats(v), dims, raw(o) as FloatArray, raw(lse) as FloatArray);
@@ -186,7 +187,7 @@ export class CpuBackend implements Backend {
   attentionBackward(
     go: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, opts: AttentionOptions,
   ): { gq: Tensor; gk: Tensor; gv: Tensor } {
-    const dims = attentionDims(q, k, opts);
+    const dims = attentionDims(q, k, v, opts);
     const type = floatType(q, k, v);
     const gq = this.alloc(q.shape, type);
     const gk = this.alloc(k.shape, type);
@@ -287,11 +288,9 @@ function cacheDims(cache: Tensor, src?: Tensor): kv.CacheDims {
   return { slots, maxLen, row: hkv * d };
 }
 
-function attentionDims(q: Tensor, k: Tensor, opts: AttentionOptions): attn.AttentionDims {
-  const [b, t, hq, d] = q.shape;
-  const [, s, hkv] = k.shape;
-  if (hq % hkv !== 0) throw new Error(`attention: ${hq} query heads are not a multiple of ${hkv} kv heads`);
-  return { b, t, s, hq, hkv, d, scale: opts.scale, causal: opts.causal, segments: opts.segments ? ints(opts.segments) : undefined };
+function attentionDims(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): attn.AttentionDims {
+  const segments = opts.segments ? ints(opts.segments) : undefined;
+  return { ...attentionShape(q, k, v, opts), scale: opts.scale, causal: opts.causal, segments };
 }
 
 /** The typed array behind a CPU tensor. */

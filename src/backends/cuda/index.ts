@@ -13,6 +13,7 @@
 //   (RMSNorm's gw, the embedding's scatter-add), which sum over many rows.
 // Everything runs on one stream in issue order, so a freed block can be reused by the next op at once.
 // The API is synchronous: downloads (toArray, item, sumSquares) wait for the stream.
+import { attentionShape, type AttentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
@@ -644,7 +645,7 @@ export class CudaBackend implements Backend {
   }
 
   /** Start and end of every position's segment (i32 [B, T] each), or nulls without segments. */
-  private segmentBounds(opts: AttentionOptions, dims: AttnDims, temps: Tensor[]): [Tensor | null, Tensor | null] {
+  private segmentBounds(opts: AttentionOptions, dims: AttentionShape, temps: Tensor[]): [Tensor | null, Tensor | null] {
     if (!opts.segments) return [null, null];
     requireIds('attention segments', opts.segments);
     if (dims.s !== dims.t) throw new Error(`attention: segments need as many keys as queries, got T=${dims.t}, S=${dims.s}`);
@@ -916,26 +917,10 @@ export class CudaGraph {
   }
 }
 
-interface AttnDims {
-  b: number;
-  t: number;
-  s: number;
-  hq: number;
-  hkv: number;
-  d: number;
-}
-
-function attentionDims(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): AttnDims {
-  if (q.rank !== 4 || k.rank !== 4 || !sameShape(k.shape, v.shape)) {
-    throw new Error(`attention: q ${fmt(q.shape)} must be [B, T, Hq, D] and k ${fmt(k.shape)}, v ${fmt(v.shape)} the same [B, S, Hkv, D]`);
-  }
-  const [b, t, hq, d] = q.shape;
-  const [kb, s, hkv, kd] = k.shape;
-  if (kb !== b || kd !== d) throw new Error(`attention: q ${fmt(q.shape)} and k ${fmt(k.shape)} differ in batch or head dim`);
-  if (hq % hkv !== 0) throw new Error(`attention: ${hq} query heads are not a multiple of ${hkv} kv heads`);
-  if (d > 256) throw new Error(`attention: head dim ${d} is above the 256 the CUDA kernels take`);
-  if (opts.causal && s < t) throw new Error(`attention: causal with fewer keys (${s}) than queries (${t})`);
-  return { b, t, s, hq, hkv, d };
+function attentionDims(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): AttentionShape {
+  const dims = attentionShape(q, k, v, opts);
+  if (dims.d > 256) throw new Error(`attention: head dim ${dims.d} is above the 256 the CUDA kernels take`);
+  return dims;
 }
 
 /** The common float dtype of an op's inputs: theirs when they agree, else f32. */
