@@ -1,8 +1,9 @@
-// A whole STILL experiment: round 0 imitates the teacher's distilled traces; every later round explores
-// harder problems with the current model, adds its verified-correct trajectories to the pool, and
-// retrains on distilled + pool. Each round writes its model, pool and metrics to its own folder, and a
-// rerun resumes after the last finished round. The Table 2 ablation adds a distill-only run on a larger
-// distilled set, to compare against the small set with and without exploration.
+// A whole STILL experiment: round 0 imitates the teacher's distilled traces (plenty at the easy levels, a
+// few at the hard "scarce" ones); every later round explores the hard levels with the current model, adds
+// its verified-correct trajectories to the pool, and trains on the pool, the scarce traces and a replayed
+// sample of the easy ones. Each round writes its model, pool and metrics to its own folder, and a rerun
+// resumes after the last finished round. The Table 2 ablation adds a distill-only run with more teacher
+// traces at the hard levels, to compare against the small set with and without exploration.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example } from '../data/example.ts';
