@@ -5,6 +5,7 @@ import type { Example } from '../src/data/example.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
 import type { Storage } from '../src/tensor/tensor.ts';
 import { TrainRng } from '../src/train/rng.ts';
+import { runCli } from './cli_helpers.ts';
 
 /** A 2-layer llama-type model small enough to train in milliseconds. */
 export function toyConfig(vocabSize = 24): ModelConfig {
@@ -57,23 +58,8 @@ export function countingBackend(): { backend: Backend; live: () => number } {
  * training commands, stdout and stderr captured. Errors are thrown, not printed.
  */
 export async function runStill(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  const { Command } = await import('commander');
   const { registerSft } = await import('../src/cli/sft.ts');
   const { registerImitate } = await import('../src/cli/imitate.ts');
   const { registerForward } = await import('../src/cli/forward.ts');
-  const program = new Command('still').option('--backend <name>', 'backend', 'cpu').exitOverride();
-  for (const register of [registerSft, registerImitate, registerForward]) register(program);
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
-  try {
-    await program.parseAsync(['node', 'still', ...args]);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  return { stdout, stderr };
+  return runCli([registerSft, registerImitate, registerForward], args);
 }
