@@ -65,6 +65,18 @@ export interface SampledTokens {
   logprobs: Float32Array;
 }
 
+/** What Backend.fusedLinear does around its GEMM, in this order: norm → x·wᵀ → + bias → swiglu → + residual. */
+export interface FusedLinearOptions {
+  /** RMSNorm each row of x first (x / rms(x) · weight, eps), rounded to x's dtype as Backend.rmsnorm's output is. */
+  norm?: { weight: Tensor; eps: number } | null;
+  /** [N] ([2N] with swiglu), added to x·wᵀ. */
+  bias?: Tensor | null;
+  /** w stacks [gate; up] as [2N, K]: the result is silu(gate)·up, [..., N]. */
+  swiglu?: boolean;
+  /** [..., N], added last (the residual stream). */
+  residual?: Tensor | null;
+}
+
 export interface Backend {
   readonly name: BackendName;
 
@@ -159,6 +171,24 @@ export interface Backend {
    * reference `sampleTokens` in src/sample/sampler.ts draws it. Backends without it get the host path.
    */
   sample?(logits: Tensor, rows: readonly SampleRow[]): SampledTokens;
+
+  // ---- inference-only fused ops (no backward): the model's generation path, src/nn/fused_forward.ts ---------
+  // Each is defined by a composition of the ops above (src/backends/fused_reference.ts), which is the CPU
+  // backend's implementation and the reference GPU kernels are checked against. Optional: a backend without
+  // them runs the unfused forward.
+  /**
+   * A projection with its neighbours fused in (see FusedLinearOptions): x [..., K], w [N, K] ([2N, K] with
+   * swiglu) → [..., N]. On a GPU, a few rows (a decode step) stream the weight once in one kernel.
+   */
+  fusedLinear?(x: Tensor, w: Tensor, opts: FusedLinearOptions): Tensor;
+  /**
+   * The attention inputs of a step from the stacked q/k/v projection: qkv [B, T, Hq + 2·Hkv, D] (+ bias
+   * [(Hq + 2·Hkv)·D]); RoPE (at positions i32 [B, T]) on the q and k heads; k and v written into the slot
+   * caches [slots, maxLen, Hkv, D] at (slots, starts) exactly as kvWrite writes them. Returns q [B, T, Hq, D].
+   */
+  ropeKvWrite?(
+    qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor,
+  ): Tensor;
 
   // ---- optimizer -----------------------------------------------------------------------------------
   /** One AdamW step in place (PyTorch semantics, decoupled weight decay), on fp32 p, m, v; g any float. */

@@ -7,6 +7,8 @@ import { track } from './scope.ts';
 /** Device memory behind one or more tensors (views share it). Freed when the last holder disposes. */
 export class Storage {
   refs = 1;
+  /** Bumped by every in-place write (copyInto, adamw, ...), so caches derived from it can tell they are stale. */
+  version = 0;
   constructor(readonly backend: Backend, public handle: unknown) {}
 }
 

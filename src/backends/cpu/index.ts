@@ -3,7 +3,8 @@
 // checks); bf16/f16 tensors are stored as raw bits and widened to f32 when an op reads them.
 import { attentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
+import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
+import { fusedLinearReference, ropeKvWriteReference } from '../fused_reference.ts';
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
@@ -77,6 +78,7 @@ export class CpuBackend implements Backend {
     const tmp = src.dtype === dst.dtype ? null : this.cast(src, dst.dtype);
     raw(dst).set(raw(tmp ?? src) as ArrayLike<number>);
     tmp?.dispose();
+    dst.storage.version++;
   }
 
   // ---- dense math -----------------------------------------------------------------------------------
@@ -238,10 +240,12 @@ export class CpuBackend implements Backend {
     const data = src.dtype === cache.dtype ? src : this.cast(src, cache.dtype);
     kv.kvWrite(raw(cache), dims, raw(data), t, ints(slots), ints(starts));
     if (data !== src) data.dispose();
+    cache.storage.version++;
   }
 
   kvCopy(cache: Tensor, src: number, dsts: readonly number[], length: number): void {
     kv.kvCopy(raw(cache), cacheDims(cache), src, dsts, length);
+    cache.storage.version++;
   }
 
   slotAttention(q: Tensor, kCache: Tensor, vCache: Tensor, slots: Tensor, kvLens: Tensor, scale: number): Tensor {
@@ -266,9 +270,19 @@ export class CpuBackend implements Backend {
     return sampleTokens(floats(logits), logits.shape[1], rows);
   }
 
+  // ---- inference-only fused ops: the reference compositions themselves ---------------------------------
+  fusedLinear(x: Tensor, w: Tensor, opts: FusedLinearOptions): Tensor {
+    return fusedLinearReference(this, x, w, opts);
+  }
+
+  ropeKvWrite(qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor): Tensor {
+    return ropeKvWriteReference(this, qkv, bias, positions, theta, kCache, vCache, slots, starts);
+  }
+
   // ---- optimizer ------------------------------------------------------------------------------------
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamWHyper): void {
     ops.adamw(raw(p) as FloatArray, floats(g), raw(m) as FloatArray, raw(v) as FloatArray, h);
+    for (const t of [p, m, v]) t.storage.version++;
   }
 
   sumSquares(t: Tensor): number {

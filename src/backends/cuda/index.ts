@@ -15,7 +15,8 @@
 // The API is synchronous: downloads (toArray, item, sumSquares) wait for the stream.
 import { attentionShape, type AttentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
+import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
+import { fusedLinearReference, fusedLinearShape, ropeKvShape, ropeKvWriteReference } from '../fused_reference.ts';
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
@@ -25,6 +26,7 @@ import { BlockPool, CachingAllocator, type AllocatorStats, type Block } from './
 import { CublasLt, WORKSPACE_BYTES, type GemmDType } from './cublaslt.ts';
 import { CudaDriver } from './driver.ts';
 import { DECODE_HEAD_DIMS, decodePlan, decodeSharedBytes } from './decode_plan.ts';
+import { gemvPlan } from './gemv_plan.ts';
 import { DeviceSampleParams } from './sample_params.ts';
 import { packSampleParams, rowNeeds, samplePlan, sampleScratch } from './sample_plan.ts';
 import { f32Arg, i32Arg, i64Arg, i64StructArg, ptrArg, type KernelArg } from './ffi.ts';
@@ -66,6 +68,8 @@ export class CudaBackend implements Backend {
   private readonly invFreq = new Map<string, Block>();
   private readonly maxBlocks: number;
   private readonly genericAttention: boolean;
+  /** Kernel launches and cuBLASLt calls issued so far (a decode step's count is what CUDA graphs replay). */
+  launches = 0;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.drv = CudaDriver.open(env);
@@ -113,6 +117,7 @@ export class CudaBackend implements Backend {
   }
 
   private launch(name: string, grid: Dim3, block: Dim3, args: KernelArg[], shared = 0): void {
+    this.launches++;
     this.kernels.launch(name, grid, block, args, shared);
   }
 
@@ -187,6 +192,7 @@ export class CudaBackend implements Backend {
     const host = t.dtype === 'f32' ? Float32Array.from(data as ArrayLike<number>) : t.dtype === 'i32' ? Int32Array.from(data as ArrayLike<number>)
       : data instanceof Uint16Array ? data : (t.dtype === 'bf16' ? f32ToBf16 : f32ToF16)(Float32Array.from(data as ArrayLike<number>));
     if (t.size > 0) this.drv.upload(this.ptr(t), host);
+    t.storage.version++;
   }
 
   /** Device milliseconds taken by `fn`'s launches, timed with CUDA events. */
@@ -285,6 +291,7 @@ export class CudaBackend implements Backend {
   copyInto(dst: Tensor, src: Tensor): void {
     if (!sameShape(dst.shape, src.shape)) throw new Error(`copyInto: shape ${fmt(src.shape)} into ${fmt(dst.shape)}`);
     this.castInto(dst, src);
+    dst.storage.version++;
   }
 
   // ---- dense math -----------------------------------------------------------------------------------------
@@ -314,6 +321,7 @@ export class CudaBackend implements Backend {
     a: Tensor, b: Tensor, c: Tensor, strideA: number, strideB: number, strideC: number): void {
     const pa = this.ptr(a), pb = this.ptr(b), pc = this.ptr(c);
     if (this.blas) {
+      this.launches++;
       try {
         this.blasGemm(this.blas, dtype, m, n, k, transA, transB, batch, pa, pb, pc, strideA, strideB, strideC);
         return;
@@ -735,6 +743,7 @@ export class CudaBackend implements Backend {
       this.pendingChecks.set(ERR_KV, (row) => `kvWrite: row ${row} names a slot outside [0, ${nSlots}) or writes past maxLen ${maxLen}`);
     }
     for (const x of temps) x.dispose();
+    cache.storage.version++;
   }
 
   kvCopy(cache: Tensor, src: number, dsts: readonly number[], length: number): void {
@@ -752,6 +761,7 @@ export class CudaBackend implements Backend {
       if (dst === src) throw new Error(`kvCopy: destination slot ${dst} is the source`);
       if (length > 0) this.drv.copy(base + BigInt(dst) * slotBytes, base + BigInt(src) * slotBytes, length * hkv * d * BYTES[cache.dtype]);
     }
+    cache.storage.version++;
   }
 
   slotAttention(q: Tensor, kCache: Tensor, vCache: Tensor, slots: Tensor, kvLens: Tensor, scale: number): Tensor {
@@ -862,6 +872,76 @@ export class CudaBackend implements Backend {
     }
   }
 
+  // ---- inference-only fused ops (kernels/cuda/fused.cu; definitions in ../fused_reference.ts) -----------------
+  /**
+   * A few rows (a decode step): one fused_gemv launch that streams w once. More rows: [rmsnorm,] a cuBLASLt GEMM
+   * and one epilogue kernel for bias, swiglu and residual. Mixed dtypes take the reference composition.
+   */
+  fusedLinear(x: Tensor, w: Tensor, opts: FusedLinearOptions): Tensor {
+    const { m, k, n, outShape } = fusedLinearShape(x, w, opts);
+    const dtype = x.dtype;
+    const operands = [w, opts.bias, opts.norm?.weight, opts.residual].filter((t): t is Tensor => !!t);
+    if (dtype === 'i32' || dtype === 'f64' || operands.some((t) => t.dtype !== dtype) || k === 0 || m === 0) {
+      return fusedLinearReference(this, x, w, opts);
+    }
+    const plan = gemvPlan(m, n, k, BYTES[dtype], this.drv.info.multiprocessors);
+    if (plan && this.ptr(x) % 16n === 0n && this.ptr(w) % 16n === 0n) {
+      const out = this.alloc(outShape, dtype);
+      this.launch(`fused_gemv_${dtype}_m${plan.maxRows}`, [plan.blocks, 1, 1], [256, 1, 1], [
+        i32Arg(m), i32Arg(n), i32Arg(k), i32Arg(plan.splitK), this.p(x), this.p(w), this.p(opts.norm?.weight ?? null),
+        f32Arg(opts.norm?.eps ?? 0), this.p(opts.bias ?? null), i32Arg(+!!opts.swiglu), this.p(opts.residual ?? null), this.p(out),
+      ], plan.sharedBytes);
+      return out;
+    }
+    const temps: Tensor[] = [];
+    try {
+      let h = x.view([m, k]);
+      temps.push(h);
+      if (opts.norm) {
+        const { y, rstd } = this.rmsnorm(h, opts.norm.weight, opts.norm.eps);
+        temps.push(y, rstd);
+        h = y;
+      }
+      const y = this.matmul(h, w, false, true);
+      temps.push(y);
+      if (!opts.bias && !opts.swiglu && !opts.residual) return y.view(outShape);
+      const out = this.alloc(outShape, dtype);
+      this.launch(`fused_epilogue_${dtype}`, [this.blocksFor(m * n), 1, 1], [256, 1, 1], [
+        i64Arg(m), i32Arg(n), this.p(y), this.p(opts.bias ?? null), i32Arg(+!!opts.swiglu), this.p(opts.residual ?? null), this.p(out),
+      ]);
+      return out;
+    } finally {
+      for (const t of temps) t.dispose();
+    }
+  }
+
+  /** One rope_kv_write launch: bias, RoPE on q and k, k and v into the caches (same dtype throughout). */
+  ropeKvWrite(qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor): Tensor {
+    const { b, t, hq, hkv, d } = ropeKvShape(qkv, bias, positions, kCache, vCache);
+    requireIds('ropeKvWrite positions', positions);
+    requireIds('ropeKvWrite slots', slots);
+    requireIds('ropeKvWrite starts', starts);
+    if (slots.size !== b || starts.size !== b) throw new Error(`ropeKvWrite: qkv ${fmt(qkv.shape)} has ${b} rows, slots ${fmt(slots.shape)} and starts ${fmt(starts.shape)} need [${b}]`);
+    const dtype = qkv.dtype;
+    if (dtype === 'i32' || dtype === 'f64' || kCache.dtype !== dtype || vCache.dtype !== dtype || (bias && bias.dtype !== dtype)) {
+      return ropeKvWriteReference(this, qkv, bias, positions, theta, kCache, vCache, slots, starts);
+    }
+    const [nSlots, maxLen] = kCache.shape;
+    const q = this.alloc([b, t, hq, d], dtype);
+    const n = b * t * (hq + 2 * hkv) * (d / 2);
+    if (n > 0) {
+      this.launch(`rope_kv_write_${dtype}`, [this.blocksFor(n), 1, 1], [256, 1, 1], [
+        i32Arg(b * t), i32Arg(t), i32Arg(hq), i32Arg(hkv), i32Arg(d), this.p(positions), ptrArg(this.inverseFrequencies(d, theta)),
+        this.p(qkv), this.p(bias), i32Arg(maxLen), i32Arg(nSlots), this.p(slots), this.p(starts), this.p(q), this.p(kCache), this.p(vCache),
+        ptrArg(this.flagPtr(ERR_KV)),
+      ]);
+      this.pendingChecks.set(ERR_KV, (row) => `ropeKvWrite: row ${row} names a slot outside [0, ${nSlots}) or writes past maxLen ${maxLen}`);
+    }
+    kCache.storage.version++;
+    vCache.storage.version++;
+    return q;
+  }
+
   // ---- optimizer ----------------------------------------------------------------------------------------
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamWHyper): void {
     for (const [what, t] of [['p', p], ['m', m], ['v', v]] as const) {
@@ -877,6 +957,7 @@ export class CudaBackend implements Backend {
       i64Arg(n), this.p(p), this.p(g), this.p(m), this.p(v), f32Arg(h.beta1), f32Arg(h.beta2), f32Arg(h.eps),
       f32Arg(1 - h.lr * h.weightDecay), f32Arg(h.lr / bc1), f32Arg(Math.sqrt(bc2)),
     ]);
+    for (const t of [p, m, v]) t.storage.version++;
   }
 
   sumSquares(t: Tensor): number {

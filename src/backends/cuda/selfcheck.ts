@@ -1,7 +1,7 @@
 // Every CUDA kernel against the CPU reference on fresh random inputs, with error limits suited to each
 // dtype. One list of checks serves the emulator tests (size 'small'), the GPU tests and bench/gpu.ts
 // (size 'large'). Each check reports the worst error relative to the reference's largest magnitude.
-import type { AttentionOptions, Backend, BinaryOp, SampleRow, UnaryOp } from '../backend.ts';
+import type { AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampleRow, UnaryOp } from '../backend.ts';
 import { sampleTokens } from '../../sample/sampler.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { DType } from '../../tensor/dtype.ts';
@@ -521,6 +521,75 @@ function queryTilesCheck(check: Check): Check {
   };
 }
 
+/** The inference-only fusedLinear: every prologue/epilogue combination, on the GEMV path (≤ 8 rows) and the GEMM one. */
+function fusedLinearCheck(dtype: 'f32' | 'bf16'): Check {
+  return {
+    name: `fused linear: rmsnorm, bias, swiglu, residual around the GEMV and GEMM paths (${dtype})`,
+    tol: dtype === 'f32' ? F32 : BF16,
+    run: (c) => {
+      if (!c.cuda.fusedLinear || !c.cpu.fusedLinear) throw new Error('the backend has no fusedLinear');
+      // [rows, K, N]: K of whole 16-byte chunks or not (then the GEMM path); narrow N over long K splits each
+      // column over 2, 4 and 8 warps (the emulator has 4 SMs).
+      const shapes = c.size === 'small'
+        ? [[1, 40, 24], [3, 40, 24], [8, 40, 9], [11, 40, 24], [2, 512, 20], [2, 1024, 8], [3, 2048, 3], [1, 36, 12]]
+        : [[1, 896, 1152], [1, 896, 4864], [1, 4864, 896], [4, 896, 896], [8, 4864, 896], [64, 896, 1152], [64, 896, 4864]];
+      const combos: (keyof FusedLinearOptions)[][] = [[], ['bias'], ['norm', 'bias'], ['swiglu'], ['norm', 'swiglu', 'bias'], ['residual'], ['bias', 'residual']];
+      let e = 0;
+      for (const [m, k, n] of shapes) {
+        // The large shapes run the combinations the model uses; the small ones all of them.
+        const use = c.size === 'small' ? combos : k === 4864 || n === 896 ? [['residual']] : n === 1152 ? [['norm', 'bias'], []] : [['norm', 'swiglu']];
+        for (const combo of use as (keyof FusedLinearOptions)[][]) {
+          const swiglu = combo.includes('swiglu');
+          const rowsW = swiglu ? 2 * n : n;
+          const [gx, rx] = randBoth(c, [m, k], dtype, 2);
+          const [gw, rw] = randBoth(c, [rowsW, k], dtype, 1 / Math.sqrt(k));
+          const [gb, rb] = randBoth(c, [rowsW], dtype);
+          const [gn, rn] = randBoth(c, [k], dtype);
+          const [gr, rr] = randBoth(c, [m, n], dtype, 2);
+          const opts = (w: Tensor, b: Tensor, nw: Tensor, r: Tensor): FusedLinearOptions => ({
+            bias: combo.includes('bias') ? b : null, norm: combo.includes('norm') ? { weight: nw, eps: 1e-6 } : null, swiglu, residual: combo.includes('residual') ? r : null,
+          });
+          e = worst(e, err(c, c.cuda.fusedLinear(gx, gw, opts(gw, gb, gn, gr)), c.cpu.fusedLinear(rx, rw, opts(rw, rb, rn, rr))));
+        }
+      }
+      return e;
+    },
+  };
+}
+
+/** ropeKvWrite: q with RoPE, and k (RoPE) and v written into slot caches, with and without the bias. */
+function ropeKvCheck(dtype: 'f32' | 'bf16'): Check {
+  return {
+    name: `rope + KV write from the stacked qkv projection (${dtype})`,
+    tol: dtype === 'f32' ? 1e-5 : BF16,
+    run: (c) => {
+      if (!c.cuda.ropeKvWrite || !c.cpu.ropeKvWrite) throw new Error('the backend has no ropeKvWrite');
+      // [rows, T, Hq, Hkv, D, slots, maxLen]
+      const shapes = c.size === 'small' ? [[3, 1, 4, 2, 16, 5, 40], [2, 6, 6, 2, 8, 3, 9]] : [[64, 1, 14, 2, 64, 64, 1024], [2, 100, 14, 2, 64, 4, 1024]];
+      let e = 0;
+      for (const [b, t, hq, hkv, d, slots, maxLen] of shapes) {
+        for (const withBias of [true, false]) {
+          const heads = hq + 2 * hkv;
+          const [gqkv, rqkv] = randBoth(c, [b, t, heads, d], dtype);
+          const [gb, rb] = randBoth(c, [heads * d], dtype);
+          const [gk, rk] = randBoth(c, [slots, maxLen, hkv, d], dtype);
+          const [gv, rv] = randBoth(c, [slots, maxLen, hkv, d], dtype);
+          const slotIds = Int32Array.from({ length: b }, (_, i) => (i * 7 + 1) % slots);
+          const starts = Int32Array.from({ length: b }, (_, i) => (i * 13 + 5) % (maxLen - t + 1));
+          const pos = Int32Array.from({ length: b * t }, (_, i) => starts[Math.floor(i / t)] + (i % t) + 1000 * (i % 3));
+          const [gs, rs] = both(c, slotIds, [b], 'i32');
+          const [gst, rst] = both(c, starts, [b], 'i32');
+          const [gp, rp] = both(c, pos, [b, t], 'i32');
+          const gq = c.cuda.ropeKvWrite(gqkv, withBias ? gb : null, gp, 1e6, gk, gv, gs, gst);
+          const rq = c.cpu.ropeKvWrite(rqkv, withBias ? rb : null, rp, 1e6, rk, rv, rs, rst);
+          e = worst(e, err(c, gq, rq), err(c, c.cuda.cast(gk, 'f32'), c.cpu.cast(rk, 'f32')), err(c, c.cuda.cast(gv, 'f32'), c.cpu.cast(rv, 'f32')));
+        }
+      }
+      return e;
+    },
+  };
+}
+
 export function allChecks(): Check[] {
   return [
     ...layoutChecks,
@@ -537,6 +606,10 @@ export function allChecks(): Check[] {
     attentionCheck('bf16', 64, true),
     attentionCheck('bf16', 128, true),
     queryTilesCheck(attentionCheck('bf16', 64, false)),
+    fusedLinearCheck('f32'),
+    fusedLinearCheck('bf16'),
+    ropeKvCheck('f32'),
+    ropeKvCheck('bf16'),
   ];
 }
 

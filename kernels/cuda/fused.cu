@@ -1,0 +1,270 @@
+// Inference-only fused kernels for the generation path (Backend.fusedLinear and Backend.ropeKvWrite; their
+// definitions, as compositions of plain ops, are in src/backends/fused_reference.ts):
+// - fused_gemv: y = [rmsnorm](x)·wᵀ (+ bias) (swiglu) (+ residual) for a few rows (a decode step). The rows of
+//   x are staged once per block in shared memory and every weight row is streamed exactly once, 16 bytes per
+//   lane per load, several loads in flight, so a decode step's projections run at memory speed in one launch
+//   each instead of a cuBLASLt GEMM plus elementwise kernels.
+// - fused_epilogue: the same bias / swiglu / residual after a cuBLASLt GEMM, for more rows.
+// - rope_kv_write: bias, RoPE on q and k, and the slot-cache writes of k and v from the stacked qkv output.
+// Intermediate values are rounded to the storage type wherever the unfused ops round their outputs, so the
+// fused path differs from the unfused one only in the GEMM's summation order.
+#include "common.cuh"
+
+constexpr int kGemvThreads = 256;
+constexpr int kGemvWarps = kGemvThreads / 32;
+constexpr int kGemvUnroll = 4;  // 16-byte weight loads in flight per lane (×2 with swiglu)
+
+template <typename T> __device__ __forceinline__ float round_to(float v) { return to_f32(from_f32<T>(v)); }
+
+/** The 16 / sizeof(T) elements of a 16-byte chunk, widened to f32. */
+template <typename T> struct Unpack;
+template <> struct Unpack<float> {
+  static __device__ __forceinline__ void run(const U128& v, float* f) {
+    f[0] = __uint_as_float(v.x); f[1] = __uint_as_float(v.y); f[2] = __uint_as_float(v.z); f[3] = __uint_as_float(v.w);
+  }
+};
+template <> struct Unpack<bf16> {
+  static __device__ __forceinline__ void run(const U128& v, float* f) {
+    const u32 w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      f[2 * i] = __uint_as_float(w[i] << 16);
+      f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+  }
+};
+template <> struct Unpack<f16> {
+  static __device__ __forceinline__ void run(const U128& v, float* f) {
+    const u32 w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      f16 lo, hi;
+      lo.bits = (u16)(w[i] & 0xffffu);
+      hi.bits = (u16)(w[i] >> 16);
+      f[2 * i] = to_f32(lo);
+      f[2 * i + 1] = to_f32(hi);
+    }
+  }
+};
+
+/**
+ * What follows the dot product (g; u is the up row's with swiglu), rounded to T after each step as the unfused
+ * ops (GEMM output, bias add, swiglu, residual add) round theirs.
+ */
+template <typename T>
+__device__ __forceinline__ float linear_epilogue(float g, float u, int col, int n, const T* bias, int swiglu, const T* residual, i64 at) {
+  float v = round_to<T>(g);
+  if (bias) v = round_to<T>(v + load(bias, col));
+  if (swiglu) {
+    float up = round_to<T>(u);
+    if (bias) up = round_to<T>(up + load(bias, n + col));
+    v = round_to<T>(v / (1.0f + expf(-v)) * up);
+  }
+  if (residual) v = load(residual, at) + v;
+  return v;
+}
+
+/**
+ * out [M, N] for M ≤ MAXM rows. Block: 8 warps; `splitK` warps share one output column (each takes a contiguous
+ * part of K, summed in shared memory), so a block covers 8 / splitK columns. With swiglu, column c reads weight
+ * rows c (gate) and N + c (up). Needs K a multiple of 16 / sizeof(T), 16-byte aligned x and w, and M·K·sizeof(T)
+ * bytes of dynamic shared memory for the staged rows.
+ */
+template <typename T, int MAXM>
+__device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __restrict__ x, const T* __restrict__ w,
+                                const T* __restrict__ normW, float eps, const T* __restrict__ bias, int swiglu,
+                                const T* __restrict__ residual, T* __restrict__ out) {
+  constexpr int V = 16 / (int)sizeof(T);
+  STILL_DYNAMIC_SMEM(smem);
+  T* xs = reinterpret_cast<T*>(smem);
+  __shared__ float red[kGemvWarps][MAXM][2];
+  __shared__ float scratch[33];
+  const int chunks = K / V;
+
+  // 1. Stage the rows of x (normalised exactly as rmsnorm_body does, rounded to T like its output).
+  for (int m = 0; m < M; m++) {
+    const T* xr = x + (i64)m * K;
+    T* sr = xs + (i64)m * K;
+    if (normW) {
+      float ss = 0.0f;
+      for (int i = threadIdx.x; i < K; i += blockDim.x) {
+        const float v = load(xr, i);
+        ss += v * v;
+      }
+      ss = block_sum(ss, scratch);
+      const float rs = rsqrtf(ss / (float)K + eps);
+      for (int i = threadIdx.x; i < K; i += blockDim.x) store(sr, i, load(normW, i) * (load(xr, i) * rs));
+    } else {
+      for (int c = threadIdx.x; c < chunks; c += blockDim.x) reinterpret_cast<U128*>(sr)[c] = reinterpret_cast<const U128*>(xr)[c];
+    }
+  }
+  __syncthreads();
+
+  // 2. Each warp: a part of one column's dot products, for every row at once (each weight chunk read once).
+  const int warp = warp_id(), lane = lane_id();
+  const int colsPerBlock = kGemvWarps / splitK;
+  const int col = blockIdx.x * colsPerBlock + warp / splitK;
+  const int part = warp % splitK;
+  const int per = (chunks + splitK - 1) / splitK;
+  const int lo = part * per;
+  const int hi = lo + per < chunks ? lo + per : chunks;
+  float acc[MAXM], acc2[MAXM];
+#pragma unroll
+  for (int m = 0; m < MAXM; m++) acc[m] = acc2[m] = 0.0f;
+  if (col < N) {
+    const U128* wg = reinterpret_cast<const U128*>(w + (i64)col * K);
+    const U128* wu = reinterpret_cast<const U128*>(w + (i64)(swiglu ? col + N : col) * K);
+    for (int c0 = lo + lane; c0 < hi; c0 += 32 * kGemvUnroll) {
+      U128 gv[kGemvUnroll] = {}, uv[kGemvUnroll] = {};
+#pragma unroll
+      for (int u = 0; u < kGemvUnroll; u++) {
+        const int c = c0 + 32 * u;
+        if (c < hi) {
+          gv[u] = wg[c];
+          if (swiglu) uv[u] = wu[c];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kGemvUnroll; u++) {
+        const int c = c0 + 32 * u;
+        if (c < hi) {
+          float gf[V], uf[V];
+          Unpack<T>::run(gv[u], gf);
+          if (swiglu) Unpack<T>::run(uv[u], uf);
+#pragma unroll
+          for (int m = 0; m < MAXM; m++) {
+            if (m < M) {
+              float xf[V];
+              Unpack<T>::run(reinterpret_cast<const U128*>(xs + (i64)m * K)[c], xf);
+#pragma unroll
+              for (int e = 0; e < V; e++) acc[m] += gf[e] * xf[e];
+              if (swiglu) {
+#pragma unroll
+                for (int e = 0; e < V; e++) acc2[m] += uf[e] * xf[e];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // 3. Sum over the warp, then over the splitK warps of each column.
+#pragma unroll
+  for (int m = 0; m < MAXM; m++) {
+    if (m < M) {
+      acc[m] = warp_sum(acc[m]);
+      if (swiglu) acc2[m] = warp_sum(acc2[m]);
+      if (lane == 0) {
+        red[warp][m][0] = acc[m];
+        red[warp][m][1] = acc2[m];
+      }
+    }
+  }
+  __syncthreads();
+
+  // 4. Epilogue: one thread per (column of this block, row).
+  for (int i = threadIdx.x; i < colsPerBlock * M; i += blockDim.x) {
+    const int cb = i / M, m = i % M;
+    const int c = blockIdx.x * colsPerBlock + cb;
+    if (c >= N) continue;
+    float g = 0.0f, u = 0.0f;
+    for (int p = 0; p < splitK; p++) {
+      g += red[cb * splitK + p][m][0];
+      u += red[cb * splitK + p][m][1];
+    }
+    const i64 at = (i64)m * N + c;
+    store(out, at, linear_epilogue<T>(g, u, c, N, bias, swiglu, residual, at));
+  }
+}
+
+/** out [M, N] from a GEMM's y [M, N] ([M, 2N] with swiglu: gate columns, then up columns). */
+template <typename T>
+__device__ void fused_epilogue_body(i64 M, int N, const T* __restrict__ y, const T* __restrict__ bias, int swiglu,
+                                    const T* __restrict__ residual, T* __restrict__ out) {
+  const i64 width = swiglu ? 2 * (i64)N : N;
+  for (i64 i = global_index(); i < M * N; i += grid_stride()) {
+    const i64 m = i / N;
+    const int c = (int)(i - m * N);
+    const float g = load(y, m * width + c);
+    const float u = swiglu ? load(y, m * width + N + c) : 0.0f;
+    store(out, i, linear_epilogue<T>(g, u, c, N, bias, swiglu, residual, i));
+  }
+}
+
+/**
+ * qkv [BT, Hq + 2·Hkv, D] (+ bias) → q [BT, Hq, D] with RoPE; k (with RoPE) and v into the slot caches
+ * [nSlots, maxLen, Hkv, D] at slot slots[b], position starts[b] + t (row bt = b·T + t). One item per rotation
+ * pair (i, i + D/2) of one head; a bad slot or start sets err (as kv_write does) and writes nothing.
+ */
+template <typename T>
+__device__ void rope_kv_write_body(int BT, int T_, int Hq, int Hkv, int D, const int* __restrict__ pos,
+                                   const float* __restrict__ invFreq, const T* __restrict__ qkv, const T* __restrict__ bias,
+                                   int maxLen, int nSlots, const int* __restrict__ slots, const int* __restrict__ starts,
+                                   T* __restrict__ q, T* __restrict__ kc, T* __restrict__ vc, int* err) {
+  const int half = D / 2, heads = Hq + 2 * Hkv;
+  const i64 n = (i64)BT * heads * half;
+  for (i64 i = global_index(); i < n; i += grid_stride()) {
+    const int k = (int)(i % half);
+    const i64 rh = i / half;  // (bt, head)
+    const int h = (int)(rh % heads);
+    const i64 bt = rh / heads;
+    const i64 o = rh * D;
+    float x1 = load(qkv, o + k), x2 = load(qkv, o + k + half);
+    if (bias) {
+      x1 = round_to<T>(x1 + load(bias, (i64)h * D + k));
+      x2 = round_to<T>(x2 + load(bias, (i64)h * D + k + half));
+    }
+    if (h < Hq + Hkv) {
+      // Same arithmetic as rope_body: the f32 product of the position and HF's f32 inverse frequency.
+      const float angle = __fmul_rn((float)pos[bt], invFreq[k]);
+      float s, c;
+      sincosf(angle, &s, &c);
+      const float r1 = x1 * c - x2 * s, r2 = x2 * c + x1 * s;
+      x1 = r1;
+      x2 = r2;
+    }
+    if (h < Hq) {
+      const i64 at = (bt * Hq + h) * D + k;
+      store(q, at, x1);
+      store(q, at + half, x2);
+      continue;
+    }
+    const int b = (int)(bt / T_), t = (int)(bt % T_);
+    const int slot = slots[b], start = starts[b];
+    if (slot < 0 || slot >= nSlots || start < 0 || start + T_ > maxLen) {
+      if (atomicExch(err, 1) == 0) err[1] = b;
+      continue;
+    }
+    const bool isK = h < Hq + Hkv;
+    const int hh = isK ? h - Hq : h - Hq - Hkv;
+    const i64 at = (((i64)slot * maxLen + start + t) * Hkv + hh) * D + k;
+    T* cache = isK ? kc : vc;
+    store(cache, at, x1);
+    store(cache, at + half, x2);
+  }
+}
+
+#define FUSED_GEMV(S, T, MAXM)                                                                                     \
+  extern "C" __global__ void __launch_bounds__(kGemvThreads) fused_gemv_##S##_m##MAXM(                              \
+      int M, int N, int K, int splitK, const T* x, const T* w, const T* normW, float eps, const T* bias, int swiglu, \
+      const T* residual, T* out) {                                                                                   \
+    fused_gemv_body<T, MAXM>(M, N, K, splitK, x, w, normW, eps, bias, swiglu, residual, out);                        \
+  }
+
+#define FUSED(S, T)                                                                                                 \
+  FUSED_GEMV(S, T, 1)                                                                                               \
+  FUSED_GEMV(S, T, 2)                                                                                               \
+  FUSED_GEMV(S, T, 4)                                                                                               \
+  FUSED_GEMV(S, T, 8)                                                                                               \
+  extern "C" __global__ void fused_epilogue_##S(i64 M, int N, const T* y, const T* bias, int swiglu, const T* residual, \
+                                                T* out) {                                                            \
+    fused_epilogue_body<T>(M, N, y, bias, swiglu, residual, out);                                                   \
+  }                                                                                                                 \
+  extern "C" __global__ void rope_kv_write_##S(int BT, int T_, int Hq, int Hkv, int D, const int* pos,              \
+                                               const float* invFreq, const T* qkv, const T* bias, int maxLen,       \
+                                               int nSlots, const int* slots, const int* starts, T* q, T* kc, T* vc, \
+                                               int* err) {                                                          \
+    rope_kv_write_body<T>(BT, T_, Hq, Hkv, D, pos, invFreq, qkv, bias, maxLen, nSlots, slots, starts, q, kc, vc, err); \
+  }
+STILL_FLOAT_TYPES(FUSED)

@@ -1,0 +1,33 @@
+// When and how fusedLinear runs as the fused_gemv kernel (kernels/cuda/fused.cu) instead of a cuBLASLt GEMM:
+// few rows (a decode step), K in whole 16-byte chunks, and the staged rows within a shared-memory budget.
+// The grid is one wave or more of 256-thread blocks; a narrow output splits K over several warps per column.
+
+/** Most rows of x the kernel takes (its instances hold 1, 2, 4 or 8 rows of accumulators). */
+export const GEMV_MAX_ROWS = 8;
+/** Shared memory for the staged rows of x (M·K elements): below every sm_80+ GPU's per-block limit. */
+export const GEMV_MAX_SHARED_BYTES = 96 * 1024;
+const WARPS = 8;
+
+export interface GemvPlan {
+  /** The kernel instance's row capacity: 1, 2, 4 or 8. */
+  maxRows: 1 | 2 | 4 | 8;
+  /** Warps per output column (1, 2, 4 or 8), each summing a contiguous part of K. */
+  splitK: number;
+  blocks: number;
+  sharedBytes: number;
+}
+
+/** The launch for m rows, n output columns and k inputs of `elementBytes` each, or null when the GEMM path fits better. */
+export function gemvPlan(m: number, n: number, k: number, elementBytes: number, multiprocessors: number): GemvPlan | null {
+  if (m < 1 || m > GEMV_MAX_ROWS || n < 1 || k < 1) return null;
+  const vec = 16 / elementBytes;
+  if (k % vec !== 0) return null;
+  const sharedBytes = m * k * elementBytes;
+  if (sharedBytes > GEMV_MAX_SHARED_BYTES) return null;
+  const maxRows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+  // Split K while the grid would leave SMs idle, as long as each warp keeps at least one chunk per lane.
+  const chunks = k / vec;
+  let splitK = 1;
+  while (splitK < WARPS && Math.ceil(n / (WARPS / splitK)) < multiprocessors && chunks / (2 * splitK) >= 32) splitK *= 2;
+  return { maxRows, splitK, blocks: Math.ceil(n / (WARPS / splitK)), sharedBytes };
+}
