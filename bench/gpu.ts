@@ -7,7 +7,8 @@
 // 1. kernels vs the CPU reference on fresh random inputs (bf16-appropriate limits), NVRTC fallback;
 // 2. tiny-qwen2 logits, greedy tokens and LoRA gradients vs HF/PEFT (fixtures/), flat memory over steps;
 // 3. benchmarks: bf16 GEMM, flash attention fwd/fwd+bwd (T 1024, 4096), decode attention, the fused
-//    sampler, a LoRA r16 SFT step (B8×T1024) and generation (batch 1 and 64) on Qwen2.5-0.5B shapes;
+//    sampler, the decode projections (fused GEMV vs unfused), generation (batch 1 and 64; the decode step
+//    fused and unfused) and a LoRA r16 SFT step (B8×T1024) on Qwen2.5-0.5B shapes;
 // 4. bench/torch_ref.py on the same shapes, then one table with the ratios.
 // Every item runs in its own try/catch and prints PASS/FAIL/INFO as it goes; a failure never stops the run.
 import { spawnSync } from 'node:child_process';
@@ -64,6 +65,8 @@ async function item(name: string, fn: () => unknown | Promise<unknown>): Promise
 }
 
 const fmtErr = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
+/** Fused vs unfused decode logits (relative to the largest): bf16 rounding noise is far below, a bug far above. */
+const FUSED_LIMIT = 5e-2;
 const GiB = 2 ** 30;
 /** The --smoke stand-in for Qwen2.5-0.5B: same structure (GQA, biases, tied), toy sizes. */
 const TINY_QWEN = { ...QWEN05, vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16 };
@@ -251,6 +254,49 @@ async function main(): Promise<void> {
     record('bench: fused sampler', 'INFO', parts.join('; '));
   });
 
+  await item('bench: decode projections', () => {
+    // One projection of a decode step (Qwen2.5-0.5B shapes) as the fused kernel (fusedLinear: a GEMV up to 8
+    // rows, with the norm / bias / SwiGLU / residual folded in) against the unfused ops (cuBLASLt + elementwise).
+    const [h, ff, qkv, vocab] = [size(896, 64), size(4864, 128), size(1152, 128), size(151936, 512)];
+    const shapes: [string, number, number, 'norm' | 'swiglu' | 'residual'][] = [
+      ['qkv', h, qkv, 'norm'], ['o', h, h, 'residual'], ['gate/up', h, ff, 'swiglu'], ['down', ff, h, 'residual'], ['lm head', h, vocab, 'norm'],
+    ];
+    const parts: string[] = [];
+    for (const m of [1, 64]) {
+      const row: string[] = [];
+      for (const [name, k, n, kind] of shapes) {
+        const x = randomTensor(cuda, [m, k], 11);
+        const w = randomTensor(cuda, [kind === 'swiglu' ? 2 * n : n, k], 12);
+        const nw = randomTensor(cuda, [k], 13);
+        const r = randomTensor(cuda, [m, n], 14);
+        const opts = kind === 'norm' ? { norm: { weight: nw, eps: 1e-6 } } : kind === 'swiglu' ? { swiglu: true } : { residual: r };
+        const fused = deviceMs(cuda, () => cuda.fusedLinear(x, w, opts), 20);
+        const plain = deviceMs(cuda, () => {
+          const out: Tensor[] = [];
+          let hIn = x;
+          if (kind === 'norm') {
+            const { y, rstd } = cuda.rmsnorm(x, nw, 1e-6);
+            out.push(y, rstd);
+            hIn = y;
+          }
+          const y = cuda.matmul(hIn, w, false, true);
+          out.push(y);
+          if (kind === 'swiglu') {
+            const [g, u] = [cuda.slice(y, 1, 0, n), cuda.slice(y, 1, n, 2 * n)];
+            out.push(g, u, cuda.swiglu(g, u));
+          }
+          if (kind === 'residual') out.push(cuda.binary('add', r, y));
+          return out;
+        }, 20);
+        const gbps = (w.size * 2) / (fused / 1e3) / 1e9;
+        row.push(`${name} ${(fused * 1000).toFixed(1)} µs (${gbps.toFixed(0)} GB/s) vs ${(plain * 1000).toFixed(1)}`);
+        for (const t of [x, w, nw, r]) t.dispose();
+      }
+      parts.push(`m=${m}: ${row.join(', ')}`);
+    }
+    record('bench: decode projections', 'INFO', `fused vs unfused (µs, device): ${parts.join('; ')}`);
+  });
+
   if (!args.includes('--skip-model-bench') && wanted('bench: qwen0.5b')) {
     const built: { model: ReturnType<typeof randomModel> | null } = { model: null };
     await item('bench: qwen0.5b random model', () => {
@@ -260,13 +306,7 @@ async function main(): Promise<void> {
     });
     if (built.model) {
       const m = built.model;
-      await item('bench: qwen0.5b LoRA SFT B8×T1024', () => {
-        const r = benchLoraSft(cuda, m, size(8, 2), size(1024, 32), size(3, 1));
-        ours.lora_sft = r.tokensPerSec;
-        ours.lora_sft_peak = r.peakBytes;
-        record('bench: qwen0.5b LoRA SFT B8×T1024', r.losses.every(Number.isFinite) ? 'INFO' : 'FAIL',
-          `${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSec.toFixed(0)} tok/s, peak reserved ${(r.peakBytes / GiB).toFixed(1)} GiB, losses ${r.losses.map((x) => x.toFixed(3)).join(' ')}, cuMemAlloc during steps ${r.allocsDuringSteps}`);
-      });
+      // Generation first (the open goal), through the fused inference path (src/nn/fused_forward.ts).
       for (const batch of [1, 64]) {
         for (const graphs of [true, false]) {
           const name = `bench: qwen0.5b generate batch ${batch}${graphs ? '' : ', ops launched one by one'}`;
@@ -278,13 +318,30 @@ async function main(): Promise<void> {
         }
       }
       for (const batch of [1, 64]) {
-        await item(`bench: qwen0.5b decode step as a CUDA graph, batch ${batch}`, () => {
-          const r = benchDecodeGraph(cuda, m, batch, size(64, 3));
-          ours[`graph_b${batch}`] = r.graphTokensPerSec;
-          record(`bench: qwen0.5b decode step as a CUDA graph, batch ${batch}`, r.maxLogitDiff < 1e-2 ? 'PASS' : 'FAIL',
-            `eager ${r.eagerMsPerStep.toFixed(2)} ms/step, graph ${r.graphMsPerStep.toFixed(2)} ms/step (${r.graphTokensPerSec.toFixed(0)} tok/s incl. sampling), replay vs eager max |Δlogit| ${fmtErr(r.maxLogitDiff)}`);
+        const name = `bench: qwen0.5b decode step as a CUDA graph, batch ${batch}`;
+        await item(name, () => {
+          const f = benchDecodeGraph(cuda, m, batch, size(64, 3));
+          const u = benchDecodeGraph(cuda, m, batch, size(64, 3), 32, false);
+          ours[`graph_b${batch}`] = f.graphTokensPerSec;
+          ours[`graph_b${batch}_unfused`] = u.graphTokensPerSec;
+          // The fused step against the unfused one on the same inputs: bf16 roundings in other places and
+          // another summation order give small differences; a wrong kernel gives differences of order 1.
+          const ok = f.maxLogitDiff < 1e-2 && u.maxLogitDiff < 1e-2 && f.fusedVsUnfused! < FUSED_LIMIT;
+          record(name, ok ? 'PASS' : 'FAIL',
+            `fused: ${f.launchesPerForward} launches a forward, eager ${f.eagerMsPerStep.toFixed(2)} ms/step, graph ${f.graphMsPerStep.toFixed(2)} ms/step (${f.graphTokensPerSec.toFixed(0)} tok/s incl. sampling); ` +
+            `unfused: ${u.launchesPerForward} launches, eager ${u.eagerMsPerStep.toFixed(2)}, graph ${u.graphMsPerStep.toFixed(2)} ms/step (${u.graphTokensPerSec.toFixed(0)} tok/s); ` +
+            `replay vs eager max |Δlogit| ${fmtErr(f.maxLogitDiff)} / ${fmtErr(u.maxLogitDiff)}; fused vs unfused max |Δlogit| / max |logit| ${fmtErr(f.fusedVsUnfused!)} (limit ${FUSED_LIMIT})`);
         });
       }
+      m.releaseFusedWeights(); // the SFT step below runs unfused (LoRA attached): keep its peak memory comparable
+      await item('bench: qwen0.5b LoRA SFT B8×T1024', () => {
+        const r = benchLoraSft(cuda, m, size(8, 2), size(1024, 32), size(3, 1));
+        ours.lora_sft = r.tokensPerSec;
+        ours.lora_sft_peak = r.peakBytes;
+        record('bench: qwen0.5b LoRA SFT B8×T1024', r.losses.every(Number.isFinite) ? 'INFO' : 'FAIL',
+          `${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSec.toFixed(0)} tok/s, peak reserved ${(r.peakBytes / GiB).toFixed(1)} GiB, losses ${r.losses.map((x) => x.toFixed(3)).join(' ')}, cuMemAlloc during steps ${r.allocsDuringSteps}`);
+      });
+      m.releaseFusedWeights();
       for (const w of m.weights.values()) w.dispose();
     }
   }
@@ -331,6 +388,8 @@ function summary(torch: Record<string, any> | null): void {
   line('generate 256 tokens, batch 64', ours.generate_b64, torch?.generate_b64?.tokens_per_sec, 'tok/s', true);
   line('  decode as CUDA graph, batch 1', ours.graph_b1, torch?.generate_b1?.tokens_per_sec, 'tok/s', true);
   line('  decode as CUDA graph, batch 64', ours.graph_b64, torch?.generate_b64?.tokens_per_sec, 'tok/s', true);
+  line('  same, unfused ops, batch 1', ours.graph_b1_unfused, torch?.generate_b1?.tokens_per_sec, 'tok/s', true);
+  line('  same, unfused ops, batch 64', ours.graph_b64_unfused, torch?.generate_b64?.tokens_per_sec, 'tok/s', true);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

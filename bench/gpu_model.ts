@@ -43,6 +43,7 @@ function reference(): { input_ids: number[][]; logits: number[][][]; greedy_prom
 }
 
 function disposeModel(m: DecoderModel): void {
+  m.releaseFusedWeights();
   for (const w of m.weights.values()) w.dispose();
   m.adapter?.dispose?.();
 }
@@ -282,9 +283,19 @@ export interface GenBench {
 /**
  * `batch` prompts of 32 random tokens, 256 sampled tokens each (temperature 0.7, top-p 0.95, no EOS), through
  * the Generator: decode steps as CUDA graphs and batched prefill (graphs: true, its default on CUDA), or
- * every op launched one by one.
+ * every op launched one by one; through the fused inference path unless `fused` is false.
  */
-export function benchGenerate(cuda: CudaBackend, model: DecoderModel, batch: number, newTokens: number, graphs = true): GenBench {
+export function benchGenerate(cuda: CudaBackend, model: DecoderModel, batch: number, newTokens: number, graphs = true, fused = true): GenBench {
+  const wasFused = model.fusedInference;
+  model.fusedInference = fused;
+  try {
+    return generate(cuda, model, batch, newTokens, graphs);
+  } finally {
+    model.fusedInference = wasFused;
+  }
+}
+
+function generate(cuda: CudaBackend, model: DecoderModel, batch: number, newTokens: number, graphs: boolean): GenBench {
   return onCuda(cuda, () => {
     const promptLen = 32;
     let s = 99;
@@ -343,26 +354,48 @@ class StaticSlotCache implements KVCache {
     return this.cuda.slotAttention(q, this.keys[layer], this.values[layer], this.slots, this.kvLens, scale);
   }
 
+  attendPacked(layer: number, qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, scale: number): Tensor {
+    const q = this.cuda.ropeKvWrite(qkv, bias, positions, theta, this.keys[layer], this.values[layer], this.slots, this.starts);
+    const o = this.cuda.slotAttention(q, this.keys[layer], this.values[layer], this.slots, this.kvLens, scale);
+    q.dispose();
+    return o;
+  }
+
   dispose(): void {
     for (const t of [...this.keys, ...this.values, this.slots, this.starts, this.kvLens]) t.dispose();
   }
 }
 
 export interface DecodeGraphBench {
+  /** Kernel launches and cuBLASLt calls of one forward (what the graph replays, without the sampler's 5). */
+  launchesPerForward: number;
   /** Per decode step (forward of one token per row + fused sampling), launched op by op. */
   eagerMsPerStep: number;
   /** The same step with the forward replayed as one CUDA graph. */
   graphMsPerStep: number;
   /** max |logit| difference between the eager forward and a replay of the graph on the same inputs. */
   maxLogitDiff: number;
+  /** With the fused path: max |logit difference| to the unfused forward on the same inputs, over max |logit|. */
+  fusedVsUnfused: number | null;
   graphTokensPerSec: number;
 }
 
 /**
  * Decode `steps` tokens for `batch` rows from position `start` (cache rows before it hold zeros: the timing
- * does not depend on them), eagerly and then with the forward captured once and replayed.
+ * does not depend on them), eagerly and then with the forward captured once and replayed; through the fused
+ * inference path (src/nn/fused_forward.ts) unless `fused` is false.
  */
-export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, steps: number, start = 32): DecodeGraphBench {
+export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, steps: number, start = 32, fused = true): DecodeGraphBench {
+  const wasFused = model.fusedInference;
+  model.fusedInference = fused;
+  try {
+    return decodeGraph(cuda, model, batch, steps, start);
+  } finally {
+    model.fusedInference = wasFused;
+  }
+}
+
+function decodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, steps: number, start: number): DecodeGraphBench {
   return onCuda(cuda, () => {
     const c = model.config;
     const dtype = model.weight('model.embed_tokens.weight').dtype;
@@ -389,6 +422,9 @@ export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: 
       setInputs(start);
       forward().dispose();
       cuda.synchronize();
+      const launches0 = cuda.launches;
+      forward().dispose();
+      const launchesPerForward = cuda.launches - launches0;
       let t0 = performance.now();
       for (let i = 0; i < steps; i++) {
         setInputs(start + i);
@@ -402,6 +438,22 @@ export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: 
       const eager = forward();
       const reference = eager.toArray();
       eager.dispose();
+      let fusedVsUnfused: number | null = null;
+      if (model.fusedInference) {
+        // The same step (same inputs, same cache positions rewritten with the same values) without fusion.
+        model.fusedInference = false;
+        const plain = forward();
+        const unfused = plain.toArray();
+        plain.dispose();
+        model.fusedInference = true;
+        let diff = 0;
+        let scale = 0;
+        for (let i = 0; i < unfused.length; i++) {
+          diff = Math.max(diff, Math.abs(reference[i] - unfused[i]));
+          scale = Math.max(scale, Math.abs(unfused[i]));
+        }
+        fusedVsUnfused = diff / Math.max(scale, 1e-30);
+      }
       const captured = cuda.captureGraph(forward);
       graph = captured.graph;
       const logits = captured.result;
@@ -417,7 +469,7 @@ export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: 
       }
       const graphMs = (performance.now() - t0) / steps;
       logits.dispose();
-      return { eagerMsPerStep: eagerMs, graphMsPerStep: graphMs, maxLogitDiff, graphTokensPerSec: (batch * 1000) / graphMs };
+      return { launchesPerForward, eagerMsPerStep: eagerMs, graphMsPerStep: graphMs, maxLogitDiff, fusedVsUnfused, graphTokensPerSec: (batch * 1000) / graphMs };
     } finally {
       graph?.dispose();
       ids.dispose();

@@ -150,9 +150,58 @@ describe.skipIf(!available)('cuda backend on the emulator', () => {
     const model = onCuda(b, () => loadModel('fixtures/tiny-qwen2', { quiet: true, dtype: 'f32' }));
     const r = benchDecodeGraph(b, model, 2, 2);
     expect(r.maxLogitDiff).toBe(0);
+    model.releaseFusedWeights();
     for (const w of model.weights.values()) w.dispose();
     const s = b.memoryStats();
     expect(s.inUse).toBeLessThan(1 << 20); // the graph's pool went back to the cache
+  }, 120_000);
+
+  it('runs a decode step through the fused path in 6 launches a layer, with the unfused step\'s logits', () => {
+    for (const dtype of ['f32', 'bf16'] as const) {
+      const model = onCuda(cuda, () => loadModel('fixtures/tiny-qwen2', { quiet: true, dtype }));
+      try {
+        const fused = benchDecodeGraph(cuda, model, 1, 2);
+        const plain = benchDecodeGraph(cuda, model, 1, 2, 32, false);
+        const layers = model.config.numLayers;
+        // embedding; per layer: q/k/v GEMV (+ norm), RoPE + KV write, attention, o GEMV (+ residual),
+        // gate/up GEMV (+ norm, SwiGLU), down GEMV (+ residual); the LM head GEMV (+ final norm).
+        expect(fused.launchesPerForward).toBe(1 + 6 * layers + 1);
+        expect(plain.launchesPerForward).toBeGreaterThanOrEqual(20 * layers);
+        expect(fused.maxLogitDiff).toBe(0);
+        expect(fused.fusedVsUnfused!).toBeLessThan(dtype === 'f32' ? 1e-5 : 2e-2);
+      } finally {
+        model.releaseFusedWeights();
+        for (const w of model.weights.values()) w.dispose();
+      }
+    }
+  }, 120_000);
+
+  it('generates the same tokens through the fused path as without it (f32)', () => {
+    const model = onCuda(cuda, () => loadModel('fixtures/tiny-qwen2', { quiet: true, dtype: 'f32' }));
+    const run = (fused: boolean) => onCuda(cuda, () => {
+      model.fusedInference = fused;
+      const gen = new Generator(model, { maxBatch: 3, maxLen: 48, eosIds: [] });
+      try {
+        return gen.generate([
+          { prompt: [1, 2, 3, 4, 5], n: 2, params: { temperature: 0.9, topP: 0.9, maxNewTokens: 10, seed: 3, logprobs: true } },
+          { prompt: [300, 200, 100], params: { temperature: 0, maxNewTokens: 9, logprobs: true } },
+        ]);
+      } finally {
+        gen.dispose();
+        model.fusedInference = true;
+      }
+    });
+    try {
+      const plain = run(false);
+      const fused = run(true);
+      expect(fused.map((r) => r.tokens)).toEqual(plain.map((r) => r.tokens));
+      const lp = (rs: typeof fused) => rs.flatMap((r) => r.logprobs ?? []);
+      const [a, b] = [lp(fused), lp(plain)];
+      expect(Math.max(...a.map((x, i) => Math.abs(x - b[i])))).toBeLessThan(1e-4);
+    } finally {
+      model.releaseFusedWeights();
+      for (const w of model.weights.values()) w.dispose();
+    }
   }, 120_000);
 
   it('generates the same samples with decode graphs and batched prefills as without (padding changes no draw)', () => {

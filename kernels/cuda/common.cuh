@@ -79,6 +79,22 @@ __device__ __forceinline__ int lane_id() { return threadIdx.x & 31; }
 __device__ __forceinline__ int warp_id() { return threadIdx.x >> 5; }
 
 // ---- reductions -----------------------------------------------------------------------------------------
+#ifdef STILL_EMU
+// One warp exchange instead of five shuffles (each a round of fiber switches): every lane gathers the warp's
+// values and replays the xor butterfly on them, so each lane gets exactly the GPU's result, rounding included.
+template <typename Op> inline float emu_butterfly(float v, Op op) {
+  float all[32];
+  emu::warp_exchange(&v, sizeof v, all);
+  for (int o = 16; o > 0; o >>= 1) {
+    float next[32];
+    for (int i = 0; i < 32; i++) next[i] = op(all[i], all[i ^ o]);
+    memcpy(all, next, sizeof all);
+  }
+  return all[emu::lane()];
+}
+inline float warp_sum(float v) { return emu_butterfly(v, [](float a, float b) { return a + b; }); }
+inline float warp_max(float v) { return emu_butterfly(v, [](float a, float b) { return fmaxf(a, b); }); }
+#else
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -89,6 +105,7 @@ __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
+#endif
 
 /** Sum over the whole block (blockDim.x a multiple of 32, ≤ 1024); every thread gets the result. */
 __device__ __forceinline__ float block_sum(float v, float* scratch /* ≥ 33 floats of shared memory */) {
@@ -100,6 +117,46 @@ __device__ __forceinline__ float block_sum(float v, float* scratch /* ≥ 33 flo
   r = warp_sum(r);
   __syncthreads();  // scratch may be reused right after
   return r;
+}
+
+/** warp_sum of each of N values (the emulator exchanges four at a time instead of one). */
+template <int N> __device__ __forceinline__ void warp_sum_n(float* v) {
+#ifdef STILL_EMU
+  for (int base = 0; base < N; base += 4) {
+    const int count = N - base < 4 ? N - base : 4;
+    float mine[4] = {0.0f, 0.0f, 0.0f, 0.0f}, all[32][4];
+    for (int i = 0; i < count; i++) mine[i] = v[base + i];
+    emu::warp_exchange(mine, sizeof mine, all);
+    for (int i = 0; i < count; i++) {
+      float col[32];
+      for (int l = 0; l < 32; l++) col[l] = all[l][i];
+      for (int o = 16; o > 0; o >>= 1) {
+        float next[32];
+        for (int l = 0; l < 32; l++) next[l] = col[l] + col[l ^ o];
+        memcpy(col, next, sizeof col);
+      }
+      v[base + i] = col[emu::lane()];
+    }
+  }
+#else
+#pragma unroll
+  for (int i = 0; i < N; i++) v[i] = warp_sum(v[i]);
+#endif
+}
+
+/** block_sum of each of N values, with the same order of additions as block_sum (so the same results). */
+template <int N> __device__ __forceinline__ void block_sum_n(float* v, float (*scratch)[33] /* N × 33 floats of shared memory */) {
+  warp_sum_n<N>(v);
+  const int warps = blockDim.x >> 5;
+  if (lane_id() == 0) {
+#pragma unroll
+    for (int i = 0; i < N; i++) scratch[i][warp_id()] = v[i];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < N; i++) v[i] = lane_id() < warps ? scratch[i][lane_id()] : 0.0f;
+  warp_sum_n<N>(v);
+  __syncthreads();  // scratch may be reused right after
 }
 
 /** Online-softmax pair (running max m, sum s of exp(x - m)) merged across the block. */

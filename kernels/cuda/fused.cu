@@ -66,9 +66,10 @@ __device__ __forceinline__ float linear_epilogue(float g, float u, int col, int 
 
 /**
  * out [M, N] for M ≤ MAXM rows. Block: 8 warps; `splitK` warps share one output column (each takes a contiguous
- * part of K, summed in shared memory), so a block covers 8 / splitK columns. With swiglu, column c reads weight
- * rows c (gate) and N + c (up). Needs K a multiple of 16 / sizeof(T), 16-byte aligned x and w, and M·K·sizeof(T)
- * bytes of dynamic shared memory for the staged rows.
+ * part of K, summed in shared memory), so a block covers 8 / splitK columns at a time, and strides over the
+ * columns by the grid (a capped grid stages x fewer times). With swiglu, column c reads weight rows c (gate)
+ * and N + c (up). Needs K a multiple of 16 / sizeof(T), 16-byte aligned x and w, and M·K·sizeof(T) bytes of
+ * dynamic shared memory for the staged rows.
  */
 template <typename T, int MAXM>
 __device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __restrict__ x, const T* __restrict__ w,
@@ -78,103 +79,118 @@ __device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __rest
   STILL_DYNAMIC_SMEM(smem);
   T* xs = reinterpret_cast<T*>(smem);
   __shared__ float red[kGemvWarps][MAXM][2];
-  __shared__ float scratch[33];
+  __shared__ float scratch[MAXM][33];
   const int chunks = K / V;
 
   // 1. Stage the rows of x (normalised exactly as rmsnorm_body does, rounded to T like its output).
-  for (int m = 0; m < M; m++) {
-    const T* xr = x + (i64)m * K;
-    T* sr = xs + (i64)m * K;
-    if (normW) {
-      float ss = 0.0f;
-      for (int i = threadIdx.x; i < K; i += blockDim.x) {
-        const float v = load(xr, i);
-        ss += v * v;
+  if (normW) {
+    float ss[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) {
+      ss[m] = 0.0f;
+      if (m < M) {
+        for (int i = threadIdx.x; i < K; i += blockDim.x) {
+          const float v = load(x, (i64)m * K + i);
+          ss[m] += v * v;
+        }
       }
-      ss = block_sum(ss, scratch);
-      const float rs = rsqrtf(ss / (float)K + eps);
-      for (int i = threadIdx.x; i < K; i += blockDim.x) store(sr, i, load(normW, i) * (load(xr, i) * rs));
-    } else {
-      for (int c = threadIdx.x; c < chunks; c += blockDim.x) reinterpret_cast<U128*>(sr)[c] = reinterpret_cast<const U128*>(xr)[c];
     }
+    block_sum_n<MAXM>(ss, scratch);
+    for (int m = 0; m < M; m++) {
+      const float rs = rsqrtf(ss[m] / (float)K + eps);
+      for (int i = threadIdx.x; i < K; i += blockDim.x) store(xs, (i64)m * K + i, load(normW, i) * (load(x, (i64)m * K + i) * rs));
+    }
+  } else {
+    const int total = M * chunks;
+    for (int c = threadIdx.x; c < total; c += blockDim.x) reinterpret_cast<U128*>(xs)[c] = reinterpret_cast<const U128*>(x)[c];
   }
   __syncthreads();
 
   // 2. Each warp: a part of one column's dot products, for every row at once (each weight chunk read once).
   const int warp = warp_id(), lane = lane_id();
   const int colsPerBlock = kGemvWarps / splitK;
-  const int col = blockIdx.x * colsPerBlock + warp / splitK;
   const int part = warp % splitK;
   const int per = (chunks + splitK - 1) / splitK;
   const int lo = part * per;
   const int hi = lo + per < chunks ? lo + per : chunks;
-  float acc[MAXM], acc2[MAXM];
+  for (int base = blockIdx.x * colsPerBlock; base < N; base += gridDim.x * colsPerBlock) {
+    const int col = base + warp / splitK;
+    float acc[MAXM], acc2[MAXM];
 #pragma unroll
-  for (int m = 0; m < MAXM; m++) acc[m] = acc2[m] = 0.0f;
-  if (col < N) {
-    const U128* wg = reinterpret_cast<const U128*>(w + (i64)col * K);
-    const U128* wu = reinterpret_cast<const U128*>(w + (i64)(swiglu ? col + N : col) * K);
-    for (int c0 = lo + lane; c0 < hi; c0 += 32 * kGemvUnroll) {
-      U128 gv[kGemvUnroll] = {}, uv[kGemvUnroll] = {};
+    for (int m = 0; m < MAXM; m++) acc[m] = acc2[m] = 0.0f;
+    if (col < N) {
+      const U128* wg = reinterpret_cast<const U128*>(w + (i64)col * K);
+      const U128* wu = reinterpret_cast<const U128*>(w + (i64)(swiglu ? col + N : col) * K);
+      for (int c0 = lo + lane; c0 < hi; c0 += 32 * kGemvUnroll) {
+        U128 gv[kGemvUnroll] = {}, uv[kGemvUnroll] = {};
 #pragma unroll
-      for (int u = 0; u < kGemvUnroll; u++) {
-        const int c = c0 + 32 * u;
-        if (c < hi) {
-          gv[u] = wg[c];
-          if (swiglu) uv[u] = wu[c];
+        for (int u = 0; u < kGemvUnroll; u++) {
+          const int c = c0 + 32 * u;
+          if (c < hi) {
+            gv[u] = wg[c];
+            if (swiglu) uv[u] = wu[c];
+          }
         }
-      }
 #pragma unroll
-      for (int u = 0; u < kGemvUnroll; u++) {
-        const int c = c0 + 32 * u;
-        if (c < hi) {
-          float gf[V], uf[V];
-          Unpack<T>::run(gv[u], gf);
-          if (swiglu) Unpack<T>::run(uv[u], uf);
+        for (int u = 0; u < kGemvUnroll; u++) {
+          const int c = c0 + 32 * u;
+          if (c < hi) {
+            float gf[V], uf[V];
+            Unpack<T>::run(gv[u], gf);
+            if (swiglu) Unpack<T>::run(uv[u], uf);
 #pragma unroll
-          for (int m = 0; m < MAXM; m++) {
-            if (m < M) {
-              float xf[V];
-              Unpack<T>::run(reinterpret_cast<const U128*>(xs + (i64)m * K)[c], xf);
+            for (int m = 0; m < MAXM; m++) {
+              if (m < M) {
+                float xf[V];
+                Unpack<T>::run(reinterpret_cast<const U128*>(xs + (i64)m * K)[c], xf);
 #pragma unroll
-              for (int e = 0; e < V; e++) acc[m] += gf[e] * xf[e];
-              if (swiglu) {
+                for (int e = 0; e < V; e++) acc[m] += gf[e] * xf[e];
+                if (swiglu) {
 #pragma unroll
-                for (int e = 0; e < V; e++) acc2[m] += uf[e] * xf[e];
+                  for (int e = 0; e < V; e++) acc2[m] += uf[e] * xf[e];
+                }
               }
             }
           }
         }
       }
     }
-  }
 
-  // 3. Sum over the warp, then over the splitK warps of each column.
+    // 3. Sum over the warp. A column of its own: lane m finishes row m, and the warp goes on alone.
+    warp_sum_n<MAXM>(acc);
+    if (swiglu) warp_sum_n<MAXM>(acc2);
+    if (splitK == 1) {
 #pragma unroll
-  for (int m = 0; m < MAXM; m++) {
-    if (m < M) {
-      acc[m] = warp_sum(acc[m]);
-      if (swiglu) acc2[m] = warp_sum(acc2[m]);
-      if (lane == 0) {
+      for (int m = 0; m < MAXM; m++) {
+        if (m < M && lane == m && col < N) {
+          const i64 at = (i64)m * N + col;
+          store(out, at, linear_epilogue<T>(acc[m], acc2[m], col, N, bias, swiglu, residual, at));
+        }
+      }
+      continue;
+    }
+    // Split columns: the parts meet in shared memory, and one thread per (column, row) finishes.
+    if (lane == 0) {
+#pragma unroll
+      for (int m = 0; m < MAXM; m++) {
         red[warp][m][0] = acc[m];
         red[warp][m][1] = acc2[m];
       }
     }
-  }
-  __syncthreads();
-
-  // 4. Epilogue: one thread per (column of this block, row).
-  for (int i = threadIdx.x; i < colsPerBlock * M; i += blockDim.x) {
-    const int cb = i / M, m = i % M;
-    const int c = blockIdx.x * colsPerBlock + cb;
-    if (c >= N) continue;
-    float g = 0.0f, u = 0.0f;
-    for (int p = 0; p < splitK; p++) {
-      g += red[cb * splitK + p][m][0];
-      u += red[cb * splitK + p][m][1];
+    __syncthreads();
+    for (int i = threadIdx.x; i < colsPerBlock * M; i += blockDim.x) {
+      const int cb = i / M, m = i % M;
+      const int c = base + cb;
+      if (c >= N) continue;
+      float g = 0.0f, u = 0.0f;
+      for (int p = 0; p < splitK; p++) {
+        g += red[cb * splitK + p][m][0];
+        u += red[cb * splitK + p][m][1];
+      }
+      const i64 at = (i64)m * N + c;
+      store(out, at, linear_epilogue<T>(g, u, c, N, bias, swiglu, residual, at));
     }
-    const i64 at = (i64)m * N + c;
-    store(out, at, linear_epilogue<T>(g, u, c, N, bias, swiglu, residual, at));
+    __syncthreads();  // red is rewritten by the next columns
   }
 }
 

@@ -3,9 +3,12 @@
 // PEFT interop are all a matter of names. The same class runs the tiny from-scratch model and real
 // checkpoints; nothing here is fitted to one size.
 import type { ModelConfig } from '../io/hf_config.ts';
+import { isGradEnabled } from '../tensor/autograd.ts';
 import { add, linear, reshape, slice } from '../tensor/ops.ts';
 import { attention, embedding, rmsnorm, rope, swiglu } from '../tensor/nn_ops.ts';
 import type { Tensor } from '../tensor/tensor.ts';
+import { fusedForward, hasFusedOps } from './fused_forward.ts';
+import { FusedWeights } from './fused_weights.ts';
 import type { LoraAdapter } from './lora.ts';
 
 /** Where new keys/values go during generation; returns everything to attend over for this layer. */
@@ -19,6 +22,11 @@ export interface KVCache {
    * instead of append + attention, and the caller must pass positions.
    */
   attend?(layer: number, q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor;
+  /**
+   * Optional, for the fused inference path (fused_forward.ts): attend() from the stacked projection qkv
+   * [B, T, Hq + 2·Hkv, D] before its bias and RoPE, which the cache applies with Backend.ropeKvWrite.
+   */
+  attendPacked?(layer: number, qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, scale: number): Tensor;
 }
 
 export interface ForwardOptions {
@@ -33,6 +41,12 @@ export interface ForwardOptions {
 
 export class DecoderModel {
   adapter: LoraAdapter | null = null;
+  /**
+   * Generation takes the fused inference path (fused_forward.ts) where it can: a cache with attendPacked, a
+   * backend with the fused ops, no adapter attached and no gradient recorded. STILL_FUSED=0 turns it off.
+   */
+  fusedInference = process.env.STILL_FUSED !== '0';
+  private fused: FusedWeights | null = null;
 
   constructor(
     readonly config: ModelConfig,
@@ -60,6 +74,11 @@ export class DecoderModel {
     const c = this.config;
     const [b, t] = ids.shape;
     const positions = opts.positions ?? defaultPositions(ids, opts.cache?.length ?? 0);
+    const be = this.weight('model.embed_tokens.weight').backend;
+    if (this.fusedInference && opts.cache?.attendPacked && hasFusedOps(be) && !this.adapter && !this.recordsGradients()) {
+      const fused = (this.fused ??= new FusedWeights(c, this.weights));
+      if (fused.supported()) return fusedForward(this, fused, be, ids, positions, opts.cache as Required<Pick<KVCache, 'attendPacked'>>, opts.output ?? 'all');
+    }
     let x = reshape(embedding(this.weight('model.embed_tokens.weight'), ids), [b * t, c.hiddenSize]);
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
@@ -83,6 +102,19 @@ export class DecoderModel {
     if (opts.output === 'last') x = reshape(slice(reshape(x, [b, t, c.hiddenSize]), 1, t - 1, t), [b, c.hiddenSize]);
     x = rmsnorm(x, this.weight('model.norm.weight'), c.rmsNormEps);
     return opts.output === 'hidden' ? x : linear(x, this.lmHead);
+  }
+
+  /** Free the fused path's stacked weights (they are rebuilt on its next use); call before disposing the weights. */
+  releaseFusedWeights(): void {
+    this.fused?.dispose();
+    this.fused = null;
+  }
+
+  /** Whether a forward now would record the tape (a weight is trainable and gradients are on). */
+  private recordsGradients(): boolean {
+    if (!isGradEnabled()) return false;
+    for (const w of this.weights.values()) if (w.requiresGrad) return true;
+    return false;
   }
 
   /** Every weight, in a stable order. */

@@ -75,6 +75,17 @@ export class SlotKVCache implements KVCache {
     return this.backend.slotAttention(q, this.keys[layer], this.values[layer], b.slots, b.kvLens, scale);
   }
 
+  /** attend() from the stacked q/k/v projection: bias, RoPE and the cache writes in one backend op (ropeKvWrite). */
+  attendPacked(layer: number, qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, scale: number): Tensor {
+    const b = this.binding;
+    if (!b) throw new Error('SlotKVCache: bind() the batch rows to slots before the forward');
+    if (!this.backend.ropeKvWrite) throw new Error(`SlotKVCache.attendPacked: the ${this.backend.name} backend has no ropeKvWrite`);
+    const q = this.backend.ropeKvWrite(qkv, bias, positions, theta, this.keys[layer], this.values[layer], b.slots, b.starts);
+    const o = this.backend.slotAttention(q, this.keys[layer], this.values[layer], b.slots, b.kvLens, scale);
+    q.dispose();
+    return o;
+  }
+
   /** Copy the first `length` positions of slot `src` into each of `dsts` (a prompt's prefill, shared). */
   copyPrefix(src: number, dsts: readonly number[], length: number): void {
     if (dsts.length === 0) return;

@@ -1,12 +1,15 @@
 // When and how fusedLinear runs as the fused_gemv kernel (kernels/cuda/fused.cu) instead of a cuBLASLt GEMM:
 // few rows (a decode step), K in whole 16-byte chunks, and the staged rows within a shared-memory budget.
-// The grid is one wave or more of 256-thread blocks; a narrow output splits K over several warps per column.
+// The grid gives every SM two blocks or more (a narrow output splits K over several warps per column) and is
+// capped at a few blocks per SM, which then stride over the columns.
 
 /** Most rows of x the kernel takes (its instances hold 1, 2, 4 or 8 rows of accumulators). */
 export const GEMV_MAX_ROWS = 8;
 /** Shared memory for the staged rows of x (M·K elements): below every sm_80+ GPU's per-block limit. */
 export const GEMV_MAX_SHARED_BYTES = 96 * 1024;
 const WARPS = 8;
+/** Resident 256-thread blocks per SM the grid is capped at (the kernel needs ~60 registers a thread). */
+const BLOCKS_PER_SM = 4;
 
 export interface GemvPlan {
   /** The kernel instance's row capacity: 1, 2, 4 or 8. */
@@ -25,9 +28,10 @@ export function gemvPlan(m: number, n: number, k: number, elementBytes: number, 
   const sharedBytes = m * k * elementBytes;
   if (sharedBytes > GEMV_MAX_SHARED_BYTES) return null;
   const maxRows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-  // Split K while the grid would leave SMs idle, as long as each warp keeps at least one chunk per lane.
+  // Split K until every SM has two blocks (16 warps streaming), as long as each warp keeps a chunk per lane.
   const chunks = k / vec;
   let splitK = 1;
-  while (splitK < WARPS && Math.ceil(n / (WARPS / splitK)) < multiprocessors && chunks / (2 * splitK) >= 32) splitK *= 2;
-  return { maxRows, splitK, blocks: Math.ceil(n / (WARPS / splitK)), sharedBytes };
+  while (splitK < WARPS && Math.ceil(n / (WARPS / splitK)) < 2 * multiprocessors && chunks / (2 * splitK) >= 32) splitK *= 2;
+  // Blocks beyond a few per SM only stage x again: the kernel strides over the columns instead.
+  return { maxRows, splitK, blocks: Math.min(Math.ceil(n / (WARPS / splitK)), BLOCKS_PER_SM * multiprocessors), sharedBytes };
 }
