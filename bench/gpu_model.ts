@@ -10,7 +10,7 @@ import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadPeftAdapter } from '../src/io/peft.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { createLora, LORA_TARGETS } from '../src/nn/lora.ts';
-import { DecoderModel, type KVCache } from '../src/nn/model.ts';
+import { DecoderModel, type KVCache, type SlotLayer } from '../src/nn/model.ts';
 import { Generator } from '../src/sample/generator.ts';
 import { greedyGenerate } from '../src/sample/greedy.ts';
 import { noGrad } from '../src/tensor/autograd.ts';
@@ -354,11 +354,8 @@ class StaticSlotCache implements KVCache {
     return this.cuda.slotAttention(q, this.keys[layer], this.values[layer], this.slots, this.kvLens, scale);
   }
 
-  attendPacked(layer: number, qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, scale: number): Tensor {
-    const q = this.cuda.ropeKvWrite(qkv, bias, positions, theta, this.keys[layer], this.values[layer], this.slots, this.starts);
-    const o = this.cuda.slotAttention(q, this.keys[layer], this.values[layer], this.slots, this.kvLens, scale);
-    q.dispose();
-    return o;
+  slotLayer(layer: number): SlotLayer {
+    return { k: this.keys[layer], v: this.values[layer], slots: this.slots, starts: this.starts, kvLens: this.kvLens };
   }
 
   dispose(): void {

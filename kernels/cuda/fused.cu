@@ -1,24 +1,41 @@
-// Inference-only fused kernels for the generation path (Backend.fusedLinear and Backend.ropeKvWrite; their
-// definitions, as compositions of plain ops, are in src/backends/fused_reference.ts):
+// Inference-only fused kernels for the generation path (Backend.fusedLinear, Backend.qkvRopeKvWrite and
+// Backend.ropeKvWrite; their definitions, as compositions of plain ops, are in src/backends/fused_reference.ts):
 // - fused_gemv: y = [rmsnorm](x)·wᵀ (+ bias) (swiglu) (+ residual) for a few rows (a decode step). The rows of
 //   x are staged once per block in shared memory and every weight row is streamed exactly once, 16 bytes per
-//   lane per load, several loads in flight, so a decode step's projections run at memory speed in one launch
-//   each instead of a cuBLASLt GEMM plus elementwise kernels.
-// - fused_epilogue: the same bias / swiglu / residual after a cuBLASLt GEMM, for more rows.
-// - rope_kv_write: bias, RoPE on q and k, and the slot-cache writes of k and v from the stacked qkv output.
+//   lane per load, several loads in flight (the first ones issued before x is staged: they do not depend on
+//   it), so a decode step's projections run at memory speed in one launch each instead of a cuBLASLt GEMM
+//   plus elementwise kernels.
+// - fused_qkv_gemv: the same GEMV for the stacked q/k/v weight, each warp taking a RoPE pair of rows (i and
+//   i + D/2 of one head), finished by bias, RoPE and the slot-cache writes of k and v: one launch.
+// - fused_epilogue: bias / swiglu / residual after a cuBLASLt GEMM, for more rows.
+// - rope_kv_write: bias, RoPE on q and k, and the slot-cache writes of k and v from a stacked qkv output.
 // Intermediate values are rounded to the storage type wherever the unfused ops round their outputs, so the
 // fused path differs from the unfused one only in the GEMM's summation order.
 #include "common.cuh"
 
 constexpr int kGemvThreads = 256;
 constexpr int kGemvWarps = kGemvThreads / 32;
-constexpr int kGemvUnroll = 4;  // 16-byte weight loads in flight per lane (×2 with swiglu)
+constexpr int kGemvUnroll = 4;  // 16-byte weight loads in flight per lane (×2 with two rows a column)
 
 template <typename T> __device__ __forceinline__ float round_to(float v) { return to_f32(from_f32<T>(v)); }
 
+/**
+ * A 16-byte weight load that bypasses L1 (each chunk is read once). Volatile, so the compiler keeps the loads
+ * issued before x is staged where they are, instead of sinking them to their first use.
+ */
+__device__ __forceinline__ U128 load_weights16(const U128* p) {
+#ifdef STILL_EMU
+  return *p;
+#else
+  U128 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
+#endif
+}
+
 /** The 16 / sizeof(T) elements of a 16-byte chunk, widened to f32. */
-template <typename T> struct Unpack;
-template <> struct Unpack<float> {
+template <typename T> struct Unpack;template <> struct Unpack<float> {
   static __device__ __forceinline__ void run(const U128& v, float* f) {
     f[0] = __uint_as_float(v.x); f[1] = __uint_as_float(v.y); f[2] = __uint_as_float(v.z); f[3] = __uint_as_float(v.w);
   }
@@ -64,23 +81,120 @@ __device__ __forceinline__ float linear_epilogue(float g, float u, int col, int 
   return v;
 }
 
+/** fusedLinear's finish: column c reads weight row c (and N + c, the up row, with swiglu). */
+template <typename T> struct LinearEpilogue {
+  int n;
+  const T* bias;
+  int swiglu;
+  const T* residual;
+  T* out;
+  __device__ __forceinline__ bool two() const { return swiglu != 0; }
+  __device__ __forceinline__ i64 row(int c) const { return c; }
+  __device__ __forceinline__ i64 row2(int c) const { return (i64)n + c; }
+  __device__ __forceinline__ void finish(int m, int c, float g, float u) const {
+    const i64 at = (i64)m * n + c;
+    store(out, at, linear_epilogue<T>(g, u, c, n, bias, swiglu, residual, at));
+  }
+};
+
+/** RoPE of the pair (x1, x2) at position p, with rope_body's arithmetic. */
+__device__ __forceinline__ void rotate(float& x1, float& x2, int p, float invFreq) {
+  const float angle = __fmul_rn((float)p, invFreq);
+  float s, c;
+  sincosf(angle, &s, &c);
+  const float r1 = x1 * c - x2 * s, r2 = x2 * c + x1 * s;
+  x1 = r1;
+  x2 = r2;
+}
+
 /**
- * out [M, N] for M ≤ MAXM rows. Block: 8 warps; `splitK` warps share one output column (each takes a contiguous
- * part of K, summed in shared memory), so a block covers 8 / splitK columns at a time, and strides over the
- * columns by the grid (a capped grid stages x fewer times). With swiglu, column c reads weight rows c (gate)
- * and N + c (up). Needs K a multiple of 16 / sizeof(T), 16-byte aligned x and w, and M·K·sizeof(T) bytes of
- * dynamic shared memory for the staged rows.
+ * The stacked q/k/v projection's finish. Column c is the RoPE pair i = c mod D/2 of head h = c div D/2: weight
+ * rows h·D + i and h·D + i + D/2. Row m of x is token (b, t) = (m div T, m mod T): q goes to q [M, Hq, D], k
+ * and v to slot slots[b], position starts[b] + t of the caches; a bad slot or start sets err, writes nothing.
  */
-template <typename T, int MAXM>
-__device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __restrict__ x, const T* __restrict__ w,
-                                const T* __restrict__ normW, float eps, const T* __restrict__ bias, int swiglu,
-                                const T* __restrict__ residual, T* __restrict__ out) {
+template <typename T> struct QkvRopeEpilogue {
+  int T_, Hq, Hkv, D, maxLen, nSlots;
+  const int* pos;
+  const float* invFreq;
+  const T* bias;
+  const int* slots;
+  const int* starts;
+  T* q;
+  T* kc;
+  T* vc;
+  int* err;
+  __device__ __forceinline__ bool two() const { return true; }
+  __device__ __forceinline__ i64 row(int c) const { return (i64)(c / (D / 2)) * D + c % (D / 2); }
+  __device__ __forceinline__ i64 row2(int c) const { return row(c) + D / 2; }
+  __device__ __forceinline__ void finish(int m, int c, float g, float u) const {
+    const int half = D / 2, h = c / half, i = c % half;
+    float x1 = round_to<T>(g), x2 = round_to<T>(u);
+    if (bias) {
+      x1 = round_to<T>(x1 + load(bias, (i64)h * D + i));
+      x2 = round_to<T>(x2 + load(bias, (i64)h * D + i + half));
+    }
+    if (h < Hq + Hkv) rotate(x1, x2, pos[m], invFreq[i]);
+    if (h < Hq) {
+      const i64 at = ((i64)m * Hq + h) * D + i;
+      store(q, at, x1);
+      store(q, at + half, x2);
+      return;
+    }
+    const int b = m / T_, t = m % T_;
+    const int slot = slots[b], start = starts[b];
+    if (slot < 0 || slot >= nSlots || start < 0 || start + T_ > maxLen) {
+      if (atomicExch(err, 1) == 0) err[1] = b;
+      return;
+    }
+    const bool isK = h < Hq + Hkv;
+    const i64 at = (((i64)slot * maxLen + start + t) * Hkv + (isK ? h - Hq : h - Hq - Hkv)) * D + i;
+    T* cache = isK ? kc : vc;
+    store(cache, at, x1);
+    store(cache, at + half, x2);
+  }
+};
+
+/**
+ * N output columns for M ≤ MAXM rows of x [M, K]. Block: 8 warps; `splitK` warps share one column (each takes a
+ * contiguous part of K, summed in shared memory), so a block covers 8 / splitK columns at a time, and strides
+ * over the columns by the grid (a capped grid stages x fewer times). A column reads weight row epi.row(c), and
+ * epi.row2(c) too when epi.two(); epi.finish(m, c, g, u) gets the sums. Needs K a multiple of 16 / sizeof(T),
+ * 16-byte aligned x and w, and M·K·sizeof(T) bytes of dynamic shared memory for the staged rows.
+ */
+template <typename T, int MAXM, typename Epi>
+__device__ void gemv_body(int M, int N, int K, int splitK, const T* __restrict__ x, const T* __restrict__ w,
+                          const T* __restrict__ normW, float eps, const Epi& epi) {
   constexpr int V = 16 / (int)sizeof(T);
   STILL_DYNAMIC_SMEM(smem);
   T* xs = reinterpret_cast<T*>(smem);
   __shared__ float red[kGemvWarps][MAXM][2];
   __shared__ float scratch[MAXM][33];
   const int chunks = K / V;
+  const int warp = warp_id(), lane = lane_id();
+  const int colsPerBlock = kGemvWarps / splitK;
+  const int part = warp % splitK;
+  const int per = (chunks + splitK - 1) / splitK;
+  const int lo = part * per;
+  const int hi = lo + per < chunks ? lo + per : chunks;
+  const bool two = epi.two();
+
+  // 0. The first batch of this warp's weight chunks does not depend on x: start loading it now.
+  U128 gv[kGemvUnroll] = {}, uv[kGemvUnroll] = {};
+  {
+    const int col = blockIdx.x * colsPerBlock + warp / splitK;
+    if (col < N) {
+      const U128* wg = reinterpret_cast<const U128*>(w + epi.row(col) * K);
+      const U128* wu = reinterpret_cast<const U128*>(w + epi.row2(col) * K);
+#pragma unroll
+      for (int u = 0; u < kGemvUnroll; u++) {
+        const int c = lo + lane + 32 * u;
+        if (c < hi) {
+          gv[u] = load_weights16(wg + c);
+          if (two) uv[u] = load_weights16(wu + c);
+        }
+      }
+    }
+  }
 
   // 1. Stage the rows of x (normalised exactly as rmsnorm_body does, rounded to T like its output).
   if (normW) {
@@ -107,37 +221,34 @@ __device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __rest
   __syncthreads();
 
   // 2. Each warp: a part of one column's dot products, for every row at once (each weight chunk read once).
-  const int warp = warp_id(), lane = lane_id();
-  const int colsPerBlock = kGemvWarps / splitK;
-  const int part = warp % splitK;
-  const int per = (chunks + splitK - 1) / splitK;
-  const int lo = part * per;
-  const int hi = lo + per < chunks ? lo + per : chunks;
+  bool prefetched = true;
   for (int base = blockIdx.x * colsPerBlock; base < N; base += gridDim.x * colsPerBlock) {
     const int col = base + warp / splitK;
     float acc[MAXM], acc2[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) acc[m] = acc2[m] = 0.0f;
     if (col < N) {
-      const U128* wg = reinterpret_cast<const U128*>(w + (i64)col * K);
-      const U128* wu = reinterpret_cast<const U128*>(w + (i64)(swiglu ? col + N : col) * K);
+      const U128* wg = reinterpret_cast<const U128*>(w + epi.row(col) * K);
+      const U128* wu = reinterpret_cast<const U128*>(w + epi.row2(col) * K);
       for (int c0 = lo + lane; c0 < hi; c0 += 32 * kGemvUnroll) {
-        U128 gv[kGemvUnroll] = {}, uv[kGemvUnroll] = {};
+        if (!prefetched) {
 #pragma unroll
-        for (int u = 0; u < kGemvUnroll; u++) {
-          const int c = c0 + 32 * u;
-          if (c < hi) {
-            gv[u] = wg[c];
-            if (swiglu) uv[u] = wu[c];
+          for (int u = 0; u < kGemvUnroll; u++) {
+            const int c = c0 + 32 * u;
+            if (c < hi) {
+              gv[u] = load_weights16(wg + c);
+              if (two) uv[u] = load_weights16(wu + c);
+            }
           }
         }
+        prefetched = false;
 #pragma unroll
         for (int u = 0; u < kGemvUnroll; u++) {
           const int c = c0 + 32 * u;
           if (c < hi) {
             float gf[V], uf[V];
             Unpack<T>::run(gv[u], gf);
-            if (swiglu) Unpack<T>::run(uv[u], uf);
+            if (two) Unpack<T>::run(uv[u], uf);
 #pragma unroll
             for (int m = 0; m < MAXM; m++) {
               if (m < M) {
@@ -145,7 +256,7 @@ __device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __rest
                 Unpack<T>::run(reinterpret_cast<const U128*>(xs + (i64)m * K)[c], xf);
 #pragma unroll
                 for (int e = 0; e < V; e++) acc[m] += gf[e] * xf[e];
-                if (swiglu) {
+                if (two) {
 #pragma unroll
                   for (int e = 0; e < V; e++) acc2[m] += uf[e] * xf[e];
                 }
@@ -155,17 +266,15 @@ __device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __rest
         }
       }
     }
+    prefetched = false;
 
     // 3. Sum over the warp. A column of its own: lane m finishes row m, and the warp goes on alone.
     warp_sum_n<MAXM>(acc);
-    if (swiglu) warp_sum_n<MAXM>(acc2);
+    if (two) warp_sum_n<MAXM>(acc2);
     if (splitK == 1) {
 #pragma unroll
       for (int m = 0; m < MAXM; m++) {
-        if (m < M && lane == m && col < N) {
-          const i64 at = (i64)m * N + col;
-          store(out, at, linear_epilogue<T>(acc[m], acc2[m], col, N, bias, swiglu, residual, at));
-        }
+        if (m < M && lane == m && col < N) epi.finish(m, col, acc[m], acc2[m]);
       }
       continue;
     }
@@ -187,8 +296,7 @@ __device__ void fused_gemv_body(int M, int N, int K, int splitK, const T* __rest
         g += red[cb * splitK + p][m][0];
         u += red[cb * splitK + p][m][1];
       }
-      const i64 at = (i64)m * N + c;
-      store(out, at, linear_epilogue<T>(g, u, c, N, bias, swiglu, residual, at));
+      epi.finish(m, c, g, u);
     }
     __syncthreads();  // red is rewritten by the next columns
   }
@@ -231,15 +339,7 @@ __device__ void rope_kv_write_body(int BT, int T_, int Hq, int Hkv, int D, const
       x1 = round_to<T>(x1 + load(bias, (i64)h * D + k));
       x2 = round_to<T>(x2 + load(bias, (i64)h * D + k + half));
     }
-    if (h < Hq + Hkv) {
-      // Same arithmetic as rope_body: the f32 product of the position and HF's f32 inverse frequency.
-      const float angle = __fmul_rn((float)pos[bt], invFreq[k]);
-      float s, c;
-      sincosf(angle, &s, &c);
-      const float r1 = x1 * c - x2 * s, r2 = x2 * c + x1 * s;
-      x1 = r1;
-      x2 = r2;
-    }
+    if (h < Hq + Hkv) rotate(x1, x2, pos[bt], invFreq[k]);
     if (h < Hq) {
       const i64 at = (bt * Hq + h) * D + k;
       store(q, at, x1);
@@ -265,7 +365,15 @@ __device__ void rope_kv_write_body(int BT, int T_, int Hq, int Hkv, int D, const
   extern "C" __global__ void __launch_bounds__(kGemvThreads) fused_gemv_##S##_m##MAXM(                              \
       int M, int N, int K, int splitK, const T* x, const T* w, const T* normW, float eps, const T* bias, int swiglu, \
       const T* residual, T* out) {                                                                                   \
-    fused_gemv_body<T, MAXM>(M, N, K, splitK, x, w, normW, eps, bias, swiglu, residual, out);                        \
+    const LinearEpilogue<T> epi{N, bias, swiglu, residual, out};                                                     \
+    gemv_body<T, MAXM>(M, N, K, splitK, x, w, normW, eps, epi);                                                     \
+  }                                                                                                                 \
+  extern "C" __global__ void __launch_bounds__(kGemvThreads) fused_qkv_gemv_##S##_m##MAXM(                          \
+      int M, int K, int splitK, const T* x, const T* w, const T* normW, float eps, const T* bias, int T_, int Hq,     \
+      int Hkv, int D, const int* pos, const float* invFreq, int maxLen, int nSlots, const int* slots,                \
+      const int* starts, T* q, T* kc, T* vc, int* err) {                                                             \
+    const QkvRopeEpilogue<T> epi{T_, Hq, Hkv, D, maxLen, nSlots, pos, invFreq, bias, slots, starts, q, kc, vc, err}; \
+    gemv_body<T, MAXM>(M, (Hq + 2 * Hkv) * (D / 2), K, splitK, x, w, normW, eps, epi);                              \
   }
 
 #define FUSED(S, T)                                                                                                 \

@@ -189,6 +189,15 @@ export interface Backend {
   ropeKvWrite?(
     qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor,
   ): Tensor;
+  /**
+   * fusedLinear (norm only) then ropeKvWrite, as one op: x [B, T, K] projected by the stacked q/k/v weight w
+   * [(Hq + 2·Hkv)·D, K] (Hkv and D from the caches), with bias, RoPE and the cache writes. Returns q [B, T, Hq, D].
+   * On a GPU, a decode step's projection and its RoPE/cache epilogue are one kernel.
+   */
+  qkvRopeKvWrite?(
+    x: Tensor, w: Tensor, bias: Tensor | null, norm: { weight: Tensor; eps: number } | null, positions: Tensor, theta: number,
+    kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor,
+  ): Tensor;
 
   // ---- optimizer -----------------------------------------------------------------------------------
   /** One AdamW step in place (PyTorch semantics, decoupled weight decay), on fp32 p, m, v; g any float. */

@@ -1,4 +1,4 @@
-// The inference-only fused ops (Backend.fusedLinear, Backend.ropeKvWrite) written as compositions of the plain
+// The inference-only fused ops (Backend.fusedLinear, ropeKvWrite, qkvRopeKvWrite) written as compositions of the plain
 // Backend ops, in the unfused forward's order. This is their definition: the CPU backend runs it (so its fused
 // forward gives the unfused forward's numbers), and every GPU kernel for these ops is checked against it.
 import { fmt, numel } from '../tensor/shape.ts';
@@ -83,5 +83,33 @@ export function ropeKvWriteReference(
     return be.rope(q, positions, theta, false);
   } finally {
     for (const x of temps) x.dispose();
+  }
+}
+
+/** Heads of the stacked q/k/v weight w [(Hq + 2·Hkv)·D, K] for x [B, T, K] over caches [slots, maxLen, Hkv, D], checked. */
+export function qkvShape(x: Tensor, w: Tensor, kCache: Tensor): { b: number; t: number; k: number; heads: number; d: number } {
+  const [b, t, k] = x.shape;
+  const d = kCache.shape[3];
+  if (x.rank !== 3 || kCache.rank !== 4 || w.rank !== 2 || w.shape[1] !== k || w.shape[0] % d !== 0) {
+    throw new Error(`qkvRopeKvWrite: x ${fmt(x.shape)} must be [B, T, K] and the weight ${fmt(w.shape)} [heads·${d}, K] for caches ${fmt(kCache.shape)}`);
+  }
+  return { b, t, k, heads: w.shape[0] / d, d };
+}
+
+/** fusedLinear (with the norm) then ropeKvWrite. */
+export function qkvRopeKvWriteReference(
+  be: Backend, x: Tensor, w: Tensor, bias: Tensor | null, norm: { weight: Tensor; eps: number } | null, positions: Tensor, theta: number,
+  kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor,
+): Tensor {
+  const { b, t, heads, d } = qkvShape(x, w, kCache);
+  const qkv = be.fusedLinear ? be.fusedLinear(x, w, { norm }) : fusedLinearReference(be, x, w, { norm });
+  const qkv4 = qkv.view([b, t, heads, d]);
+  try {
+    return be.ropeKvWrite
+      ? be.ropeKvWrite(qkv4, bias, positions, theta, kCache, vCache, slots, starts)
+      : ropeKvWriteReference(be, qkv4, bias, positions, theta, kCache, vCache, slots, starts);
+  } finally {
+    qkv.dispose();
+    qkv4.dispose();
   }
 }

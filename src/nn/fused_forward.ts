@@ -1,31 +1,30 @@
 // The decoder's inference-only forward for generation (no gradient, no unmerged LoRA, a slot KV cache): the
-// same arithmetic as DecoderModel's layer loop, in a handful of fused backend ops per layer —
-//   qkv = [rmsnorm → x·Wqkvᵀ]                  (fusedLinear, stacked q/k/v weight: fused_weights.ts)
-//   o   = attention(ropeKvWrite(qkv + bias))     (cache.attendPacked: bias, RoPE, KV writes, then attention)
-//   x   = x + o·Woᵀ                              (fusedLinear with the residual)
-//   a   = swiglu([rmsnorm → x·Wgate/upᵀ])        (fusedLinear, stacked gate/up weight)
-//   x   = x + a·Wdownᵀ                           (fusedLinear with the residual)
-// and the final norm folded into the LM head. On CUDA, a decode step's projections are one GEMV kernel each,
-// so a layer is 6 launches instead of ~20. Intermediates are freed as soon as they are used.
+// same arithmetic as DecoderModel's layer loop, in five fused backend ops per layer —
+//   q   = rope(rmsnorm(x)·Wqkvᵀ + b), k/v → cache   (qkvRopeKvWrite, stacked q/k/v weight: fused_weights.ts)
+//   o   = attention(q, cache)                         (slotAttention)
+//   x   = x + o·Woᵀ                                   (fusedLinear with the residual)
+//   a   = swiglu(rmsnorm(x)·Wgate/upᵀ)                (fusedLinear, stacked gate/up weight)
+//   x   = x + a·Wdownᵀ                                (fusedLinear with the residual)
+// and the final norm folded into the LM head. On CUDA each is one kernel for a decode step (a GEMV streaming
+// the weight once), so a layer is 5 launches instead of ~20. Intermediates are freed as soon as they are used.
 import type { Backend } from '../backends/backend.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { FusedWeights } from './fused_weights.ts';
 import type { DecoderModel, KVCache } from './model.ts';
 
 /** What the fused forward needs from the backend (Backend's optional fused ops, present). */
-export type FusedBackend = Backend & Required<Pick<Backend, 'fusedLinear' | 'ropeKvWrite'>>;
+export type FusedBackend = Backend & Required<Pick<Backend, 'fusedLinear' | 'qkvRopeKvWrite'>>;
 
 export function hasFusedOps(be: Backend): be is FusedBackend {
-  return typeof be.fusedLinear === 'function' && typeof be.ropeKvWrite === 'function';
+  return typeof be.fusedLinear === 'function' && typeof be.qkvRopeKvWrite === 'function';
 }
 
 export function fusedForward(
   model: DecoderModel, stacked: FusedWeights, be: FusedBackend, ids: Tensor, positions: Tensor,
-  cache: Required<Pick<KVCache, 'attendPacked'>>, output: 'all' | 'last' | 'hidden',
+  cache: Required<Pick<KVCache, 'slotLayer'>>, output: 'all' | 'last' | 'hidden',
 ): Tensor {
   const c = model.config;
   const [b, t] = ids.shape;
-  const heads = c.numHeads + 2 * c.numKvHeads;
   const scale = 1 / Math.sqrt(c.headDim);
   const w = (name: string) => model.weight(name);
   const bias = (name: string) => model.weights.get(name) ?? null;
@@ -37,13 +36,15 @@ export function fusedForward(
   free(embedded);
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}`;
-    const qkvW = stacked.qkv(l);
-    const qkv = be.fusedLinear(x, qkvW.weight, { norm: { weight: w(`${p}.input_layernorm.weight`), eps: c.rmsNormEps } });
-    const qkv4 = qkv.view([b, t, heads, c.headDim]);
-    const o = cache.attendPacked(l, qkv4, qkvW.bias, positions, c.ropeTheta, scale);
+    const qkv = stacked.qkv(l);
+    const s = cache.slotLayer(l);
+    const x3 = x.view([b, t, c.hiddenSize]);
+    const norm = { weight: w(`${p}.input_layernorm.weight`), eps: c.rmsNormEps };
+    const q = be.qkvRopeKvWrite(x3, qkv.weight, qkv.bias, norm, positions, c.ropeTheta, s.k, s.v, s.slots, s.starts);
+    const o = be.slotAttention(q, s.k, s.v, s.slots, s.kvLens, scale);
     const o2 = o.view([b * t, c.numHeads * c.headDim]);
     const x1 = be.fusedLinear(o2, w(`${p}.self_attn.o_proj.weight`), { bias: bias(`${p}.self_attn.o_proj.bias`), residual: x });
-    free(qkv, qkv4, o, o2, x);
+    free(x3, q, o, o2, x);
     const gateUp = stacked.gateUp(l);
     const act = be.fusedLinear(x1, gateUp.weight, {
       norm: { weight: w(`${p}.post_attention_layernorm.weight`), eps: c.rmsNormEps }, bias: gateUp.bias, swiglu: true,

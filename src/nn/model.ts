@@ -23,10 +23,20 @@ export interface KVCache {
    */
   attend?(layer: number, q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor;
   /**
-   * Optional, for the fused inference path (fused_forward.ts): attend() from the stacked projection qkv
-   * [B, T, Hq + 2·Hkv, D] before its bias and RoPE, which the cache applies with Backend.ropeKvWrite.
+   * Optional, for the fused inference path (fused_forward.ts), which writes and reads the cache with fused
+   * backend ops: this layer's slot caches [slots, maxLen, Hkv, D] and the rows bound for this forward (i32 [B]
+   * each: slot, first new position, cached length after it). Requires positions, as attend() does.
    */
-  attendPacked?(layer: number, qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, scale: number): Tensor;
+  slotLayer?(layer: number): SlotLayer;
+}
+
+/** One layer of a slot cache as KVCache.slotLayer gives it (see Backend.slotAttention for the layout). */
+export interface SlotLayer {
+  k: Tensor;
+  v: Tensor;
+  slots: Tensor;
+  starts: Tensor;
+  kvLens: Tensor;
 }
 
 export interface ForwardOptions {
@@ -42,7 +52,7 @@ export interface ForwardOptions {
 export class DecoderModel {
   adapter: LoraAdapter | null = null;
   /**
-   * Generation takes the fused inference path (fused_forward.ts) where it can: a cache with attendPacked, a
+   * Generation takes the fused inference path (fused_forward.ts) where it can: a cache with slotLayer, a
    * backend with the fused ops, no adapter attached and no gradient recorded. STILL_FUSED=0 turns it off.
    */
   fusedInference = process.env.STILL_FUSED !== '0';
@@ -75,9 +85,9 @@ export class DecoderModel {
     const [b, t] = ids.shape;
     const positions = opts.positions ?? defaultPositions(ids, opts.cache?.length ?? 0);
     const be = this.weight('model.embed_tokens.weight').backend;
-    if (this.fusedInference && opts.cache?.attendPacked && hasFusedOps(be) && !this.adapter && !this.recordsGradients()) {
+    if (this.fusedInference && opts.cache?.slotLayer && hasFusedOps(be) && !this.adapter && !this.recordsGradients()) {
       const fused = (this.fused ??= new FusedWeights(c, this.weights));
-      if (fused.supported()) return fusedForward(this, fused, be, ids, positions, opts.cache as Required<Pick<KVCache, 'attendPacked'>>, opts.output ?? 'all');
+      if (fused.supported()) return fusedForward(this, fused, be, ids, positions, opts.cache as Required<Pick<KVCache, 'slotLayer'>>, opts.output ?? 'all');
     }
     let x = reshape(embedding(this.weight('model.embed_tokens.weight'), ids), [b * t, c.hiddenSize]);
     for (let l = 0; l < c.numLayers; l++) {

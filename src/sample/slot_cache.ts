@@ -3,7 +3,7 @@
 // different lengths, and a prompt's prefill is shared by copying its rows into sibling slots.
 import type { Backend } from '../backends/backend.ts';
 import type { ModelConfig } from '../io/hf_config.ts';
-import type { KVCache } from '../nn/model.ts';
+import type { KVCache, SlotLayer } from '../nn/model.ts';
 import { BYTES, type DType } from '../tensor/dtype.ts';
 import { keep } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -75,15 +75,11 @@ export class SlotKVCache implements KVCache {
     return this.backend.slotAttention(q, this.keys[layer], this.values[layer], b.slots, b.kvLens, scale);
   }
 
-  /** attend() from the stacked q/k/v projection: bias, RoPE and the cache writes in one backend op (ropeKvWrite). */
-  attendPacked(layer: number, qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, scale: number): Tensor {
+  /** This layer's caches and the bound rows, for the fused forward's own cache writes and attention. */
+  slotLayer(layer: number): SlotLayer {
     const b = this.binding;
     if (!b) throw new Error('SlotKVCache: bind() the batch rows to slots before the forward');
-    if (!this.backend.ropeKvWrite) throw new Error(`SlotKVCache.attendPacked: the ${this.backend.name} backend has no ropeKvWrite`);
-    const q = this.backend.ropeKvWrite(qkv, bias, positions, theta, this.keys[layer], this.values[layer], b.slots, b.starts);
-    const o = this.backend.slotAttention(q, this.keys[layer], this.values[layer], b.slots, b.kvLens, scale);
-    q.dispose();
-    return o;
+    return { k: this.keys[layer], v: this.values[layer], slots: b.slots, starts: b.starts, kvLens: b.kvLens };
   }
 
   /** Copy the first `length` positions of slot `src` into each of `dsts` (a prompt's prefill, shared). */

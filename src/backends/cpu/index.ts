@@ -4,7 +4,7 @@
 import { attentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
-import { fusedLinearReference, ropeKvWriteReference } from '../fused_reference.ts';
+import { fusedLinearReference, qkvRopeKvWriteReference, ropeKvWriteReference } from '../fused_reference.ts';
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
@@ -277,6 +277,13 @@ export class CpuBackend implements Backend {
 
   ropeKvWrite(qkv: Tensor, bias: Tensor | null, positions: Tensor, theta: number, kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor): Tensor {
     return ropeKvWriteReference(this, qkv, bias, positions, theta, kCache, vCache, slots, starts);
+  }
+
+  qkvRopeKvWrite(
+    x: Tensor, w: Tensor, bias: Tensor | null, norm: { weight: Tensor; eps: number } | null, positions: Tensor, theta: number,
+    kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor,
+  ): Tensor {
+    return qkvRopeKvWriteReference(this, x, w, bias, norm, positions, theta, kCache, vCache, slots, starts);
   }
 
   // ---- optimizer ------------------------------------------------------------------------------------

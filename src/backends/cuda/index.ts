@@ -16,7 +16,7 @@
 import { attentionShape, type AttentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
-import { fusedLinearReference, fusedLinearShape, ropeKvShape, ropeKvWriteReference } from '../fused_reference.ts';
+import { fusedLinearReference, fusedLinearShape, qkvRopeKvWriteReference, qkvShape, ropeKvShape, ropeKvWriteReference } from '../fused_reference.ts';
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
@@ -937,6 +937,41 @@ export class CudaBackend implements Backend {
       ]);
       this.pendingChecks.set(ERR_KV, (row) => `ropeKvWrite: row ${row} names a slot outside [0, ${nSlots}) or writes past maxLen ${maxLen}`);
     }
+    kCache.storage.version++;
+    vCache.storage.version++;
+    return q;
+  }
+
+  /**
+   * A few rows: one fused_qkv_gemv launch (norm, the stacked projection, bias, RoPE, cache writes); more rows
+   * (or mixed dtypes): fusedLinear then ropeKvWrite.
+   */
+  qkvRopeKvWrite(
+    x: Tensor, w: Tensor, bias: Tensor | null, norm: { weight: Tensor; eps: number } | null, positions: Tensor, theta: number,
+    kCache: Tensor, vCache: Tensor, slots: Tensor, starts: Tensor,
+  ): Tensor {
+    const { b, t, k, heads, d } = qkvShape(x, w, kCache);
+    const hkv = kCache.shape[2];
+    const hq = heads - 2 * hkv;
+    const dtype = x.dtype;
+    const operands = [w, kCache, vCache, bias, norm?.weight].filter((o): o is Tensor => !!o);
+    const plan = gemvPlan(b * t, heads * (d / 2), k, BYTES[dtype], this.drv.info.multiprocessors);
+    const direct = plan && dtype !== 'i32' && dtype !== 'f64' && operands.every((o) => o.dtype === dtype) && hq > 0 && d % 2 === 0
+      && vCache.shape.join() === kCache.shape.join() && positions.size === b * t && slots.size === b && starts.size === b
+      && this.ptr(x) % 16n === 0n && this.ptr(w) % 16n === 0n;
+    if (!direct) return qkvRopeKvWriteReference(this, x, w, bias, norm, positions, theta, kCache, vCache, slots, starts);
+    requireIds('qkvRopeKvWrite positions', positions);
+    requireIds('qkvRopeKvWrite slots', slots);
+    requireIds('qkvRopeKvWrite starts', starts);
+    if (bias && bias.size !== heads * d) throw new Error(`qkvRopeKvWrite: bias ${fmt(bias.shape)} needs ${heads * d} values`);
+    const [nSlots, maxLen] = kCache.shape;
+    const q = this.alloc([b, t, hq, d], dtype);
+    this.launch(`fused_qkv_gemv_${dtype}_m${plan.maxRows}`, [plan.blocks, 1, 1], [256, 1, 1], [
+      i32Arg(b * t), i32Arg(k), i32Arg(plan.splitK), this.p(x), this.p(w), this.p(norm?.weight ?? null), f32Arg(norm?.eps ?? 0), this.p(bias),
+      i32Arg(t), i32Arg(hq), i32Arg(hkv), i32Arg(d), this.p(positions), ptrArg(this.inverseFrequencies(d, theta)), i32Arg(maxLen), i32Arg(nSlots),
+      this.p(slots), this.p(starts), this.p(q), this.p(kCache), this.p(vCache), ptrArg(this.flagPtr(ERR_KV)),
+    ], plan.sharedBytes);
+    this.pendingChecks.set(ERR_KV, (row) => `qkvRopeKvWrite: row ${row} names a slot outside [0, ${nSlots}) or writes past maxLen ${maxLen}`);
     kCache.storage.version++;
     vCache.storage.version++;
     return q;

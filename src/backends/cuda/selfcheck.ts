@@ -590,6 +590,43 @@ function ropeKvCheck(dtype: 'f32' | 'bf16'): Check {
   };
 }
 
+/** qkvRopeKvWrite: the stacked projection (norm, bias) with RoPE and the cache writes, on the GEMV path and not. */
+function qkvRopeKvCheck(dtype: 'f32' | 'bf16'): Check {
+  return {
+    name: `q/k/v projection + rope + KV write in one op (${dtype})`,
+    tol: dtype === 'f32' ? F32 : BF16,
+    run: (c) => {
+      if (!c.cuda.qkvRopeKvWrite || !c.cpu.qkvRopeKvWrite) throw new Error('the backend has no qkvRopeKvWrite');
+      // [rows, T, K, Hq, Hkv, D, slots, maxLen]: decode and short prefills (≤ 8 tokens: one kernel), then more rows.
+      const shapes = c.size === 'small'
+        ? [[1, 1, 64, 4, 2, 16, 3, 20], [3, 2, 64, 6, 2, 16, 4, 20], [2, 7, 32, 4, 2, 8, 3, 16]]
+        : [[1, 1, 896, 14, 2, 64, 2, 512], [8, 1, 896, 14, 2, 64, 8, 512], [64, 1, 896, 14, 2, 64, 64, 512], [2, 4, 896, 14, 2, 64, 4, 512]];
+      let e = 0;
+      for (const [b, t, k, hq, hkv, d, slots, maxLen] of shapes) {
+        for (const [withBias, withNorm] of [[true, true], [false, false]]) {
+          const heads = hq + 2 * hkv;
+          const [gx, rx] = randBoth(c, [b, t, k], dtype, 2);
+          const [gw, rw] = randBoth(c, [heads * d, k], dtype, 1 / Math.sqrt(k));
+          const [gb, rb] = randBoth(c, [heads * d], dtype);
+          const [gn, rn] = randBoth(c, [k], dtype);
+          const [gk, rk] = randBoth(c, [slots, maxLen, hkv, d], dtype);
+          const [gv, rv] = randBoth(c, [slots, maxLen, hkv, d], dtype);
+          const slotIds = Int32Array.from({ length: b }, (_, i) => (i * 5 + 2) % slots);
+          const starts = Int32Array.from({ length: b }, (_, i) => (i * 11 + 3) % (maxLen - t + 1));
+          const pos = Int32Array.from({ length: b * t }, (_, i) => starts[Math.floor(i / t)] + (i % t) + 517 * (i % 2));
+          const [gs, rs] = both(c, slotIds, [b], 'i32');
+          const [gst, rst] = both(c, starts, [b], 'i32');
+          const [gp, rp] = both(c, pos, [b, t], 'i32');
+          const gq = c.cuda.qkvRopeKvWrite(gx, gw, withBias ? gb : null, withNorm ? { weight: gn, eps: 1e-6 } : null, gp, 1e6, gk, gv, gs, gst);
+          const rq = c.cpu.qkvRopeKvWrite(rx, rw, withBias ? rb : null, withNorm ? { weight: rn, eps: 1e-6 } : null, rp, 1e6, rk, rv, rs, rst);
+          e = worst(e, err(c, gq, rq), err(c, c.cuda.cast(gk, 'f32'), c.cpu.cast(rk, 'f32')), err(c, c.cuda.cast(gv, 'f32'), c.cpu.cast(rv, 'f32')));
+        }
+      }
+      return e;
+    },
+  };
+}
+
 export function allChecks(): Check[] {
   return [
     ...layoutChecks,
@@ -610,6 +647,8 @@ export function allChecks(): Check[] {
     fusedLinearCheck('bf16'),
     ropeKvCheck('f32'),
     ropeKvCheck('bf16'),
+    qkvRopeKvCheck('f32'),
+    qkvRopeKvCheck('bf16'),
   ];
 }
 
