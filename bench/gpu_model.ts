@@ -12,6 +12,7 @@ import { loadModel } from '../src/nn/load.ts';
 import { createLora, LORA_TARGETS } from '../src/nn/lora.ts';
 import { DecoderModel, type KVCache, type SlotLayer } from '../src/nn/model.ts';
 import { Generator } from '../src/sample/generator.ts';
+import { SlotKVCache } from '../src/sample/slot_cache.ts';
 import { greedyGenerate } from '../src/sample/greedy.ts';
 import { noGrad } from '../src/tensor/autograd.ts';
 import { getBackend, setBackend } from '../src/tensor/context.ts';
@@ -316,6 +317,69 @@ function generate(cuda: CudaBackend, model: DecoderModel, batch: number, newToke
       gen.dispose();
     }
   });
+}
+
+// ---- accuracy of the fused inference path ------------------------------------------------------------------------
+export interface FusedAccuracy {
+  /** max |Δlogit| / max |logit| of the fused step against the unfused one, f32 weights: only summation order differs. */
+  f32FusedVsUnfused: number;
+  /** The bf16 model's fused and unfused steps, each against the f32 model's unfused step (same weights up to rounding). */
+  bf16FusedVsF32: number;
+  bf16UnfusedVsF32: number;
+}
+
+/** The logits of one decode token after an 8-token prefill through a fresh slot cache, fused path or not. */
+function decodeLogits(cuda: CudaBackend, model: DecoderModel, fused: boolean): Float32Array {
+  const was = model.fusedInference;
+  model.fusedInference = fused;
+  try {
+    return onCuda(cuda, () => noGrad(() => tidy(() => {
+      const v = model.config.vocabSize;
+      const tokens = Array.from({ length: 9 }, (_, i) => (i * 7919 + 11) % v);
+      const cache = new SlotKVCache(cuda, model.config, 1, 16, model.weight('model.embed_tokens.weight').dtype);
+      try {
+        cache.bind([0], [0], 8);
+        model.forward(ids(tokens.slice(0, 8), [1, 8]), { positions: ids([0, 1, 2, 3, 4, 5, 6, 7], [1, 8]), cache, output: 'last' });
+        cache.bind([0], [8], 1);
+        return model.forward(ids([tokens[8]], [1, 1]), { positions: ids([8], [1, 1]), cache, output: 'last' }).toArray() as Float32Array;
+      } finally {
+        cache.dispose();
+      }
+    })));
+  } finally {
+    model.fusedInference = was;
+  }
+}
+
+function relDiff(a: Float32Array, ref: Float32Array): number {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < ref.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - ref[i]));
+    s = Math.max(s, Math.abs(ref[i]));
+  }
+  return d / Math.max(s, 1e-30);
+}
+
+/**
+ * The fused decode step against the unfused one on the bf16 bench model and on an f32 copy of it (randomModel
+ * is deterministic): with f32 weights the two differ only in summation order, so a wrong fused kernel stands
+ * out; with bf16 weights both carry bf16 rounding noise, and the fused step should be as close to f32 as the
+ * unfused one.
+ */
+export function fusedAccuracy(cuda: CudaBackend, bf16Model: DecoderModel): FusedAccuracy {
+  const f32Model = randomModel(cuda, bf16Model.config, 'f32');
+  try {
+    const f32Unfused = decodeLogits(cuda, f32Model, false);
+    const f32Fused = decodeLogits(cuda, f32Model, true);
+    return {
+      f32FusedVsUnfused: relDiff(f32Fused, f32Unfused),
+      bf16FusedVsF32: relDiff(decodeLogits(cuda, bf16Model, true), f32Unfused),
+      bf16UnfusedVsF32: relDiff(decodeLogits(cuda, bf16Model, false), f32Unfused),
+    };
+  } finally {
+    disposeModel(f32Model);
+  }
 }
 
 // ---- the decode step as a CUDA graph --------------------------------------------------------------------------

@@ -52,6 +52,7 @@ interface Bucket {
   ids: Tensor;
   positions: Tensor;
   slots: Tensor;
+  /** A view of positions: a decode row writes its new token at its own position. */
   starts: Tensor;
   kvLens: Tensor;
   /** i32 [2·size]: sampled ids, then the log-probs' f32 bits. */
@@ -106,7 +107,6 @@ export class DecodeGraphs {
     this.backend.overwrite(b.ids, col((r) => r.token, 0));
     this.backend.overwrite(b.positions, positions);
     this.backend.overwrite(b.slots, col((r) => r.slot, freeSlot));
-    this.backend.overwrite(b.starts, positions);
     this.backend.overwrite(b.kvLens, positions.map((p) => p + 1));
     b.params.write(rows.map((r) => r.sample), this.model.config.vocabSize);
     if (b.graph) b.graph.replay();
@@ -132,8 +132,9 @@ export class DecodeGraphs {
   private makeBucket(size: number): Bucket {
     const be = this.backend;
     const i32 = (shape: number[]) => keep(be.zeros(shape, 'i32'));
+    const positions = i32([size, 1]);
     const b: Bucket = {
-      size, ids: i32([size, 1]), positions: i32([size, 1]), slots: i32([size]), starts: i32([size]), kvLens: i32([size]),
+      size, ids: i32([size, 1]), positions, slots: i32([size]), starts: keep(positions.view([size])), kvLens: i32([size]),
       out: i32([2 * size]),
       // A row's penalized ids are distinct ids of its prompt and output: at most maxLen of them.
       params: be.createSampleParams(size, size * this.maxLen),
