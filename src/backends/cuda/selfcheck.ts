@@ -565,7 +565,7 @@ function ropeKvCheck(dtype: 'f32' | 'bf16'): Check {
     run: (c) => {
       if (!c.cuda.ropeKvWrite || !c.cpu.ropeKvWrite) throw new Error('the backend has no ropeKvWrite');
       // [rows, T, Hq, Hkv, D, slots, maxLen]
-      const shapes = c.size === 'small' ? [[3, 1, 4, 2, 16, 5, 40], [2, 6, 6, 2, 8, 3, 9]] : [[64, 1, 14, 2, 64, 64, 1024], [2, 100, 14, 2, 64, 4, 1024]];
+      const shapes = c.size === 'small' ? [[3, 1, 4, 2, 16, 5, 40], [2, 6, 6, 2, 8, 3, 9]] : [[64, 1, 14, 2, 64, 64, 160], [2, 100, 14, 2, 64, 4, 1024]];
       let e = 0;
       for (const [b, t, hq, hkv, d, slots, maxLen] of shapes) {
         for (const withBias of [true, false]) {
@@ -600,7 +600,7 @@ function qkvRopeKvCheck(dtype: 'f32' | 'bf16'): Check {
       // [rows, T, K, Hq, Hkv, D, slots, maxLen]: decode and short prefills (≤ 8 tokens: one kernel), then more rows.
       const shapes = c.size === 'small'
         ? [[1, 1, 64, 4, 2, 16, 3, 20], [3, 2, 64, 6, 2, 16, 4, 20], [2, 7, 32, 4, 2, 8, 3, 16]]
-        : [[1, 1, 896, 14, 2, 64, 2, 512], [8, 1, 896, 14, 2, 64, 8, 512], [64, 1, 896, 14, 2, 64, 64, 512], [2, 4, 896, 14, 2, 64, 4, 512]];
+        : [[1, 1, 896, 14, 2, 64, 2, 512], [8, 1, 896, 14, 2, 64, 8, 160], [64, 1, 896, 14, 2, 64, 64, 160], [2, 4, 896, 14, 2, 64, 4, 512]];
       let e = 0;
       for (const [b, t, k, hq, hkv, d, slots, maxLen] of shapes) {
         for (const [withBias, withNorm] of [[true, true], [false, false]]) {
