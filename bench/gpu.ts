@@ -1,7 +1,8 @@
 // bench/gpu.ts: every CUDA check and benchmark in one run on the GPU machine, with PyTorch in the same call.
 //   here:   ../shared/gpu/prepare.sh bench/gpu.ts       (bundles this into .gpu/gpu.mjs with Node and koffi)
 //   there:  source .gpu/env.sh && node .gpu/gpu.mjs     (from the repo root; carry [".gpu"])
-// Options: --only REGEX (run the items whose name matches), --skip-torch, --skip-model-bench, --budget S
+// Options: --only REGEX (run the items whose name matches), --skip-torch, --torch-only LIST (torch_ref.py's
+// benchmarks to run, e.g. generate or gemm,generate; default all), --skip-model-bench, --budget S
 // (seconds for the whole run, default 180: items past 60% of it are skipped, torch gets the rest), and
 // --smoke (tiny sizes everywhere: checks the script itself on the CPU emulator, STILL_CUDA_LIB_DIR=<emu dir>).
 // 1. kernels vs the CPU reference on fresh random inputs (bf16-appropriate limits), NVRTC fallback;
@@ -361,7 +362,8 @@ async function main(): Promise<void> {
     await item('torch reference', () => {
       const t = performance.now();
       const timeoutS = Math.round(Math.max(60, Math.min(240, budgetS - elapsedS()))); // spawnSync wants whole ms
-      const p = spawnSync('python3', ['bench/torch_ref.py', ...(smoke ? ['--only', 'gemm'] : [])], { encoding: 'utf8', timeout: timeoutS * 1000, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      const torchOnly = smoke ? 'gemm' : args.includes('--torch-only') ? args[args.indexOf('--torch-only') + 1] : null;
+      const p = spawnSync('python3', ['bench/torch_ref.py', ...(torchOnly ? ['--only', torchOnly] : [])], { encoding: 'utf8', timeout: timeoutS * 1000, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       // Each finished measurement is a `RESULT {json}` line, so a timeout keeps what was measured before it.
       const got: Record<string, any> = {};
       for (const line of (p.stdout ?? '').split('\n')) if (line.startsWith('RESULT ')) Object.assign(got, JSON.parse(line.slice(7)));
