@@ -16,6 +16,7 @@
 constexpr int kGemvThreads = 256;
 constexpr int kGemvWarps = kGemvThreads / 32;
 constexpr int kGemvUnroll = 4;  // 16-byte weight loads in flight per lane (×2 with two rows a column)
+constexpr int kStage = 4;       // loads in flight per thread while x is staged
 
 template <typename T> __device__ __forceinline__ float round_to(float v) { return to_f32(from_f32<T>(v)); }
 
@@ -196,27 +197,68 @@ __device__ void gemv_body(int M, int N, int K, int splitK, const T* __restrict__
     }
   }
 
-  // 1. Stage the rows of x (normalised exactly as rmsnorm_body does, rounded to T like its output).
+  // 1. Stage the rows of x (normalised exactly as rmsnorm_body does, rounded to T like its output). Each
+  // thread's loads go out kStage at a time, so the staging costs a few memory latencies, not one per element.
   if (normW) {
-    float ss[MAXM];
+    float ss[MAXM], rs[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; m++) {
       ss[m] = 0.0f;
       if (m < M) {
-        for (int i = threadIdx.x; i < K; i += blockDim.x) {
-          const float v = load(x, (i64)m * K + i);
-          ss[m] += v * v;
+        for (int i0 = threadIdx.x; i0 < K; i0 += kStage * blockDim.x) {
+          float v[kStage];
+#pragma unroll
+          for (int u = 0; u < kStage; u++) {
+            const int i = i0 + u * blockDim.x;
+            v[u] = i < K ? load(x, (i64)m * K + i) : 0.0f;
+          }
+#pragma unroll
+          for (int u = 0; u < kStage; u++) ss[m] += v[u] * v[u];  // in rmsnorm_body's order (padding adds 0)
         }
       }
     }
     block_sum_n<MAXM>(ss, scratch);
-    for (int m = 0; m < M; m++) {
-      const float rs = rsqrtf(ss[m] / (float)K + eps);
-      for (int i = threadIdx.x; i < K; i += blockDim.x) store(xs, (i64)m * K + i, load(normW, i) * (load(x, (i64)m * K + i) * rs));
+#pragma unroll
+    for (int m = 0; m < MAXM; m++) rs[m] = rsqrtf(ss[m] / (float)K + eps);
+    for (int i0 = threadIdx.x; i0 < K; i0 += kStage * blockDim.x) {
+      float nw[kStage];
+#pragma unroll
+      for (int u = 0; u < kStage; u++) {
+        const int i = i0 + u * blockDim.x;
+        nw[u] = i < K ? load(normW, i) : 0.0f;
+      }
+#pragma unroll
+      for (int m = 0; m < MAXM; m++) {
+        if (m < M) {
+          float v[kStage];
+#pragma unroll
+          for (int u = 0; u < kStage; u++) {
+            const int i = i0 + u * blockDim.x;
+            v[u] = i < K ? load(x, (i64)m * K + i) : 0.0f;
+          }
+#pragma unroll
+          for (int u = 0; u < kStage; u++) {
+            const int i = i0 + u * blockDim.x;
+            if (i < K) store(xs, (i64)m * K + i, nw[u] * (v[u] * rs[m]));
+          }
+        }
+      }
     }
   } else {
     const int total = M * chunks;
-    for (int c = threadIdx.x; c < total; c += blockDim.x) reinterpret_cast<U128*>(xs)[c] = reinterpret_cast<const U128*>(x)[c];
+    for (int c0 = threadIdx.x; c0 < total; c0 += kStage * blockDim.x) {
+      U128 v[kStage];
+#pragma unroll
+      for (int u = 0; u < kStage; u++) {
+        const int c = c0 + u * blockDim.x;
+        if (c < total) v[u] = reinterpret_cast<const U128*>(x)[c];
+      }
+#pragma unroll
+      for (int u = 0; u < kStage; u++) {
+        const int c = c0 + u * blockDim.x;
+        if (c < total) reinterpret_cast<U128*>(xs)[c] = v[u];
+      }
+    }
   }
   __syncthreads();
 
