@@ -8,8 +8,8 @@ export const GEMV_MAX_ROWS = 8;
 /** Shared memory for the staged rows of x (M·K elements): below every sm_80+ GPU's per-block limit. */
 export const GEMV_MAX_SHARED_BYTES = 96 * 1024;
 const WARPS = 8;
-/** Resident 256-thread blocks per SM the grid is capped at (the kernel needs ~60 registers a thread). */
-const BLOCKS_PER_SM = 4;
+/** 256-thread blocks an SM holds at once (the kernels take 72–107 registers a thread: 3 fit in 64K). */
+const BLOCKS_PER_SM = 3;
 
 export interface GemvPlan {
   /** The kernel instance's row capacity: 1, 2, 4 or 8. */
@@ -32,6 +32,9 @@ export function gemvPlan(m: number, n: number, k: number, elementBytes: number, 
   const chunks = k / vec;
   let splitK = 1;
   while (splitK < WARPS && Math.ceil(n / (WARPS / splitK)) < 2 * multiprocessors && chunks / (2 * splitK) >= 32) splitK *= 2;
-  // Blocks beyond a few per SM only stage x again: the kernel strides over the columns instead.
-  return { maxRows, splitK, blocks: Math.min(Math.ceil(n / (WARPS / splitK)), BLOCKS_PER_SM * multiprocessors), sharedBytes };
+  // Blocks beyond those resident at once would only stage x again: the kernel strides over the columns instead,
+  // every block the same number of times (no tail of blocks that start late).
+  const groups = Math.ceil(n / (WARPS / splitK));
+  const rounds = Math.ceil(groups / (BLOCKS_PER_SM * multiprocessors));
+  return { maxRows, splitK, blocks: Math.ceil(groups / rounds), sharedBytes };
 }
