@@ -418,11 +418,16 @@ __device__ void rope_kv_write_body(int BT, int T_, int Hq, int Hkv, int D, const
     gemv_body<T, MAXM>(M, (Hq + 2 * Hkv) * (D / 2), K, splitK, x, w, normW, eps, epi);                              \
   }
 
-#define FUSED(S, T)                                                                                                 \
+// The GEMVs for f32 and bf16 only (an f16 model takes the GEMM path): each instance is large PTX.
+#define FUSED_GEMVS(S, T)                                                                                           \
   FUSED_GEMV(S, T, 1)                                                                                               \
   FUSED_GEMV(S, T, 2)                                                                                               \
   FUSED_GEMV(S, T, 4)                                                                                               \
-  FUSED_GEMV(S, T, 8)                                                                                               \
+  FUSED_GEMV(S, T, 8)
+FUSED_GEMVS(f32, float)
+FUSED_GEMVS(bf16, bf16)
+
+#define FUSED(S, T)                                                                                                 \
   extern "C" __global__ void fused_epilogue_##S(i64 M, int N, const T* y, const T* bias, int swiglu, const T* residual, \
                                                 T* out) {                                                            \
     fused_epilogue_body<T>(M, N, y, bias, swiglu, residual, out);                                                   \

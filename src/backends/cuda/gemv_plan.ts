@@ -20,9 +20,13 @@ export interface GemvPlan {
   sharedBytes: number;
 }
 
-/** The launch for m rows, n output columns and k inputs of `elementBytes` each, or null when the GEMM path fits better. */
-export function gemvPlan(m: number, n: number, k: number, elementBytes: number, multiprocessors: number): GemvPlan | null {
-  if (m < 1 || m > GEMV_MAX_ROWS || n < 1 || k < 1) return null;
+/** Element types the GEMV kernels are built for (an f16 model takes the GEMM path). */
+const GEMV_DTYPES: Record<string, number> = { f32: 4, bf16: 2 };
+
+/** The launch for m rows, n output columns and k inputs of `dtype`, or null when the GEMM path fits better. */
+export function gemvPlan(m: number, n: number, k: number, dtype: string, multiprocessors: number): GemvPlan | null {
+  const elementBytes = GEMV_DTYPES[dtype];
+  if (!elementBytes || m < 1 || m > GEMV_MAX_ROWS || n < 1 || k < 1) return null;
   const vec = 16 / elementBytes;
   if (k % vec !== 0) return null;
   const sharedBytes = m * k * elementBytes;

@@ -884,7 +884,7 @@ export class CudaBackend implements Backend {
     if (dtype === 'i32' || dtype === 'f64' || operands.some((t) => t.dtype !== dtype) || k === 0 || m === 0) {
       return fusedLinearReference(this, x, w, opts);
     }
-    const plan = gemvPlan(m, n, k, BYTES[dtype], this.drv.info.multiprocessors);
+    const plan = gemvPlan(m, n, k, dtype, this.drv.info.multiprocessors);
     if (plan && this.ptr(x) % 16n === 0n && this.ptr(w) % 16n === 0n) {
       const out = this.alloc(outShape, dtype);
       this.launch(`fused_gemv_${dtype}_m${plan.maxRows}`, [plan.blocks, 1, 1], [256, 1, 1], [
@@ -955,7 +955,7 @@ export class CudaBackend implements Backend {
     const hq = heads - 2 * hkv;
     const dtype = x.dtype;
     const operands = [w, kCache, vCache, bias, norm?.weight].filter((o): o is Tensor => !!o);
-    const plan = gemvPlan(b * t, heads * (d / 2), k, BYTES[dtype], this.drv.info.multiprocessors);
+    const plan = gemvPlan(b * t, heads * (d / 2), k, dtype, this.drv.info.multiprocessors);
     const direct = plan && dtype !== 'i32' && dtype !== 'f64' && operands.every((o) => o.dtype === dtype) && hq > 0 && d % 2 === 0
       && vCache.shape.join() === kCache.shape.join() && positions.size === b * t && slots.size === b && starts.size === b
       && this.ptr(x) % 16n === 0n && this.ptr(w) % 16n === 0n;
