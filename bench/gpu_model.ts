@@ -228,8 +228,10 @@ function weightShapes(c: ModelConfig): [string, number[]][] {
 export interface SftBench {
   tokensPerSec: number;
   msPerStep: number;
-  /** Peak bytes the allocator held (reserved) during the measured steps. */
+  /** Peak bytes in live tensors during the measured steps (what torch.cuda.max_memory_allocated counts). */
   peakBytes: number;
+  /** Peak bytes the allocator held from the device (live + cached) during the measured steps. */
+  peakReservedBytes: number;
   losses: number[];
   /** cuMemAlloc calls during the measured steps (0 = flat memory). */
   allocsDuringSteps: number;
@@ -256,13 +258,14 @@ export function benchLoraSft(cuda: CudaBackend, model: DecoderModel, rows: numbe
       step(-2);
       step(-1);
       cuda.synchronize();
+      cuda.resetPeakMemoryStats(); // the timed steps' own peak, not whatever ran earlier in the process
       const before = cuda.memoryStats();
       const t0 = performance.now();
       for (let i = 1; i <= steps; i++) step(i);
       cuda.synchronize();
       const ms = (performance.now() - t0) / steps;
       const after = cuda.memoryStats();
-      return { tokensPerSec: (rows * cols) / (ms / 1000), msPerStep: ms, peakBytes: after.peakReserved, losses, allocsDuringSteps: after.deviceAllocs - before.deviceAllocs };
+      return { tokensPerSec: (rows * cols) / (ms / 1000), msPerStep: ms, peakBytes: after.peakInUse, peakReservedBytes: after.peakReserved, losses, allocsDuringSteps: after.deviceAllocs - before.deviceAllocs };
     } finally {
       for (const slot of opt.state.values()) {
         slot.m.dispose();
@@ -427,6 +430,26 @@ class StaticSlotCache implements KVCache {
   }
 }
 
+/** Device ms of one sampleInto over `logits` for `rows`, captured in a graph and replayed `replays` times. */
+function samplerGraphMs(cuda: CudaBackend, logits: Tensor, rows: SampleRow[], replays: number): number {
+  const params = cuda.createSampleParams(rows.length, 0);
+  const out = cuda.zeros([2 * rows.length], 'i32');
+  let graph: CudaGraph | null = null;
+  try {
+    params.write(rows, logits.shape[1]);
+    cuda.sampleInto(logits, params, out); // modules load outside the capture
+    graph = cuda.captureGraph(() => cuda.sampleInto(logits, params, out)).graph;
+    graph.replay();
+    return cuda.timeMs(() => {
+      for (let i = 0; i < replays; i++) graph!.replay();
+    }) / replays;
+  } finally {
+    graph?.dispose();
+    out.dispose();
+    params.dispose();
+  }
+}
+
 export interface DecodeGraphBench {
   /** Kernel launches and cuBLASLt calls of one forward (what the graph replays, without the sampler's 5). */
   launchesPerForward: number;
@@ -434,6 +457,10 @@ export interface DecodeGraphBench {
   eagerMsPerStep: number;
   /** The same step with the forward replayed as one CUDA graph. */
   graphMsPerStep: number;
+  /** Device time of one replay of the forward's graph (CUDA events over back-to-back replays). */
+  forwardDeviceMs: number;
+  /** Device time of the fused sampler on the step's logits and rows, captured as a graph of its own. */
+  samplerDeviceMs: number;
   /** max |logit| difference between the eager forward and a replay of the graph on the same inputs. */
   maxLogitDiff: number;
   /** With the fused path: max |logit difference| to the unfused forward on the same inputs, over max |logit|. */
@@ -529,8 +556,15 @@ function decodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, step
         sampleFrom(logits, steps + i);
       }
       const graphMs = (performance.now() - t0) / steps;
+      const forwardDeviceMs = cuda.timeMs(() => {
+        for (let i = 0; i < steps; i++) graph!.replay();
+      }) / steps;
+      const samplerDeviceMs = samplerGraphMs(cuda, logits, rows, steps);
       logits.dispose();
-      return { launchesPerForward, eagerMsPerStep: eagerMs, graphMsPerStep: graphMs, maxLogitDiff, fusedVsUnfused, graphTokensPerSec: (batch * 1000) / graphMs };
+      return {
+        launchesPerForward, eagerMsPerStep: eagerMs, graphMsPerStep: graphMs, forwardDeviceMs, samplerDeviceMs, maxLogitDiff, fusedVsUnfused,
+        graphTokensPerSec: (batch * 1000) / graphMs,
+      };
     } finally {
       graph?.dispose();
       ids.dispose();

@@ -156,6 +156,20 @@ describe('caching allocator', () => {
     a.release(y);
   });
 
+  it('starts the peaks over from current use on resetPeaks (a timed phase reports its own peak)', () => {
+    const a = new CachingAllocator(fakeDevice());
+    a.release(a.alloc(1 << 20)); // an earlier, larger phase
+    const x = a.alloc(1000);
+    expect(a.stats().peakInUse).toBe(1 << 20);
+    a.resetPeaks();
+    expect(a.stats().peakInUse).toBe(1024);
+    expect(a.stats().peakReserved).toBe((1 << 20) + 1024); // still held from the device: cached + live
+    const y = a.alloc(3000);
+    a.release(y);
+    expect(a.stats().peakInUse).toBe(1024 + 3072);
+    a.release(x);
+  });
+
   it('empties the cache and retries once when the device is out of memory', () => {
     const dev = fakeDevice(4096);
     const a = new CachingAllocator(dev);

@@ -143,6 +143,12 @@ export class CachingAllocator {
     this.free.clear();
   }
 
+  /** Start the peaks over from now (as torch.cuda.reset_peak_memory_stats), e.g. before timed steps. */
+  resetPeaks(): void {
+    this.s.peakInUse = this.s.inUse + this.poolFree;
+    this.s.peakReserved = this.s.reserved;
+  }
+
   stats(): AllocatorStats {
     // Blocks parked in graph pools count as in use: nobody else may have them.
     return { ...this.s, inUse: this.s.inUse + this.poolFree };

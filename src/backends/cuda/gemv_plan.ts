@@ -10,6 +10,13 @@ export const GEMV_MAX_SHARED_BYTES = 96 * 1024;
 const WARPS = 8;
 /** 256-thread blocks an SM holds at once (the kernels take 72–107 registers a thread: 3 fit in 64K). */
 const BLOCKS_PER_SM = 3;
+/**
+ * Outputs this wide (a vocabulary: the LM head) take cuBLASLt. Measured on an H200 (bench/NOTES.md, third
+ * run): Qwen2.5-0.5B's LM head, 151936 × 896 bf16 at m = 1, took 118 µs as the GEMV (2.3 TB/s: each warp
+ * walks ~48 short columns one after another) and 74 µs as rmsnorm + cuBLASLt; the model's other decode
+ * projections (≤ 9728 columns) were faster as the GEMV.
+ */
+export const GEMV_MAX_COLUMNS = 32768;
 
 export interface GemvPlan {
   /** The kernel instance's row capacity: 1, 2, 4 or 8. */
@@ -26,7 +33,7 @@ const GEMV_DTYPES: Record<string, number> = { f32: 4, bf16: 2 };
 /** The launch for m rows, n output columns and k inputs of `dtype`, or null when the GEMM path fits better. */
 export function gemvPlan(m: number, n: number, k: number, dtype: string, multiprocessors: number): GemvPlan | null {
   const elementBytes = GEMV_DTYPES[dtype];
-  if (!elementBytes || m < 1 || m > GEMV_MAX_ROWS || n < 1 || k < 1) return null;
+  if (!elementBytes || m < 1 || m > GEMV_MAX_ROWS || n < 1 || n > GEMV_MAX_COLUMNS || k < 1) return null;
   const vec = 16 / elementBytes;
   if (k % vec !== 0) return null;
   const sharedBytes = m * k * elementBytes;

@@ -155,6 +155,11 @@ export class CudaBackend implements Backend {
     return { ...this.allocator.stats(), deviceFree: m.free, deviceTotal: m.total };
   }
 
+  /** Start memoryStats' peakInUse and peakReserved over from the current use. */
+  resetPeakMemoryStats(): void {
+    this.allocator.resetPeaks();
+  }
+
   /** Return cached blocks to the device (memory of released tensors that the allocator kept for reuse). */
   emptyCache(): void {
     this.allocator.emptyCache();
