@@ -1,12 +1,14 @@
 // `still eval` end to end on the tiny model (tiny-qwen2 + a 512-id cut of the tiny Qwen tokenizer): the
 // files, their rows and fields, the summary's numbers and their consistency, and the errors. Scores of a
 // random model are ~0; the plumbing is the point. Runs in-process (the command as registered).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerEval } from '../src/cli/eval.ts';
+import { readJournal } from '../src/eval/journal.ts';
+import { runEval } from '../src/eval/run.ts';
 import { still2PromptTemplate } from '../src/data/still2.ts';
 import { loadEvalSet } from '../src/verify/gold.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
@@ -15,9 +17,12 @@ const model = tinyEvalModelDir();
 const work = mkdtempSync(join(tmpdir(), 'still-eval-out-'));
 let runs = 0;
 
-/** `still --backend cpu eval ARGS --out DIR`; returns the output dir, the files and what went to stdout. */
-async function evaluate(...args: string[]) {
-  const out = join(work, `run${runs++}`);
+/** `still --backend cpu eval ARGS --out DIR` into a new DIR; returns the output dir, the files and what went to stdout. */
+function evaluate(...args: string[]) {
+  return evaluateIn(join(work, `run${runs++}`), ...args);
+}
+
+async function evaluateIn(out: string, ...args: string[]) {
   const program = new Command('still').option('--backend <name>', '', 'cpu').exitOverride();
   registerEval(program);
   const printed: string[] = [];
@@ -116,6 +121,50 @@ describe('still eval', () => {
     expect(tuned.summary.config.adapter).toMatch(/fixtures\/tiny-qwen2\/lora$/);
     expect(tuned.rows[0].text).not.toBe(base.rows[0].text);
     expect((await evaluate(...plain)).rows[0].text).toBe(base.rows[0].text); // greedy is deterministic
+  });
+
+  it('journals finished problems, and --resume samples only the rest, drawing what an uninterrupted run draws', async () => {
+    const full = await evaluate(...SAMPLED);
+    // An interrupted run: its journal holds problems 1 and 2, and half a line of problem 3 (the crash).
+    const out = join(work, 'interrupted');
+    mkdirSync(out);
+    const { limit: _limit, backend: _backend, max_batch: _maxBatch, ...settings } = full.summary.config;
+    const whole = [{ settings }, ...full.rows.slice(0, 8)].map((r) => `${JSON.stringify(r)}\n`).join('');
+    writeFileSync(join(out, 'results.partial.jsonl'), whole + JSON.stringify(full.rows[8]).slice(0, 40));
+
+    await expect(evaluateIn(out, ...SAMPLED)).rejects.toThrow(/interrupted holds an unfinished eval \(results.partial.jsonl\); add --resume/);
+    const hotter = SAMPLED.map((a, i) => (SAMPLED[i - 1] === '--temperature' ? '0.5' : a));
+    await expect(evaluateIn(out, ...hotter, '--resume')).rejects.toThrow(/used other settings \(temperature was 1, now 0.5\); resume with the same flags/);
+
+    const stderr: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    const resumed = await evaluateIn(out, ...SAMPLED, '--resume');
+    expect(stderr.join('')).toMatch(/last line was cut short[^\n]*\n.*resuming .*: 2 of 5 problems done, 3 to sample/s);
+    expect(resumed.rows).toEqual(full.rows);
+    expect(resumed.summary.overall).toEqual(full.summary.overall);
+    expect(resumed.summary.resumed_problems).toBe(2);
+    expect(full.summary.resumed_problems).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['results.jsonl', 'summary.json']); // the journal is gone once finished
+    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/interrupted: no unfinished eval to resume \(expected .*results.partial.jsonl\)/);
+
+    writeFileSync(join(out, 'results.partial.jsonl'), `${JSON.stringify({ settings })}\n{oops\n${JSON.stringify(full.rows[0])}\n`);
+    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/results.partial.jsonl:2: not a JSON line \(the journal is damaged/);
+
+    // A run that dies mid-way (here: its progress hook throws once 8 samples are done) leaves a journal of
+    // the problems it finished, graded; resuming it gives the uninterrupted run's rows.
+    const died = join(work, 'died');
+    const sampling = { maxNewTokens: 8, n: 4, temperature: 1, seed: 3, stop: [], maxBatch: 16 };
+    await expect(runEval({
+      model, bench: 'math500', limit: 5, prompt: 'plain', sampling, out: died,
+      onStep: (e) => { if (e.finished >= 8) throw new Error('killed'); },
+    })).rejects.toThrow('killed');
+    const journal = readJournal(join(died, 'results.partial.jsonl'), 4);
+    expect(journal.done.size).toBeGreaterThanOrEqual(1);
+    for (const [id, rows] of journal.done) expect(rows).toEqual(full.rows.filter((r) => r.id === id));
+    expect((await evaluateIn(died, ...SAMPLED, '--resume')).rows).toEqual(full.rows);
   });
 
   it('explains what is wrong with bad input', async () => {

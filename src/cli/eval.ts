@@ -3,7 +3,8 @@
 //
 //   still eval --model DIR --bench math500 --limit 50 --n 4 --temperature 0.6 --out runs/eval
 //
-// Writes DIR/results.jsonl (every rollout and its verdict) and DIR/summary.json; prints a table.
+// Writes DIR/results.jsonl (every rollout and its verdict) and DIR/summary.json; prints a table. While it
+// runs, finished problems go to DIR/results.partial.jsonl, and --resume continues an interrupted run.
 import type { Command } from 'commander';
 import { EVAL_SETS } from '../verify/gold.ts';
 import { evalProgress } from '../eval/progress.ts';
@@ -20,6 +21,7 @@ interface EvalFlags extends SamplingFlags {
   limit?: number;
   prompt: string;
   out: string;
+  resume?: boolean;
 }
 
 function positiveInt(flag: string) {
@@ -39,7 +41,8 @@ export function registerEval(program: Command): void {
     .requiredOption('--bench <name|file>', `${EVAL_SETS.join(' | ')} | FILE.jsonl ({"problem", "answer"} rows)`)
     .option('--limit <n>', 'evaluate the first n problems', positiveInt('--limit'))
     .option('--prompt <style>', `${PROMPT_STYLES.join(' | ')}: STILL-2 instruction + question, or the bare question`, 'still2')
-    .requiredOption('--out <dir>', 'write results.jsonl and summary.json here');
+    .requiredOption('--out <dir>', 'write results.jsonl and summary.json here')
+    .option('--resume', 'continue the interrupted eval in --out (same flags): sample only the problems it has not finished');
   addSamplingOptions(cmd, 4096).action(async function (this: Command, o: EvalFlags) {
     const style = promptStyle(o.prompt);
     useBackend(this);
@@ -47,7 +50,7 @@ export function registerEval(program: Command): void {
     let run: EvalRun;
     try {
       run = await runEval({
-        model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out,
+        model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out, resume: o.resume === true,
         onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`),
       });
     } finally {

@@ -1,5 +1,6 @@
 // `still eval`'s pipeline: load an eval set and a model, sample every problem (greedy or n samples),
-// grade each rollout against the gold answer, score, and write results.jsonl + summary.json.
+// grade each rollout against the gold answer, score, and write results.jsonl + summary.json. Problems are
+// journaled as they finish (journal.ts), so --resume continues a run that died, with the same seeds.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
@@ -15,6 +16,7 @@ import { EVAL_SETS, evalSetName, loadEvalSet, type EvalItem } from '../verify/go
 import { normalizeAnswer } from '../verify/normalize.ts';
 import { makeGenerator, samplingParams, type SamplingFlags } from '../cli/sampling_options.ts';
 import { promptIds, styleStops, type PromptStyle } from './prompt.ts';
+import { journalPath, JournalWriter, JOURNAL_FILE, readJournal, settingsMismatch, type Journal, type JournalSettings } from './journal.ts';
 import { gradeRollout, type EvalRollout } from './rollout.ts';
 import { scoreRollouts, type EvalScores } from './summary.ts';
 
@@ -27,6 +29,8 @@ export interface EvalOptions {
   prompt: PromptStyle;
   sampling: SamplingFlags;
   out: string;
+  /** Continue the unfinished eval journaled in `out` (same settings), sampling only the problems it lacks. */
+  resume?: boolean;
   onStep?: (e: StepEvent) => void;
   /** Notices for the user (stderr in the CLI). */
   notice?: (line: string) => void;
@@ -36,7 +40,9 @@ export interface EvalSummary extends EvalScores {
   bench: string;
   n: number;
   config: Record<string, unknown>;
-  /** Seconds: the whole run, model loading, sampling, grading. */
+  /** Problems whose rollouts came from the journal of an earlier, interrupted run (--resume). */
+  resumed_problems: number;
+  /** Seconds: the whole run, model loading, sampling, grading (this run's share when resumed). */
   wall_s: number;
   load_s: number;
   sample_s: number;
@@ -104,71 +110,109 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
   });
   if (capped > 0) notice(`still eval: ${capped} of ${requests.length} prompts leave fewer than --max-new-tokens ${maxNew} positions in the context of ${context}; they generate less`);
 
+  // The settings that decide the samples: a resumed run must match them (the limit may change: problems are
+  // matched by id; the backend and batch size may change: they move samples only by rounding).
+  const settings: JournalSettings = {
+    model: resolve(o.model), adapter: o.adapter ? resolve(o.adapter) : null, bench: o.bench, prompt: o.prompt,
+    chat_template: tok.chatTemplate !== null, n: o.sampling.n, temperature: params.temperature, top_p: params.topP ?? 1,
+    top_k: params.topK ?? 0, min_p: params.minP ?? 0, repetition_penalty: params.repetitionPenalty ?? 1,
+    max_new_tokens: maxNew, context, seed: o.sampling.seed ?? 0, stop: params.stop ?? [],
+  };
+  const prior = openJournal(o.out, settings, o.sampling.n, !!o.resume, notice);
+  const done = new Map([...(prior?.done ?? [])].filter(([id]) => set.items.some((item) => item.id === id)));
+  const todo = set.items.map((_, i) => i).filter((i) => !done.has(set.items[i]!.id));
+  if (prior) notice(`still eval: resuming ${o.out}: ${done.size} of ${set.items.length} problems done, ${todo.length} to sample`);
+
   // The CAS behind the grader takes seconds to load; only commands that grade pay for it.
   const { grade } = await import('../verify/grade.ts');
+  const countTokens = (text: string) => tok.encode(text).length;
 
-  const model = loadModel(o.model);
-  if (o.adapter) {
+  const model = todo.length > 0 ? loadModel(o.model) : null;
+  if (model && o.adapter) {
     // Merged, the adapter costs nothing per token; evaluation never needs the separate factors.
     mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
   }
   const loadS = seconds(started);
 
-  const longest = Math.max(...prompts.map((p) => p.length));
-  const gen = makeGenerator(model, prompts, { ...o.sampling, maxLen: Math.min(longest + maxNew, context) }, tok);
-
-  const sampleT0 = performance.now();
-  let results: GenerationResult[];
+  const journal = new JournalWriter(journalPath(o.out), settings, prior);
+  let gradeS = 0;
+  let sampleS = 0;
+  let maxBatch = 0;
   try {
-    results = gen.generate(requests, { onStep: o.onStep });
-  } finally {
-    gen.dispose();
+    if (model) {
+      const longest = Math.max(...todo.map((i) => prompts[i]!.length));
+      const gen = makeGenerator(model, todo.map((i) => prompts[i]!), { ...o.sampling, maxLen: Math.min(longest + maxNew, context) }, tok);
+      maxBatch = gen.maxBatch;
+      // A problem is graded and journaled as soon as its last sample finishes.
+      const pending = new Map<number, GenerationResult[]>();
+      const finish = (r: GenerationResult) => {
+        const list = pending.get(r.request) ?? [];
+        list.push(r);
+        pending.set(r.request, list);
+        if (list.length < o.sampling.n) return;
+        pending.delete(r.request);
+        const t0 = performance.now();
+        const item = set.items[todo[r.request]!]!;
+        const graded = list.sort((a, b) => a.sample - b.sample).map((x) => gradeRollout(item, x, grade, countTokens, set.dataset));
+        journal.append(graded);
+        done.set(item.id, graded);
+        gradeS += seconds(t0);
+      };
+      const sampleT0 = performance.now();
+      try {
+        gen.generate(todo.map((i) => requests[i]!), { onStep: o.onStep, onToken: (e) => e.finished && finish(e.finished) });
+      } finally {
+        gen.dispose();
+      }
+      sampleS = seconds(sampleT0) - gradeS;
+    }
+  } catch (e) {
+    journal.close(false);
+    throw e;
   }
-  const sampleS = seconds(sampleT0);
-
-  const gradeT0 = performance.now();
-  const countTokens = (text: string) => tok.encode(text).length;
-  const rollouts = results.map((r) => gradeRollout(set.items[r.request]!, r, grade, countTokens, set.dataset));
-  const gradeS = seconds(gradeT0);
+  const rollouts = set.items.flatMap((item) => done.get(item.id)!);
 
   const skipUnits = set.dataset === 'minerva';
   const scores = scoreRollouts(rollouts, o.sampling.n, (a) => normalizeAnswer(a, { skipUnits }));
   const generated = rollouts.reduce((s, r) => s + r.tokens, 0);
+  const fresh = todo.reduce((s, i) => s + done.get(set.items[i]!.id)!.reduce((t, r) => t + r.tokens, 0), 0);
   const summary: EvalSummary = {
     bench: set.name,
     n: o.sampling.n,
     ...scores,
-    config: {
-      model: resolve(o.model),
-      adapter: o.adapter ? resolve(o.adapter) : null,
-      bench: o.bench,
-      limit: o.limit ?? null,
-      prompt: o.prompt,
-      chat_template: tok.chatTemplate !== null,
-      backend: getBackend().name,
-      n: o.sampling.n,
-      temperature: params.temperature,
-      top_p: params.topP ?? 1,
-      top_k: params.topK ?? 0,
-      min_p: params.minP ?? 0,
-      repetition_penalty: params.repetitionPenalty ?? 1,
-      max_new_tokens: maxNew,
-      context,
-      max_batch: gen.maxBatch,
-      seed: o.sampling.seed ?? 0,
-      stop: params.stop ?? [],
-    },
+    config: { ...settings, limit: o.limit ?? null, backend: getBackend().name, max_batch: maxBatch },
+    resumed_problems: set.items.length - todo.length,
     wall_s: 0, // set last, below
     load_s: loadS,
     sample_s: sampleS,
     grade_s: gradeS,
     prompt_tokens: prompts.reduce((s, p) => s + p.length, 0),
     generated_tokens: generated,
-    tokens_per_s: sampleS > 0 ? generated / sampleS : 0,
+    tokens_per_s: sampleS > 0 ? fresh / sampleS : 0,
   };
   summary.wall_s = seconds(started);
   writeEvalFiles(o.out, rollouts, summary);
+  journal.close(true); // its rollouts are in results.jsonl now
   return { rollouts, summary };
+}
+
+/**
+ * The journal to continue (--resume), after checking it was written with the same settings; null for a new
+ * run, which refuses to start over an unfinished one.
+ */
+function openJournal(out: string, settings: JournalSettings, n: number, resume: boolean, notice: (line: string) => void): Journal | null {
+  const path = journalPath(out);
+  if (!resume) {
+    if (existsSync(path)) throw new Error(`${out} holds an unfinished eval (${JOURNAL_FILE}); add --resume to continue it, or choose another --out`);
+    mkdirSync(out, { recursive: true });
+    return null;
+  }
+  if (!existsSync(path)) throw new Error(`${out}: no unfinished eval to resume (expected ${path})`);
+  const journal = readJournal(path, n);
+  const diff = settingsMismatch(journal.settings, settings);
+  if (diff) throw new Error(`${path}: the eval there used other settings (${diff}); resume with the same flags, or choose another --out`);
+  if (journal.tornTail) notice(`still eval: ${path}: the last line was cut short by the crash; its problem is sampled again`);
+  return journal;
 }
 
 /** results.jsonl (one rollout a line) and summary.json, each replaced atomically. */
