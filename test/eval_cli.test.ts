@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerEval } from '../src/cli/eval.ts';
-import { readJournal } from '../src/eval/journal.ts';
+import { readJournal } from '../src/io/journal.ts';
 import { runEval } from '../src/eval/run.ts';
 import { still2PromptTemplate } from '../src/data/still2.ts';
 import { loadEvalSet } from '../src/verify/gold.ts';
@@ -132,9 +132,9 @@ describe('still eval', () => {
     const whole = [{ settings }, ...full.rows.slice(0, 8)].map((r) => `${JSON.stringify(r)}\n`).join('');
     writeFileSync(join(out, 'results.partial.jsonl'), whole + JSON.stringify(full.rows[8]).slice(0, 40));
 
-    await expect(evaluateIn(out, ...SAMPLED)).rejects.toThrow(/interrupted holds an unfinished eval \(results.partial.jsonl\); add --resume/);
+    await expect(evaluateIn(out, ...SAMPLED)).rejects.toThrow(/interrupted\/results.partial.jsonl: an unfinished run's journal is there; add --resume/);
     const hotter = SAMPLED.map((a, i) => (SAMPLED[i - 1] === '--temperature' ? '0.5' : a));
-    await expect(evaluateIn(out, ...hotter, '--resume')).rejects.toThrow(/used other settings \(temperature was 1, now 0.5\); resume with the same flags/);
+    await expect(evaluateIn(out, ...hotter, '--resume')).rejects.toThrow(/the run there used other settings \(temperature was 1, now 0.5\); resume with the same flags/);
 
     const stderr: string[] = [];
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
@@ -148,7 +148,7 @@ describe('still eval', () => {
     expect(resumed.summary.resumed_problems).toBe(2);
     expect(full.summary.resumed_problems).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['results.jsonl', 'summary.json']); // the journal is gone once finished
-    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/interrupted: no unfinished eval to resume \(expected .*results.partial.jsonl\)/);
+    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/nothing to resume: .*interrupted\/results.partial.jsonl does not exist/);
 
     writeFileSync(join(out, 'results.partial.jsonl'), `${JSON.stringify({ settings })}\n{oops\n${JSON.stringify(full.rows[0])}\n`);
     await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/results.partial.jsonl:2: not a JSON line \(the journal is damaged/);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRow } from '../src/data/formats.ts';
 import { still2FormatProblem } from '../src/data/still2.ts';
-import { admitVerified, loadExploreData, TextPool, type DataProblem, type TextRollout } from '../src/loop/stage_explore_data.ts';
+import { readJournal } from '../src/io/journal.ts';
+import { admitVerified, exploreData, loadExploreData, TextPool, type DataProblem, type TextRollout } from '../src/loop/stage_explore_data.ts';
 import { readStill2Rows, writeStill2Rows } from '../src/loop/stage_pool_rows.ts';
 import type { AnswerJudge } from '../src/loop/stage_explore_data.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
@@ -101,6 +102,35 @@ describe('still explore --data and still improve on an HF model', () => {
       .rejects.toThrow('has a tokenizer.json, so it is a text model');
     await expect(runStage(['explore', '--model', model, '--data', data, '--levels', '2', '--quiet', '--out', at('never.jsonl')]))
       .rejects.toThrow('--levels does not apply to --data');
+  }, 60_000);
+
+  it('journals finished problems, and --resume samples only the rest, as an uninterrupted run would', async () => {
+    const data = jsonl('resume.jsonl', ['1+1', '2+2', '3+3', '4+4'].map((q, i) => ({ id: `q${i}`, question: `What is ${q}?`, answer: String(2 * (i + 1)) })));
+    const flags = ['--model', model, '--data', data, '--k', '3', '--max-new-tokens', '6', '--seed', '2', '--quiet'];
+    const whole = await runStage(['explore', ...flags, '--out', at('whole.jsonl')]);
+    expect(existsSync(at('whole.jsonl.partial.jsonl'))).toBe(false); // gone once the pool is written
+
+    // A run that dies once 3 rollouts are done (its progress bar throws) leaves the problems it finished;
+    // 3 slots, so a problem at a time (the batch size is no setting: it moves samples only by rounding).
+    const out = at('cut.jsonl');
+    const journal = `${out}.partial.jsonl`;
+    const dying = { quiet: true, line: () => {}, bar: () => ({ update: (n: number) => { if (n >= 3) throw new Error('killed'); }, stop: () => {} }) };
+    await expect(exploreData({
+      model, problems: loadExploreData(data, null), k: 3, temperature: 0.7, topP: 1, maxNewTokens: 6, seed: 2, maxBatch: 3, cap: 1,
+      journal, data, log: dying,
+    })).rejects.toThrow('killed');
+    const done = readJournal(journal, 3).done;
+    expect(done.size).toBeGreaterThanOrEqual(1);
+    expect(done.size).toBeLessThan(4);
+
+    await expect(runStage(['explore', ...flags, '--out', out])).rejects.toThrow(`${journal}: an unfinished run's journal is there; add --resume`);
+    await expect(runStage(['explore', ...flags, '--temperature', '0.9', '--resume', '--out', out])).rejects.toThrow('other settings (temperature was 0.7, now 0.9)');
+    const resumed = await runStage(['explore', ...flags, '--resume', '--out', out]);
+    expect(resumed.summary).toEqual({ ...whole.summary, pool: out, seconds: resumed.summary.seconds });
+    expect(existsSync(journal)).toBe(false);
+    await expect(runStage(['explore', ...flags, '--resume', '--out', out])).rejects.toThrow(`nothing to resume: ${journal} does not exist`);
+    await expect(runStage(['explore', '--model', model, '--task', 'addition', '--levels', '2', '--resume', '--quiet', '--out', out]))
+      .rejects.toThrow('--resume does not apply to a toy student (--task); it is for --data');
   }, 60_000);
 
   it('improve trains a LoRA adapter on distilled + pool rows through the SFT trainer', async () => {

@@ -7,8 +7,10 @@
 // Toy (--task): a char-level student on fresh task problems, checked by the task; the pool holds toy
 // trajectory rows. Real (--data, rows {"question"|"problem", "answer"}): an HF model prompted as `still
 // eval --prompt still2`, graded by the math grader; the pool holds STILL-2 rows for `still imitate --data`.
+// Finished problems are journaled in OUT.partial.jsonl while it runs; --resume continues an interrupted run.
 // Prints a JSON summary line on stdout.
 import { Option, type Command } from 'commander';
+import { discardJournal } from '../io/journal.ts';
 import { stageLog } from '../loop/progress.ts';
 import { exploreData, loadExploreData } from '../loop/stage_explore_data.ts';
 import { exploreToy } from '../loop/stage_explore.ts';
@@ -36,6 +38,7 @@ interface ExploreFlags {
   pool?: string;
   maxBatch?: number;
   out: string;
+  resume?: boolean;
   quiet?: boolean;
 }
 
@@ -61,6 +64,7 @@ export function registerExplore(program: Command): void {
     .option('--pool <file>', 'an existing pool to merge into (same kind: toy trajectories or STILL-2 rows)')
     .option('--max-batch <n>', 'sequences decoded together (default: toy 64, real 16)', intFlag('--max-batch', 1))
     .requiredOption('--out <file>', 'the pool to write (JSONL); may be the same file as --pool')
+    .option('--resume', 'real: continue the interrupted run journaled in OUT.partial.jsonl (same flags), sampling only the problems it lacks')
     .option('--quiet', 'no progress output')
     .action(async function (this: Command, o: ExploreFlags) {
       if ((o.task === undefined) === (o.data === undefined)) throw new Error('still explore needs one of --task NAME (a toy student) or --data FILE (an HF model)');
@@ -100,16 +104,19 @@ async function exploreToyCommand(cmd: Command, o: ExploreFlags, log: ReturnType<
 }
 
 async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType<typeof stageLog>): Promise<Record<string, unknown>> {
-  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter']), 'does not apply to --data (it is for a toy student, with --task)');
+  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'resume']), 'does not apply to --data (it is for a toy student, with --task)');
   const format = o.benchFormat === undefined ? null : evalSetName(o.benchFormat);
   const problems = loadExploreData(o.data!, format, o.problems);
+  const journal = `${o.out}.partial.jsonl`;
   const backend = useBackend(cmd);
   log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} on the ${backend.name} backend, ${problems.length} problems from ${o.data}`);
   const r = await exploreData({
     model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, k: o.k, temperature: o.temperature, topP: o.topP,
     maxNewTokens: o.maxNewTokens ?? 4096, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16, cap: o.cap, poolIn: o.pool, log,
+    journal, resume: o.resume === true, data: o.data,
   });
   writeStill2Rows(o.out, r.pool.rows());
+  discardJournal(journal); // its rollouts are verified and in the pool now
   const byLevel = Object.entries(r.solvedByLevel).map(([l, v]) => `${l}: ${v.toFixed(0)}%`).join(', ');
   log.line(`explore: ${r.problems} problems, ${r.rollouts} rollouts, ${r.correct} verified (${r.unformatted} not in the STILL-2 format); ` +
     `solved ${r.solved.toFixed(0)}%${byLevel ? ` (by level ${byLevel})` : ''}; pool ${r.poolSize} (+${r.added}) → ${o.out} (${r.seconds.toFixed(1)} s)`);

@@ -1,6 +1,7 @@
 // `still eval`'s pipeline: load an eval set and a model, sample every problem (greedy or n samples),
 // grade each rollout against the gold answer, score, and write results.jsonl + summary.json. Problems are
-// journaled as they finish (journal.ts), so --resume continues a run that died, with the same seeds.
+// journaled as they finish (DIR/results.partial.jsonl, see io/journal.ts), so --resume continues a run
+// that died, with the same seeds.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
@@ -16,7 +17,7 @@ import { EVAL_SETS, evalSetName, loadEvalSet, type EvalItem } from '../verify/go
 import { normalizeAnswer } from '../verify/normalize.ts';
 import { makeGenerator, samplingParams, type SamplingFlags } from '../cli/sampling_options.ts';
 import { promptIds, styleStops, type PromptStyle } from './prompt.ts';
-import { journalPath, JournalWriter, JOURNAL_FILE, readJournal, settingsMismatch, type Journal, type JournalSettings } from './journal.ts';
+import { JournalWriter, openJournal, type JournalSettings } from '../io/journal.ts';
 import { gradeRollout, type EvalRollout } from './rollout.ts';
 import { scoreRollouts, type EvalScores } from './summary.ts';
 
@@ -118,7 +119,8 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     top_k: params.topK ?? 0, min_p: params.minP ?? 0, repetition_penalty: params.repetitionPenalty ?? 1,
     max_new_tokens: maxNew, context, seed: o.sampling.seed ?? 0, stop: params.stop ?? [],
   };
-  const prior = openJournal(o.out, settings, o.sampling.n, !!o.resume, notice);
+  const journalFile = join(o.out, 'results.partial.jsonl');
+  const prior = openJournal<EvalRollout>(journalFile, settings, o.sampling.n, !!o.resume, notice);
   const done = new Map([...(prior?.done ?? [])].filter(([id]) => set.items.some((item) => item.id === id)));
   const todo = set.items.map((_, i) => i).filter((i) => !done.has(set.items[i]!.id));
   if (prior) notice(`still eval: resuming ${o.out}: ${done.size} of ${set.items.length} problems done, ${todo.length} to sample`);
@@ -134,7 +136,7 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
   }
   const loadS = seconds(started);
 
-  const journal = new JournalWriter(journalPath(o.out), settings, prior);
+  const journal = new JournalWriter(journalFile, settings, prior);
   let gradeS = 0;
   let sampleS = 0;
   let maxBatch = 0;
@@ -194,25 +196,6 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
   writeEvalFiles(o.out, rollouts, summary);
   journal.close(true); // its rollouts are in results.jsonl now
   return { rollouts, summary };
-}
-
-/**
- * The journal to continue (--resume), after checking it was written with the same settings; null for a new
- * run, which refuses to start over an unfinished one.
- */
-function openJournal(out: string, settings: JournalSettings, n: number, resume: boolean, notice: (line: string) => void): Journal | null {
-  const path = journalPath(out);
-  if (!resume) {
-    if (existsSync(path)) throw new Error(`${out} holds an unfinished eval (${JOURNAL_FILE}); add --resume to continue it, or choose another --out`);
-    mkdirSync(out, { recursive: true });
-    return null;
-  }
-  if (!existsSync(path)) throw new Error(`${out}: no unfinished eval to resume (expected ${path})`);
-  const journal = readJournal(path, n);
-  const diff = settingsMismatch(journal.settings, settings);
-  if (diff) throw new Error(`${path}: the eval there used other settings (${diff}); resume with the same flags, or choose another --out`);
-  if (journal.tornTail) notice(`still eval: ${path}: the last line was cut short by the crash; its problem is sampled again`);
-  return journal;
 }
 
 /** results.jsonl (one rollout a line) and summary.json, each replaced atomically. */

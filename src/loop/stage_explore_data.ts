@@ -3,14 +3,20 @@
 // template, stopping at <|end_of_solution|>), verified against the row's gold answer, and the correct
 // ones kept as STILL-2 rows {question, combined_text, domain} that `still imitate --data` trains on.
 //
+// Each problem's rollouts are journaled as soon as its k samples finish (io/journal.ts), so `--resume`
+// continues an interrupted run, sampling only the problems it lacks with the same seeds.
+//
 // The gate is strict, as the toy's is (verify.ts): a rollout enters the pool only in the long-thought
 // format (thought block, then solution block) and with a \boxed{} answer inside its solution block that
 // the math grader accepts. A correct answer in any other shape would teach the format wrong.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { still2FormatProblem } from '../data/still2.ts';
 import { promptIds, styleStops } from '../eval/prompt.ts';
 import { completedText } from '../eval/rollout.ts';
+import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
+import { JournalWriter, openJournal } from '../io/journal.ts';
 import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
@@ -18,6 +24,7 @@ import { makeGenerator, samplingParams, type SamplingFlags } from '../cli/sampli
 import { lastBoxed, solutionBlock } from '../verify/extract.ts';
 import { parseJsonl, readGenericGold, readGold, type EvalItem, type EvalSetName } from '../verify/gold.ts';
 import { Pool } from './pool.ts';
+import type { GenerationResult } from '../sample/request.ts';
 import type { StageLog } from './progress.ts';
 import { questionId, readStill2Rows, type Still2Row } from './stage_pool_rows.ts';
 
@@ -160,7 +167,22 @@ export interface DataExploreOptions {
   cap: number;
   /** A STILL-2 pool to merge into. */
   poolIn?: string;
+  /** The journal of finished problems (see io/journal.ts); the caller deletes it once the pool is written. */
+  journal: string;
+  /** Continue the run `journal` holds (same settings). */
+  resume?: boolean;
+  /** The --data file, for the settings a resumed run must match. */
+  data?: string;
   log: StageLog;
+}
+
+/** A journal line: one rollout, keyed by the problem's position in the data (its id is checked on resume). */
+interface ExploreJournalRow {
+  id: string;
+  sample: number;
+  problem_id: string;
+  text: string;
+  tokens: number;
 }
 
 export interface DataExploreResult extends DataExploreCounts {
@@ -176,10 +198,9 @@ export async function exploreData(o: DataExploreOptions): Promise<DataExploreRes
   const prompts = o.problems.map((p) => promptIds(tok, p.problem, 'still2'));
   const pool = o.poolIn ? TextPool.load(o.poolIn, o.cap) : new TextPool(o.cap);
 
-  const model = loadModel(o.model, { quiet: true });
-  if (o.adapter) mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
   // Each sample may run to the model's context; a prompt that fills it is an error (as in `still eval`).
-  const context = model.config.maxPositionEmbeddings;
+  // Everything that can refuse the run is checked before the model loads.
+  const context = loadHfConfig(o.model).maxPositionEmbeddings;
   prompts.forEach((p, i) => {
     if (p.length >= context) throw new Error(`--data: problem '${o.problems[i]!.id}' has a ${p.length}-token prompt, and the context is ${context} (max_position_embeddings)`);
   });
@@ -192,22 +213,55 @@ export async function exploreData(o: DataExploreOptions): Promise<DataExploreRes
   o.log.line(`explore: ${o.problems.length} problems × k=${n}, temperature ${o.temperature}, up to ${o.maxNewTokens} new tokens` +
     `${o.poolIn ? `, merging into a pool of ${pool.size}` : ''}`);
 
+  const settings = {
+    model: resolve(o.model), adapter: o.adapter ? resolve(o.adapter) : null, data: o.data ? resolve(o.data) : null, dataset: o.dataset ?? null,
+    k: n, temperature: o.temperature, top_p: o.topP, max_new_tokens: o.maxNewTokens, seed: o.seed, context,
+  };
+  const prior = openJournal<ExploreJournalRow>(o.journal, settings, n, !!o.resume, (line) => o.log.line(`explore: ${line}`));
+  const done = new Map<number, TextRollout[]>();
+  for (const [key, rows] of prior?.done ?? []) {
+    const i = Number(key);
+    if (!(i < o.problems.length)) continue; // beyond this run's --problems
+    if (rows[0]!.problem_id !== o.problems[i]!.id) {
+      throw new Error(`${o.journal}: problem ${i + 1} was '${rows[0]!.problem_id}' there and is '${o.problems[i]!.id}' in --data now; resume with the same data, or choose another --out`);
+    }
+    done.set(i, rows.map((r) => ({ problem: i, sample: r.sample, text: r.text, tokens: r.tokens })));
+  }
+  const todo = o.problems.map((_, i) => i).filter((i) => !done.has(i));
+  if (prior) o.log.line(`explore: resuming: ${done.size} of ${o.problems.length} problems done, ${todo.length} to sample`);
+
+  const model = loadModel(o.model, { quiet: true });
+  if (o.adapter) mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
   // The CAS behind the grader takes seconds to load; only a run that grades pays for it.
   const { gradeAnswer } = await import('../verify/grade.ts');
-  const gen = makeGenerator(model, prompts, flags, tok);
-  const bar = o.log.bar('explore', o.problems.length * n, 'rollouts');
+  const journal = new JournalWriter<ExploreJournalRow>(o.journal, settings, prior);
+  const gen = makeGenerator(model, todo.map((i) => prompts[i]!), flags, tok);
+  const bar = o.log.bar('explore', todo.length * n, 'rollouts');
   const started = performance.now();
-  let rollouts: TextRollout[];
   try {
-    const results = gen.generate(
-      prompts.map((prompt, i) => ({ prompt, n, seedIndex: i, params: { ...params, maxNewTokens: Math.min(o.maxNewTokens, context - prompt.length) } })),
-      { onStep: (e) => bar.update(e.finished) },
+    // A problem's rollouts reach the journal as soon as its last sample finishes.
+    const pending = new Map<number, TextRollout[]>();
+    const finish = (r: GenerationResult) => {
+      const i = todo[r.request]!;
+      const list = pending.get(i) ?? [];
+      list.push({ problem: i, sample: r.sample, text: completedText(r), tokens: r.tokens.length });
+      pending.set(i, list);
+      if (list.length < n) return;
+      pending.delete(i);
+      list.sort((a, b) => a.sample - b.sample);
+      journal.append(list.map((x) => ({ id: String(i), sample: x.sample, problem_id: o.problems[i]!.id, text: x.text, tokens: x.tokens })));
+      done.set(i, list);
+    };
+    gen.generate(
+      todo.map((i) => ({ prompt: prompts[i]!, n, seedIndex: i, params: { ...params, maxNewTokens: Math.min(o.maxNewTokens, context - prompts[i]!.length) } })),
+      { onStep: (e) => bar.update(e.finished), onToken: (e) => e.finished && finish(e.finished) },
     );
-    rollouts = results.map((r) => ({ problem: r.request, sample: r.sample, text: completedText(r), tokens: r.tokens.length }));
   } finally {
     gen.dispose();
     bar.stop();
+    journal.close(false);
   }
+  const rollouts = o.problems.flatMap((_, i) => done.get(i)!);
   const seconds = (performance.now() - started) / 1000;
   const counts = admitVerified(o.problems, rollouts, pool, 1, (pred, gold) => gradeAnswer(pred, gold, o.dataset));
   return { ...counts, poolSize: pool.size, tokens: rollouts.reduce((s, r) => s + r.tokens, 0), seconds, pool };
