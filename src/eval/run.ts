@@ -11,7 +11,8 @@ import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
 import type { StepEvent } from '../sample/generator.ts';
-import type { GenerationRequest, GenerationResult } from '../sample/request.ts';
+import { onFinishedRequest } from '../sample/finished_requests.ts';
+import type { GenerationRequest } from '../sample/request.ts';
 import { getBackend } from '../tensor/context.ts';
 import { EVAL_SETS, evalSetName, loadEvalSet, type EvalItem } from '../verify/gold.ts';
 import { normalizeAnswer } from '../verify/normalize.ts';
@@ -146,23 +147,17 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
       const gen = makeGenerator(model, todo.map((i) => prompts[i]!), { ...o.sampling, maxLen: Math.min(longest + maxNew, context) }, tok);
       maxBatch = gen.maxBatch;
       // A problem is graded and journaled as soon as its last sample finishes.
-      const pending = new Map<number, GenerationResult[]>();
-      const finish = (r: GenerationResult) => {
-        const list = pending.get(r.request) ?? [];
-        list.push(r);
-        pending.set(r.request, list);
-        if (list.length < o.sampling.n) return;
-        pending.delete(r.request);
+      const finish = onFinishedRequest(o.sampling.n, (request, results) => {
         const t0 = performance.now();
-        const item = set.items[todo[r.request]!]!;
-        const graded = list.sort((a, b) => a.sample - b.sample).map((x) => gradeRollout(item, x, grade, countTokens, set.dataset));
+        const item = set.items[todo[request]!]!;
+        const graded = results.map((r) => gradeRollout(item, r, grade, countTokens, set.dataset));
         journal.append(graded);
         done.set(item.id, graded);
         gradeS += seconds(t0);
-      };
+      });
       const sampleT0 = performance.now();
       try {
-        gen.generate(todo.map((i) => requests[i]!), { onStep: o.onStep, onToken: (e) => e.finished && finish(e.finished) });
+        gen.generate(todo.map((i) => requests[i]!), { onStep: o.onStep, onToken: finish });
       } finally {
         gen.dispose();
       }

@@ -24,7 +24,7 @@ import { makeGenerator, samplingParams, type SamplingFlags } from '../cli/sampli
 import { lastBoxed, solutionBlock } from '../verify/extract.ts';
 import { parseJsonl, readGenericGold, readGold, type EvalItem, type EvalSetName } from '../verify/gold.ts';
 import { Pool } from './pool.ts';
-import type { GenerationResult } from '../sample/request.ts';
+import { onFinishedRequest } from '../sample/finished_requests.ts';
 import type { StageLog } from './progress.ts';
 import { questionId, readStill2Rows, type Still2Row } from './stage_pool_rows.ts';
 
@@ -240,21 +240,15 @@ export async function exploreData(o: DataExploreOptions): Promise<DataExploreRes
   const started = performance.now();
   try {
     // A problem's rollouts reach the journal as soon as its last sample finishes.
-    const pending = new Map<number, TextRollout[]>();
-    const finish = (r: GenerationResult) => {
-      const i = todo[r.request]!;
-      const list = pending.get(i) ?? [];
-      list.push({ problem: i, sample: r.sample, text: completedText(r), tokens: r.tokens.length });
-      pending.set(i, list);
-      if (list.length < n) return;
-      pending.delete(i);
-      list.sort((a, b) => a.sample - b.sample);
-      journal.append(list.map((x) => ({ id: String(i), sample: x.sample, problem_id: o.problems[i]!.id, text: x.text, tokens: x.tokens })));
-      done.set(i, list);
-    };
+    const finish = onFinishedRequest(n, (request, results) => {
+      const i = todo[request]!;
+      const rollouts = results.map((r) => ({ problem: i, sample: r.sample, text: completedText(r), tokens: r.tokens.length }));
+      journal.append(rollouts.map((r) => ({ id: String(i), sample: r.sample, problem_id: o.problems[i]!.id, text: r.text, tokens: r.tokens })));
+      done.set(i, rollouts);
+    });
     gen.generate(
       todo.map((i) => ({ prompt: prompts[i]!, n, seedIndex: i, params: { ...params, maxNewTokens: Math.min(o.maxNewTokens, context - prompts[i]!.length) } })),
-      { onStep: (e) => bar.update(e.finished), onToken: (e) => e.finished && finish(e.finished) },
+      { onStep: (e) => bar.update(e.finished), onToken: finish },
     );
   } finally {
     gen.dispose();
