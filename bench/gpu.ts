@@ -254,8 +254,10 @@ async function main(): Promise<void> {
   });
 
   await item('bench: fused sampler', () => {
-    // Device time of the sampler kernels alone (sampleInto, CUDA events), per row configuration, then one
-    // whole call of the eager API (parameter upload, kernels, token download) for the benchmark's setting.
+    // Device time of the sampler kernels alone (sampleInto, CUDA events), per row configuration: launched
+    // eagerly (each launch's host cost included where the GPU outruns it), and captured once into a CUDA graph
+    // and replayed (what a captured decode step pays); then one whole call of the eager API (parameter upload,
+    // kernels, token download) for the benchmark's setting.
     const vocab = size(151936, 1000);
     const configs: [string, Partial<SampleRow>][] = [
       ['greedy', { temperature: 0 }], ['temperature 0.7', {}], ['top-p 0.95', { topP: 0.95 }], ['top-k 50 + top-p 0.95', { topK: 50, topP: 0.95 }],
@@ -271,7 +273,18 @@ async function main(): Promise<void> {
       }));
       const times = configs.map(([name, extra]) => {
         params.write(rowsFor(extra), vocab);
-        return `${name} ${(deviceMs(cuda, () => cuda.sampleInto(logits, params, out), 20) * 1000).toFixed(0)}`;
+        const eagerUs = deviceMs(cuda, () => cuda.sampleInto(logits, params, out), 20) * 1000;
+        const { graph } = cuda.captureGraph(() => cuda.sampleInto(logits, params, out));
+        try {
+          graph.replay();
+          const replays = size(50, 2);
+          const graphUs = (cuda.timeMs(() => {
+            for (let i = 0; i < replays; i++) graph.replay();
+          }) * 1000) / replays;
+          return `${name} ${eagerUs.toFixed(0)} (graph: ${graphUs.toFixed(0)})`;
+        } finally {
+          graph.dispose();
+        }
       });
       const rows = rowsFor({ topP: 0.95 });
       for (let i = 0; i < 2; i++) cuda.sample(logits, rows);
@@ -279,7 +292,7 @@ async function main(): Promise<void> {
       const iters = size(20, 1);
       for (let i = 0; i < iters; i++) cuda.sample(logits, rows);
       const callMs = (performance.now() - t) / iters;
-      parts.push(`${n}×${vocab}: ${times.join(', ')} µs on the device; top-p call incl. upload/download ${(callMs * 1000).toFixed(0)} µs`);
+      parts.push(`${n}×${vocab}: ${times.join(', ')} µs on the device, eager (graph: µs a replay); top-p call incl. upload/download ${(callMs * 1000).toFixed(0)} µs`);
       params.dispose();
       out.dispose();
       logits.dispose();

@@ -11,7 +11,7 @@ import { CudaError, CU_RESULT_NAMES, checkStatus } from '../src/backends/cuda/er
 import { ENTRIES, PTX, SOURCE_HASH, SOURCES } from '../src/backends/cuda/kernels.gen.ts';
 import { DECODE_HEAD_DIMS, decodePlan, decodeSharedBytes } from '../src/backends/cuda/decode_plan.ts';
 import { broadcastPlan, permutePlan, reducePlan } from '../src/backends/cuda/layout_plan.ts';
-import { packSampleParams, rowNeeds, SAMPLE_MAX_CHUNK, samplePlan, sampleScratch } from '../src/backends/cuda/sample_plan.ts';
+import { packSampleParams, rowNeeds, SAMPLE_BINS, SAMPLE_MAX_CHUNK, SAMPLE_SUB_BINS, samplePlan, sampleScratch } from '../src/backends/cuda/sample_plan.ts';
 import type { SampleRow } from '../src/backends/backend.ts';
 import { bucketSizes } from '../src/sample/decode_graph.ts';
 import { LIBCUBLASLT, LIBCUDA, libraryCandidates, notFoundMessage, searchDirs, type FileSystem } from '../src/backends/cuda/libraries.ts';
@@ -258,11 +258,27 @@ describe('decode attention and sampler plans', () => {
     expect(samplePlan(64, 151936, 132)).toEqual({ chunk: 4096, chunks: 38 });
     expect(samplePlan(1, 151936, 132)).toEqual({ chunk: 1024, chunks: 149 });
     const lay = sampleScratch(64, 151936, 38);
-    const offsets = [lay.statD, lay.statI, lay.counts, lay.histC, lay.histM, lay.cuts, lay.cand, lay.raceD, lay.raceI];
+    const offsets = [lay.statD, lay.statI, lay.counts, lay.histC, lay.histM, lay.subC, lay.subM, lay.plan, lay.planD, lay.cuts, lay.cand, lay.raceD, lay.raceI];
     expect(offsets.every((o) => o % 256 === 0)).toBe(true);
     expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    // Each array has room for its [rows, ...] shape (sample.cu: kBins 2048, kSub 512, kPlanInts 16, kPlanDoubles 4).
+    expect(lay.subC - lay.histM).toBeGreaterThanOrEqual(64 * 2048 * 8);
+    expect(lay.subM - lay.subC).toBeGreaterThanOrEqual(64 * 512 * 4);
+    expect(lay.plan - lay.subM).toBeGreaterThanOrEqual(64 * 512 * 8);
+    expect(lay.planD - lay.plan).toBeGreaterThanOrEqual(64 * 16 * 4);
+    expect(lay.cuts - lay.planD).toBeGreaterThanOrEqual(64 * 4 * 8);
     expect(lay.cand - lay.cuts).toBeGreaterThanOrEqual(64 * 4 * 8);
+    expect(lay.raceD - lay.cand).toBeGreaterThanOrEqual(64 * 151936 * 4);
     expect(lay.bytes - lay.raceI).toBeGreaterThanOrEqual(64 * 38 * 4);
+  });
+
+  it('lays out the scratch with the sizes sample.cu uses', () => {
+    const cu = SOURCES['sample.cu'];
+    expect(cu).toContain(`constexpr int kMaxChunk = ${SAMPLE_MAX_CHUNK};`);
+    expect(cu).toContain(`constexpr int kBins = ${SAMPLE_BINS};`);
+    expect(cu).toContain(`constexpr int kSubBits = ${Math.log2(SAMPLE_SUB_BINS)};`);
+    expect(cu).toMatch(/kPlanInts = 16;/);
+    expect(cu).toMatch(/kPlanDoubles = 4;/);
   });
 
   const row = (extra: Partial<SampleRow>): SampleRow => ({

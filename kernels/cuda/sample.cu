@@ -1,16 +1,21 @@
 // The fused sampler: draws one token per row of logits [N, V] exactly as the CPU reference `sampleTokens`
 // (src/sample/sampler.ts) does, in f64 like it: repetition penalty → greedy or temperature → min-p → top-k →
 // top-p → Gumbel-max race with Philox4x32-10 noise, plus the token's log-prob under the raw logits.
-// Every row is cut into C chunks of the vocabulary, so the O(V) passes fill the GPU whatever N is:
-//   1. sample_stats   (C × N blocks) raw log-sum-exp, the penalised argmax and the top score; greedy rows are
-//                     then decided, and plain-temperature rows (no min-p/top-k/top-p) run their race here too;
-//                     rows with a repetition penalty leave per-id penalty counts for the later kernels.
-//   2. sample_hist    (C × N, top-k/top-p rows) histogram of the survivors of min-p by distance below the top
-//                     score (NB bins of 1/32 nat; count and probability mass per bin).
-//   3. sample_select  (1 block per top-k/top-p row) the bins holding the k-th score and the top-p cut, then
-//                     an exact radix select over just those bins' tokens: the k-th score, the cut score and
-//                     how many of the tokens tied at the cut stay (the lowest ids).
-//   4. sample_race    (C × N, rows with any filter) the Gumbel race over the survivors.
+// Every row is cut into C chunks of the vocabulary, and every kernel but the last runs C × N blocks, so the
+// O(V) passes fill the GPU whatever N is (at N = 1 a one-block-per-row pass would leave all SMs but one idle):
+//   1. sample_stats   raw log-sum-exp, the penalised argmax and the top score; greedy rows are then decided,
+//                     and plain-temperature rows (no min-p/top-k/top-p) run their race here too; rows with a
+//                     repetition penalty leave per-id penalty counts for the later kernels.
+//   2. sample_hist    (top-k/top-p rows) histogram of the survivors of min-p by distance below the top score
+//                     (NB bins of 1/32 nat; count and probability mass per bin). The row's last block to finish
+//                     reads the whole histogram and plans the cuts: the bin bk holding the k-th score, and for
+//                     top-p alone the bin bp where the mass ranked above reaches topP·Z.
+//   3. sample_select  each block appends its chunk's tokens of the planned bins to a short per-row list and
+//                     adds them to a sub-histogram of one bin (NS sub-bins); the row's last block to finish then
+//                     finds the exact cuts from the sub-histogram and the list alone (never the whole row): the
+//                     k-th score, the top-p cut score and how many of the tokens tied at the cut stay (the
+//                     lowest ids), by radix select over the few tokens of one sub-bin.
+//   4. sample_race    (rows with any filter) the Gumbel race over the survivors.
 //   5. sample_finish  (1 warp per row) merges the chunks' results into the token and its log-prob.
 // The race skips the exact f64 noise of a token whose score cannot win: an f32 estimate of the noise, good to
 // ~1e-5, against the best exact score so far with a 1e-3 margin; a token whose score plus the largest possible
@@ -19,14 +24,27 @@
 //   iparams i32 [N, 8]: topK, key0, key1, step, sample, request, penalized offset, penalized count
 //   out     i32 [2N]:   tokens (-1 when every token was filtered out), then the log-probs' f32 bits
 // Scratch (src/backends/cuda/sample_plan.ts lays it out): stats f64 [N, C, 4] + i32 [N, C, 2], penalty counts
-// u16 [N, V], histogram u32 + f64 [N, NB], per-row cuts f64 [N, 4], candidates i32 [N, V], race f64 + i32 [N, C].
+// u16 [N, V], histogram u32 + f64 [N, NB], sub-histogram u32 + f64 [N, NS], plan i32 [N, 16] + f64 [N, 4],
+// per-row cuts f64 [N, 4], candidate list i32 [N, V], race f64 + i32 [N, C]. sample_stats zeroes the
+// histograms and the plan's counters, so the scratch needs no clearing between calls or graph replays.
 #include "common.cuh"
 
-constexpr int kSampleThreads = 256;   // chunk kernels
-constexpr int kSelectThreads = 1024;  // one block per row
+constexpr int kSampleThreads = 256;   // every kernel but sample_finish (block_crossing assumes it)
 constexpr int kMaxChunk = 4096;       // vocabulary ids per chunk at most (the penalty-count table in smem)
 constexpr int kBins = 2048;
 constexpr float kBinsPerNat = 32.0f;
+// Sub-bins per bin (1/16384 nat each): fine enough that the cut's sub-bin holds one or a few distinct scores
+// on real rows (bf16 logits have no finer steps), coarse enough that the sub-histogram stays 6 KiB.
+constexpr int kSubBits = 9;
+constexpr int kSub = 1 << kSubBits;
+constexpr int kSelCache = 1024;       // selected tokens whose ids and scores stay in shared memory
+// The per-row plan, i32 [N, kPlanInts]: three counters sample_stats zeroes (sample_hist's and sample_select's
+// finished blocks, the candidate list's length), then the cut bins sample_hist's last block chose;
+constexpr int kPlanHistDone = 0, kPlanSelectDone = 1, kPlanListCount = 2, kPlanTopK = 3, kPlanBk = 4, kPlanNeedK = 5,
+              kPlanBp = 6, kPlanListLo = 7, kPlanListHi = 8, kPlanSubBin = 9, kPlanInts = 16;
+// and f64 [N, kPlanDoubles]: the top score (penalised max / temperature), and for top-p alone the mass above
+// bin bp and the budget topP·Z.
+constexpr int kPlanTop = 0, kPlanBefore = 1, kPlanBudget = 2, kPlanDoubles = 4;
 constexpr double kGreedyTemperature = 1e-5;
 constexpr double kGumbelMax = 23.0;   // > -log(-log((2^32 - 0.5) / 2^32)) = 22.87: no draw adds more
 
@@ -193,19 +211,20 @@ __device__ __forceinline__ double penalised_logit(const T* lg, int i, const RowP
 }
 
 /**
- * Histogram bin of a penalised logit: distance below the top in 1/32 nat, from f32 arithmetic that never
- * contracts, so every kernel computes the same bin; it is a non-increasing function of the f64 score, so a
- * bin holds a contiguous range of scores.
+ * Sub-bin of a score (bin · kSub + sub-bin): distance below the top score in 1/(32 · kSub) nat, from f32
+ * arithmetic that never contracts, so every kernel computes the same one. Each step (f64 → f32, the
+ * subtraction, the scaling by a power of two, the truncation) is monotone, so it is a non-increasing function
+ * of the score: a sub-bin, and a bin, hold a contiguous range of scores, and equal scores share them.
  */
-__device__ __forceinline__ int score_bin(double xp, float top32, float invT32) {
-  const float d = __fadd_rn(top32, -__fmul_rn((float)xp, invT32));
+__device__ __forceinline__ int score_fine(double s, float top32) {
+  const float d = __fadd_rn(top32, -(float)s);
   if (!(d > 0.0f)) return 0;
-  const float f = __fmul_rn(d, kBinsPerNat);
-  return f >= (float)(kBins - 1) ? kBins - 1 : (int)f;
+  const float f = __fmul_rn(d, kBinsPerNat * (float)kSub);
+  return f >= (float)(kBins * kSub - 1) ? kBins * kSub - 1 : (int)f;
 }
 
-/** The top score's f32 twin for score_bin (the largest value score_bin's product takes over the row). */
-__device__ __forceinline__ float top_bin_base(double pMax, float invT32) { return __fmul_rn((float)pMax, invT32); }
+/** Histogram bin of a score: 1/32 nat below the top per bin, the last bin holding everything further down. */
+__device__ __forceinline__ int score_bin(double s, float top32) { return score_fine(s, top32) >> kSubBits; }
 
 /** Row statistics merged from sample_stats' chunk results. */
 struct RowStats {
@@ -214,23 +233,150 @@ struct RowStats {
   Best race;
 };
 
-__device__ RowStats merge_stats(int row, int C, const double* statD, const int* statI) {
-  RowStats r{0.0, -INFINITY, -1, Best{-INFINITY, -1}};
+/** Merge two (max, sum of exp(x - max)) pairs; commutative, so a butterfly leaves every lane the same pair. */
+__device__ __forceinline__ void lse_merge(double& m, double& s, double m2, double s2) {
+  const double mn = fmax(m, m2);
+  if (mn != -INFINITY) s = (m == -INFINITY ? 0.0 : s * exp(m - mn)) + (m2 == -INFINITY ? 0.0 : s2 * exp(m2 - mn));
+  m = mn;
+}
+
+/** `better` over the warp (a total order, so every lane ends with the same winner, as a serial merge would). */
+__device__ __forceinline__ Best warp_best(Best x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = better(x, Best{__shfl_xor_sync(0xffffffffu, x.v, o), __shfl_xor_sync(0xffffffffu, x.id, o)});
+  return x;
+}
+
+/**
+ * Called by a whole warp: the row's statistics over its C chunks, every lane the same. Lanes merge C / 32
+ * chunks each, then a butterfly: a few L2 round trips instead of C dependent ones (C = 149 at N = 1).
+ */
+__device__ RowStats warp_merge_stats(int row, int C, const double* statD, const int* statI) {
   double m = -INFINITY, s = 0.0;
-  for (int c = 0; c < C; c++) {
+  Best pb{-INFINITY, -1}, race{-INFINITY, -1};
+  for (int c = lane_id(); c < C; c += 32) {
     const double* d = statD + ((i64)row * C + c) * 4;
     const int* ii = statI + ((i64)row * C + c) * 2;
-    const double m2 = d[0], s2 = d[1];
-    const double mn = fmax(m, m2);
-    if (mn != -INFINITY) s = (m == -INFINITY ? 0.0 : s * exp(m - mn)) + (m2 == -INFINITY ? 0.0 : s2 * exp(m2 - mn));
-    m = mn;
-    const Best pb = better(Best{r.pMax, r.pArg}, Best{d[2], ii[0]});
-    r.pMax = pb.v;
-    r.pArg = pb.id;
-    r.race = better(r.race, Best{d[3], ii[1]});
+    lse_merge(m, s, d[0], d[1]);
+    pb = better(pb, Best{d[2], ii[0]});
+    race = better(race, Best{d[3], ii[1]});
   }
-  r.rawLse = m + log(s);
-  return r;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) lse_merge(m, s, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, s, o));
+  pb = warp_best(pb);
+  return RowStats{m + log(s), pb.v, pb.id, warp_best(race)};
+}
+
+/**
+ * Called by whole warps: adds 1 to cnt[b] (and m to mass[b], when mass is given) for every lane with b ≥ 0.
+ * When the warp's lanes agree on b (ties, flat rows, a long tail in one bin) it adds once, not 32 times to one
+ * shared word: shared-memory f64 atomics retry on contention, and a cut bin of thousands of tied tokens would
+ * otherwise serialise on one address.
+ */
+__device__ __forceinline__ void warp_add(u32* cnt, double* mass, int b, double m) {
+  const unsigned any = __ballot_sync(0xffffffffu, b >= 0);
+  if (any == 0u) return;
+  const int lead = __shfl_sync(0xffffffffu, b, __ffs((int)any) - 1);
+  if (__all_sync(0xffffffffu, b < 0 || b == lead)) {
+    const double sum = mass ? warp_sum_f64(b >= 0 ? m : 0.0) : 0.0;
+    if (lane_id() == 0) {
+      atomicAdd(&cnt[lead], (u32)__popc(any));
+      if (mass) atomicAdd(&mass[lead], sum);
+    }
+  } else if (b >= 0) {
+    atomicAdd(&cnt[b], 1u);
+    if (mass) atomicAdd(&mass[b], m);
+  }
+}
+
+/** Exclusive prefix sum of x over the block's threads in order, and the total (the same in every thread). */
+template <typename V_> __device__ V_ block_excl_scan(V_ x, V_& total) {
+  __shared__ V_ warpTotal[32];
+  const int lane = lane_id(), w = warp_id();
+  V_ incl = x;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const V_ up = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += up;
+  }
+  V_ excl = __shfl_up_sync(0xffffffffu, incl, 1);
+  if (lane == 0) excl = 0;
+  if (lane == 31) warpTotal[w] = incl;
+  __syncthreads();
+  V_ before = 0, all = 0;
+  for (int i = 0; i < (int)(blockDim.x >> 5); i++) {
+    if (i < w) before += warpTotal[i];
+    all += warpTotal[i];
+  }
+  __syncthreads();
+  total = all;
+  return before + excl;
+}
+
+/**
+ * Called by the whole block (kSampleThreads threads): the first bin in scan order (ascending ids, or
+ * descending) at which base plus the running total of the values reaches the target, skipping empty bins
+ * (count 0); `above` gets base plus the total of the bins before it. When the total never reaches the target
+ * (rounding), the last non-empty bin, with everything before it above; -1 when every bin is empty.
+ * get(b, count, value) reads bin b from anywhere (global memory, with adjustments); target(total) gives the
+ * target from the total over all bins. Each thread takes BINS / kSampleThreads consecutive bins, so a
+ * 2048-bin histogram costs 8 loads a thread and one block scan, not 64 serial steps of one warp.
+ */
+template <typename V_, int BINS, typename Get, typename Target>
+__device__ int block_crossing(Get get, V_ base, Target target, bool asc, V_& above) {
+  constexpr int PER = BINS / kSampleThreads;
+  static_assert(PER * kSampleThreads == BINS, "block_crossing: BINS must be a multiple of the block size");
+  __shared__ int winPos, lastPos, resBin;
+  __shared__ V_ resAbove;
+  const int t = threadIdx.x;
+  u32 c[PER];
+  V_ v[PER];
+  V_ mine = 0;
+#pragma unroll
+  for (int j = 0; j < PER; j++) {
+    get(asc ? t * PER + j : BINS - 1 - t * PER - j, c[j], v[j]);
+    mine += v[j];
+  }
+  V_ total;
+  V_ run = base + block_excl_scan<V_>(mine, total);
+  const V_ goal = target(total);
+  int found = -1, lastJ = -1;
+  V_ foundAbove = 0;
+#pragma unroll
+  for (int j = 0; j < PER; j++) {
+    if (c[j] == 0u) continue;
+    lastJ = j;
+    if (found >= 0) continue;
+    if (run + v[j] >= goal) {
+      found = j;
+      foundAbove = run;
+    } else {
+      run += v[j];
+    }
+  }
+  if (t == 0) {
+    winPos = 0x7fffffff;
+    lastPos = -1;
+  }
+  __syncthreads();
+  if (found >= 0) atomicMin(&winPos, t * PER + found);
+  if (lastJ >= 0) atomicMax(&lastPos, t * PER + lastJ);
+  __syncthreads();
+  const bool reached = winPos != 0x7fffffff;
+  const int pos = reached ? winPos : lastPos;
+  if (pos < 0 && t == 0) {
+    resBin = -1;
+    resAbove = base;
+  } else if (pos >= 0 && t == pos / PER) {
+    const int j = pos % PER;
+    resBin = asc ? pos : BINS - 1 - pos;
+    resAbove = reached ? foundAbove : base + total - v[j];
+  }
+  __syncthreads();
+  above = resAbove;
+  const int bin = resBin;
+  __syncthreads();
+  return bin;
 }
 
 /**
@@ -260,7 +406,7 @@ template <typename T>
 __device__ void sample_stats_body(int N, int V, int C, int chunk, const T* __restrict__ logits,
                                   const double* __restrict__ dparams, const int* __restrict__ iparams,
                                   const int* __restrict__ penalized, u16* __restrict__ counts, double* statD,
-                                  int* statI, u32* histC, double* histM) {
+                                  int* statI, u32* histC, double* histM, u32* subC, double* subM, int* plan) {
   __shared__ double sd[32];
   __shared__ int si[32];
   __shared__ u32 cnt[kMaxChunk];
@@ -282,10 +428,15 @@ __device__ void sample_stats_body(int N, int V, int C, int chunk, const T* __res
     for (int i = threadIdx.x; i < c1 - c0; i += blockDim.x) rowCounts[c0 + i] = (u16)(cnt[i] < 65535u ? cnt[i] : 65535u);
   }
   if (p.select) {
-    // The row's histogram, zeroed by all of its blocks together for sample_hist.
+    // The row's histograms and counters, zeroed by all of its blocks together for sample_hist and sample_select.
     for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < kBins; b += gridDim.x * blockDim.x) {
       histC[(i64)row * kBins + b] = 0u;
       histM[(i64)row * kBins + b] = 0.0;
+      if (b < kSub) {
+        subC[(i64)row * kSub + b] = 0u;
+        subM[(i64)row * kSub + b] = 0.0;
+      }
+      if (b <= kPlanListCount) plan[row * kPlanInts + b] = 0;
     }
   }
   // Raw logits: max, then the sum of exp(x - max) over the chunk; penalised logits: max and argmax.
@@ -333,57 +484,101 @@ __device__ void sample_stats_body(int N, int V, int C, int chunk, const T* __res
   }
 }
 
-// ---- 2. histogram of the survivors of min-p ------------------------------------------------------------------
+// ---- 2. histogram of the survivors of min-p, and the plan of the cuts ------------------------------------------
+/** One row as the cut kernels see it. */
+template <typename T> struct RowView {
+  const T* lg;
+  const u16* counts;
+  RowParams p;
+  double top;   // the top score: the penalised max / temperature
+  float top32;  // its f32 twin, for score_fine
+};
+
+template <typename T> __device__ __forceinline__ double row_score(const RowView<T>& r, int i) {
+  return penalised_logit(r.lg, i, r.p, r.counts) / r.p.temperature;
+}
+
+/**
+ * Called by the whole of the row's last sample_hist block, once the histogram is complete: the bins the cuts
+ * fall in. Top-k: the bin bk holding the k-th score and how many of its tokens rank in the top k. Top-p alone:
+ * the bin bp where the mass ranked above reaches topP·Z, the mass above it and the budget. Top-p after top-k
+ * depends on the exact k-th score, so sample_select's last block finds its bin, which is bk or above it.
+ * sample_select lists the tokens of bins [bk, bk], [bp, bp], or for top-k with top-p [0, bk] (fewer than k
+ * tokens lie above bk), and sub-bins bk (top-k) or bp.
+ */
+__device__ void plan_cuts(int row, const RowParams& p, double top, const u32* histC, const double* histM, int* plan,
+                          double* planD) {
+  __shared__ int si[32];
+  const u32* hc = histC + (i64)row * kBins;
+  const double* hm = histM + (i64)row * kBins;
+  int alive = 0;
+  for (int b = threadIdx.x; b < kBins; b += blockDim.x) alive += (int)__ldcg(hc + b);
+  alive = block_count(alive, si);
+  const bool topK = p.topK > 0 && p.topK < alive, topP = p.topP < 1.0;
+  int bk = -1, needK = 0, bp = -1;
+  double before = 0.0, budget = 0.0;
+  if (topK) {
+    u32 above = 0u;
+    bk = block_crossing<u32, kBins>([&](int b, u32& c, u32& v) { c = v = __ldcg(hc + b); }, 0u,
+                                    [&](u32) { return (u32)p.topK; }, true, above);
+    needK = p.topK - (int)above;
+  } else if (topP) {
+    bp = block_crossing<double, kBins>([&](int b, u32& c, double& v) { c = __ldcg(hc + b); v = __ldcg(hm + b); }, 0.0,
+                                       [&](double z) { return budget = p.topP * z; }, true, before);
+  }
+  if (threadIdx.x == 0) {
+    int* q = plan + row * kPlanInts;
+    q[kPlanTopK] = topK ? 1 : 0;
+    q[kPlanBk] = bk;
+    q[kPlanNeedK] = needK;
+    q[kPlanBp] = bp;
+    q[kPlanListLo] = topK ? (topP ? 0 : bk) : bp;
+    q[kPlanListHi] = topK ? bk : bp;
+    q[kPlanSubBin] = topK ? bk : bp;
+    double* d = planD + row * kPlanDoubles;
+    d[kPlanTop] = top;
+    d[kPlanBefore] = before;
+    d[kPlanBudget] = budget;
+  }
+}
+
 template <typename T>
 __device__ void sample_hist_body(int N, int V, int C, int chunk, const T* __restrict__ logits,
                                  const double* __restrict__ dparams, const int* __restrict__ iparams,
                                  const u16* __restrict__ counts, const double* statD, const int* statI, u32* histC,
-                                 double* histM) {
+                                 double* histM, int* plan, double* planD) {
   __shared__ u32 hc[kBins];
   __shared__ double hm[kBins];
   __shared__ double topS;
+  __shared__ int lastS;
   const int row = blockIdx.y;
   const RowParams p = row_params(row, V, dparams, iparams);
   if (!p.select) return;
-  if (threadIdx.x == 0) topS = merge_stats(row, C, statD, statI).pMax;
+  if (warp_id() == 0) {
+    const RowStats st = warp_merge_stats(row, C, statD, statI);
+    if (lane_id() == 0) topS = st.pMax / p.temperature;
+  }
   for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
     hc[b] = 0u;
     hm[b] = 0.0;
   }
   __syncthreads();
-  const double pMax = topS, top = pMax / p.temperature;
-  const float invT32 = (float)(1.0 / p.temperature), top32 = top_bin_base(pMax, invT32);
-  const T* lg = logits + (i64)row * V;
-  const u16* rowCounts = counts + (i64)row * V;
+  const RowView<T> r{logits + (i64)row * V, counts + (i64)row * V, p, topS, (float)topS};
   int c0, c1;
   chunk_range(V, chunk, c0, c1);
-  // Whole warps step together, so a warp whose survivors share one bin (a flat row, or a long tail far below
-  // the top) adds once instead of 32 times to the same shared-memory word.
+  // Whole warps step together, so warp_add can add once for a warp whose survivors share one bin.
   for (int base = c0; base < c1; base += blockDim.x) {
     const int i = base + (int)threadIdx.x;
     int b = -1;
     double mass = 0.0;
     if (i < c1) {
-      const double xp = penalised_logit(lg, i, p, rowCounts);
-      const double s = xp / p.temperature;
+      const double s = row_score(r, i);
       if (s > -INFINITY) {
-        mass = exp(s - top);
-        if (!(p.minP > 0.0 && mass < p.minP)) b = score_bin(xp, top32, invT32);
+        mass = exp(s - r.top);
+        if (!(p.minP > 0.0 && mass < p.minP)) b = score_bin(s, r.top32);
       }
     }
-    const unsigned any = __ballot_sync(0xffffffffu, b >= 0);
-    if (any == 0u) continue;
-    const int lead = __shfl_sync(0xffffffffu, b, __ffs((int)any) - 1);
-    if (__all_sync(0xffffffffu, b < 0 || b == lead)) {
-      const double m = warp_sum_f64(b >= 0 ? mass : 0.0);
-      if (lane_id() == 0) {
-        atomicAdd(&hc[lead], (u32)__popc(any));
-        atomicAdd(&hm[lead], m);
-      }
-    } else if (b >= 0) {
-      atomicAdd(&hc[b], 1u);
-      atomicAdd(&hm[b], mass);
-    }
+    warp_add(hc, hm, b, mass);
   }
   __syncthreads();
   for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
@@ -391,11 +586,17 @@ __device__ void sample_hist_body(int N, int V, int C, int chunk, const T* __rest
     atomicAdd(&histC[(i64)row * kBins + b], hc[b]);
     atomicAdd(&histM[(i64)row * kBins + b], hm[b]);
   }
+  // The row's last block to finish plans the cuts (each block's adds are fenced before it counts itself done).
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) lastS = atomicAdd(&plan[row * kPlanInts + kPlanHistDone], 1) == C - 1;
+  __syncthreads();
+  if (!lastS) return;
+  __threadfence();
+  plan_cuts(row, p, r.top, histC, histM, plan, planD);
 }
 
 // ---- 3. the cuts -------------------------------------------------------------------------------------------------
-constexpr int kCandCache = 2048;  // candidate scores kept in shared memory (more are recomputed)
-
 /** Bin b of the lane's `BINS / 32` consecutive bins in scan order (ascending ids, or descending). */
 template <int BINS> __device__ __forceinline__ int scan_bin(int lane, int j, bool asc) {
   constexpr int per = BINS / 32;
@@ -416,16 +617,10 @@ __device__ V_ warp_scan_lanes(const V_* v, bool asc, V_& mine) {
   return incl;
 }
 
-/** Total of v over all bins, in warp_crossing's order (called by a whole warp). */
-template <typename V_, int BINS> __device__ V_ warp_total(const V_* v) {
-  V_ mine;
-  return __shfl_sync(0xffffffffu, warp_scan_lanes<V_, BINS>(v, true, mine), 31);
-}
-
 /**
- * Called by one whole warp: the first bin in scan order at which base plus the running total of v reaches
- * target, skipping empty bins (count 0); `above` gets base plus the total of the bins before it. When the
- * total never reaches the target (rounding), the last non-empty bin, with everything before it above.
+ * Called by one whole warp, for the radix passes' 256 buckets in shared memory: block_crossing's rule (the
+ * first non-empty bucket in scan order at which base plus the running total reaches target, else the last
+ * non-empty one), with `above` the total before it.
  */
 template <typename V_, int BINS>
 __device__ int warp_crossing(const V_* v, const u32* count, V_ base, V_ target, bool asc, V_& above) {
@@ -460,254 +655,394 @@ __device__ int warp_crossing(const V_* v, const u32* count, V_ base, V_ target, 
   return bin;
 }
 
-/** Append the ids of `bin` (surviving min-p, and with score ≥ floor) to the row's candidate list. */
+/** A selection: the listed tokens whose sub-bin lies in [lo, hi] (n of them, once collected). */
+struct Sel {
+  int lo, hi, n;
+};
+
+/** What the last sample_select block works with: the row, its candidate list, and shared scratch. */
+template <typename T> struct SelCtx {
+  RowView<T> r;
+  const int* list;  // ids of the planned bins' tokens, in no particular order
+  int listN;
+  int* ids;         // the selection's first kSelCache ids and scores
+  double* scores;
+  u32* rc;          // radix buckets
+  double* rm;
+  double* sd;       // reductions
+  int* si;
+  u64* su;
+  int* count;
+};
+
+/** Listed token k: its id and score, and whether it is in the selection. */
 template <typename T>
-__device__ int gather_bin(int V, const T* lg, const u16* rowCounts, const RowParams& p, double top, float top32,
-                          float invT32, int bin, double floor, int* cand, double* cache, int* candCount) {
-  if (threadIdx.x == 0) *candCount = 0;
+__device__ __forceinline__ bool listed(const SelCtx<T>& c, const Sel& s, int k, int& id, double& score) {
+  id = __ldcg(c.list + k);
+  score = row_score(c.r, id);
+  const int f = score_fine(score, c.r.top32);
+  return f >= s.lo && f <= s.hi;
+}
+
+/** Collect the selection from the list: its size, and its first kSelCache tokens into shared memory. */
+template <typename T> __device__ void collect(const SelCtx<T>& c, Sel& s) {
+  if (threadIdx.x == 0) *c.count = 0;
   __syncthreads();
-  constexpr int U = 8;  // logits loaded before any is used: one block streams the whole row, so keep loads in flight
-  for (int base = threadIdx.x; base < V; base += U * blockDim.x) {
-    double xs[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-      const int i = base + u * blockDim.x;
-      xs[u] = i < V ? (double)load(lg, i) : -INFINITY;
-    }
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-      const int i = base + u * blockDim.x;
-      if (i >= V) continue;
-      const double xp = p.penCount > 0 ? penalise(xs[u], rowCounts[i], p.penalty) : xs[u];
-      if (score_bin(xp, top32, invT32) != bin) continue;
-      const double s = xp / p.temperature;
-      if (!(s > -INFINITY) || s < floor) continue;
-      if (p.minP > 0.0 && exp(s - top) < p.minP) continue;
-      const int j = atomicAdd(candCount, 1);
-      cand[j] = i;
-      if (j < kCandCache) cache[j] = s;
+  for (int base = 0; base < c.listN; base += blockDim.x) {
+    const int k = base + (int)threadIdx.x;
+    int id = 0;
+    double score = -INFINITY;
+    const bool ok = k < c.listN && listed(c, s, k, id, score);
+    const unsigned m = __ballot_sync(0xffffffffu, ok);
+    int at = 0;
+    if (lane_id() == 0 && m != 0u) at = atomicAdd(c.count, __popc(m));
+    at = __shfl_sync(0xffffffffu, at, 0) + __popc(m & ((1u << lane_id()) - 1u));
+    if (ok && at < kSelCache) {
+      c.ids[at] = id;
+      c.scores[at] = score;
     }
   }
   __syncthreads();
-  return *candCount;
+  s.n = *c.count;
+  __syncthreads();
 }
 
-/** Candidate j's score: from the shared cache, or recomputed past it. */
-template <typename T>
-__device__ __forceinline__ double cand_score(int j, const int* cand, const double* cache, const T* lg,
-                                             const u16* rowCounts, const RowParams& p) {
-  return j < kCandCache ? cache[j] : penalised_logit(lg, cand[j], p, rowCounts) / p.temperature;
+/** f(ok, id, score) over the selection, called by every thread in whole-warp steps (ok false: no token). */
+template <typename T, typename F> __device__ void for_each_sel(const SelCtx<T>& c, const Sel& s, F f) {
+  if (s.n <= kSelCache) {
+    for (int base = 0; base < s.n; base += blockDim.x) {
+      const int j = base + (int)threadIdx.x;
+      const bool ok = j < s.n;
+      f(ok, ok ? c.ids[j] : 0, ok ? c.scores[j] : -INFINITY);
+    }
+    return;
+  }
+  // More than the cache holds (a flat row): filter the list again, the scores recomputed from the logits.
+  for (int base = 0; base < c.listN; base += blockDim.x) {
+    const int k = base + (int)threadIdx.x;
+    int id = 0;
+    double score = -INFINITY;
+    const bool ok = k < c.listN && listed(c, s, k, id, score);
+    f(ok, id, score);
+  }
 }
 
-/** The first byte (0 = most significant) at which the order keys of the candidates with score ≥ floor differ. */
-template <typename T>
-__device__ int common_prefix(int n, const int* cand, const double* cache, const T* lg, const u16* rowCounts,
-                             const RowParams& p, double floor, u64* su, u64& prefix) {
+/** The first byte (0 = most significant) at which the order keys of the selected scores ≥ floor differ. */
+template <typename T> __device__ int sel_prefix(const SelCtx<T>& c, const Sel& s, double floor, u64& prefix) {
   u64 kand = ~0ull, kor = 0ull;
-  for (int j = threadIdx.x; j < n; j += blockDim.x) {
-    const double s = cand_score(j, cand, cache, lg, rowCounts, p);
-    if (s < floor) continue;
-    kand &= order_key(s);
-    kor |= order_key(s);
-  }
-  kand = block_and_u64(kand, su);
-  kor = block_or_u64(kor, su);
+  for_each_sel(c, s, [&](bool ok, int, double score) {
+    if (!ok || score < floor) return;
+    kand &= order_key(score);
+    kor |= order_key(score);
+  });
+  kand = block_and_u64(kand, c.su);
+  kor = block_or_u64(kor, c.su);
   const u64 diff = kand ^ kor;
   const int first = diff == 0ull ? 8 : __clzll((long long)diff) / 8;
   prefix = first == 0 ? 0ull : first == 8 ? kand : kand & (~0ull << (64 - 8 * first));
   return first;
 }
 
+/** The need-th largest score of the selection (1 ≤ need ≤ n), by radix select over its order keys' bytes. */
+template <typename T> __device__ double sel_kth(const SelCtx<T>& c, const Sel& s, int need) {
+  __shared__ u64 pre;
+  __shared__ int left;
+  u64 prefix0;
+  const int first = sel_prefix(c, s, -INFINITY, prefix0);
+  if (threadIdx.x == 0) {
+    pre = prefix0;
+    left = need;
+  }
+  __syncthreads();
+  for (int pass = first; pass < 8; pass++) {
+    const int shift = 56 - 8 * pass;
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) c.rc[b] = 0u;
+    __syncthreads();
+    const u64 prefix = pre;
+    for_each_sel(c, s, [&](bool ok, int, double score) {
+      const u64 k = order_key(score);
+      const bool in = ok && (shift == 56 || (k >> (shift + 8)) == (prefix >> (shift + 8)));
+      warp_add(c.rc, nullptr, in ? (int)((k >> shift) & 255) : -1, 0.0);
+    });
+    __syncthreads();
+    if (warp_id() == 0) {
+      u32 above = 0;
+      const int b = warp_crossing<u32, 256>(c.rc, c.rc, 0u, (u32)left, false, above);
+      __syncwarp();
+      if (lane_id() == 0) {
+        pre = prefix | ((u64)b << shift);
+        left -= (int)above;
+      }
+    }
+    __syncthreads();
+  }
+  const double kth = from_order_key(pre);
+  __syncthreads();
+  return kth;
+}
+
+/**
+ * Top-p inside the selection (scores ≥ floor): the cut score u where base plus the mass ranked above reaches
+ * the budget, by a mass-weighted radix select (descend into the first byte value, from the top, at which the
+ * mass above plus its own reaches the budget; if it never does, into the lowest: every token is kept), then
+ * the ties at u: the CPU keeps them one by one, lowest id first, while the mass ranked above stays below the
+ * budget, so cutId is the keep-th smallest tied id (-1: none kept). cut = -inf when nothing is cut.
+ */
 template <typename T>
-__device__ void sample_select_body(int N, int V, int C, const T* __restrict__ logits, const double* __restrict__ dparams,
-                                   const int* __restrict__ iparams, const u16* __restrict__ counts, const double* statD,
-                                   const int* statI, const u32* histC, const double* histM, double* cuts, int* candAll) {
-  __shared__ u32 hc[kBins];
-  __shared__ double hm[kBins];
-  __shared__ double cache[kCandCache];
+__device__ void sel_cut(const SelCtx<T>& c, const Sel& s, double floor, double base, double budget, double& cut,
+                        int& cutId) {
+  __shared__ u64 pre;
+  __shared__ double massAbove;
+  __shared__ int left;
+  cut = -INFINITY;
+  cutId = 0x7fffffff;
+  if (s.n == 0) return;  // rounding left the bin empty: keep everything
+  u64 prefix0;
+  const int first = sel_prefix(c, s, floor, prefix0);
+  if (threadIdx.x == 0) {
+    pre = prefix0;
+    massAbove = base;
+  }
+  __syncthreads();
+  for (int pass = first; pass < 8; pass++) {
+    const int shift = 56 - 8 * pass;
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+      c.rc[b] = 0u;
+      c.rm[b] = 0.0;
+    }
+    __syncthreads();
+    const u64 prefix = pre;
+    for_each_sel(c, s, [&](bool ok, int, double score) {
+      const u64 k = order_key(score);
+      const bool in = ok && score >= floor && (shift == 56 || (k >> (shift + 8)) == (prefix >> (shift + 8)));
+      warp_add(c.rc, c.rm, in ? (int)((k >> shift) & 255) : -1, in ? exp(score - c.r.top) : 0.0);
+    });
+    __syncthreads();
+    if (warp_id() == 0) {
+      double above = 0.0;
+      const int b = warp_crossing<double, 256>(c.rm, c.rc, massAbove, budget, false, above);
+      __syncwarp();
+      if (lane_id() == 0) {
+        pre = prefix | ((u64)(b < 0 ? 0 : b) << shift);
+        massAbove = above;
+      }
+    }
+    __syncthreads();
+  }
+  const double u = from_order_key(pre);
+  int ties = 0;
+  for_each_sel(c, s, [&](bool ok, int, double score) { ties += ok && score == u ? 1 : 0; });
+  ties = block_count(ties, c.si);
+  if (threadIdx.x == 0) {
+    const double e = exp(u - c.r.top);
+    double running = massAbove;
+    int keep = 0;
+    while (keep < ties && running < budget) {
+      running += e;
+      keep++;
+    }
+    left = keep;
+  }
+  __syncthreads();
+  const int keep = left;
+  if (ties == 0) return;  // no token at all (rounding left the bin empty): keep everything
+  cut = u;
+  if (keep == 0) {
+    cutId = -1;
+  } else if (keep < ties) {
+    // The keep-th smallest id among the ties, by radix select over the ids' bytes.
+    if (threadIdx.x == 0) pre = 0ull;
+    __syncthreads();
+    for (int pass = 0; pass < 4; pass++) {
+      const int shift = 24 - 8 * pass;
+      for (int b = threadIdx.x; b < 256; b += blockDim.x) c.rc[b] = 0u;
+      __syncthreads();
+      const u32 prefix = (u32)pre;
+      for_each_sel(c, s, [&](bool ok, int id, double score) {
+        const u32 k = (u32)id;
+        const bool in = ok && score == u && (pass == 0 || (k >> (shift + 8)) == (prefix >> (shift + 8)));
+        warp_add(c.rc, nullptr, in ? (int)((k >> shift) & 255) : -1, 0.0);
+      });
+      __syncthreads();
+      if (warp_id() == 0) {
+        u32 above = 0;
+        const int b = warp_crossing<u32, 256>(c.rc, c.rc, 0u, (u32)left, true, above);
+        __syncwarp();
+        if (lane_id() == 0) {
+          pre = prefix | ((u32)b << shift);
+          left -= (int)above;
+        }
+      }
+      __syncthreads();
+    }
+    cutId = (int)(u32)pre;
+  }
+  __syncthreads();
+}
+
+/**
+ * Called by the whole of the row's last sample_select block, with the list and the sub-histogram complete:
+ * the exact cuts, from the plan, the sub-histogram and the listed tokens of one sub-bin (or, for a top-p cut
+ * above bin bk after top-k, of one bin, which holds fewer than k tokens).
+ *   5. Top-k: the k-th score lies in sub-bin sk of bin bk; radix-select it among that sub-bin's tokens.
+ *   6. Top-p: the bin bp of the cut (planned, or found over the histogram with top-k's survivors), its sub-bin
+ *      sp, then the cut score and the tied ids kept inside it.
+ */
+template <typename T>
+__device__ void select_row(const SelCtx<T>& c, const int* q, const double* qd, const u32* subC, const double* subM,
+                           const u32* histC, const double* histM, double* cuts) {
+  const RowParams& p = c.r.p;
+  const bool topK = q[kPlanTopK] != 0;
+  double kth = -INFINITY, mK = 0.0;
+  int sk = -1;
+  u32 cK = 0u;
+  Sel s{0, -1, 0};
+  if (topK) {
+    const int bk = q[kPlanBk], needK = q[kPlanNeedK];
+    u32 above = 0u;
+    sk = block_crossing<u32, kSub>([&](int b, u32& n, u32& v) { n = v = __ldcg(subC + b); }, 0u,
+                                   [&](u32) { return (u32)needK; }, true, above);
+    s.lo = s.hi = bk * kSub + sk;
+    collect(c, s);
+    kth = sel_kth(c, s, needK - (int)above);
+    // Sub-bin sk's top-k survivors (every token of the sub-bins above it survives).
+    double m = 0.0;
+    int n = 0;
+    for_each_sel(c, s, [&](bool ok, int, double score) {
+      if (!ok || score < kth) return;
+      m += exp(score - c.r.top);
+      n++;
+    });
+    mK = block_sum_f64(m, c.sd);
+    cK = (u32)block_count(n, c.si);
+  }
+  double cut = -INFINITY;
+  int cutId = 0x7fffffff;
+  if (p.topP < 1.0) {
+    int bp;
+    double before = 0.0, budget = 0.0;
+    if (topK) {
+      // Over the histogram with top-k applied: bins below bk are out, bin bk keeps its survivors' mass.
+      const int bk = q[kPlanBk];
+      double part = 0.0;
+      for (int b = threadIdx.x; b < sk; b += blockDim.x) part += __ldcg(subM + b);
+      const double m = block_sum_f64(part, c.sd) + mK;
+      bp = block_crossing<double, kBins>(
+          [&](int b, u32& n, double& v) {
+            n = b <= bk ? __ldcg(histC + b) : 0u;
+            v = b < bk ? __ldcg(histM + b) : b == bk ? m : 0.0;
+          },
+          0.0, [&](double z) { return budget = p.topP * z; }, true, before);
+    } else {
+      bp = q[kPlanBp];
+      before = qd[kPlanBefore];
+      budget = qd[kPlanBudget];
+    }
+    Sel ps{0, -1, 0};
+    bool reuse = false;  // the cut lies in top-k's sub-bin sk: its selection, above the floor kth
+    if (bp >= 0 && bp == q[kPlanSubBin]) {
+      double inside = 0.0;
+      const int sp = block_crossing<double, kSub>(
+          [&](int b, u32& n, double& v) {
+            if (topK && b >= sk) {
+              n = b == sk ? cK : 0u;
+              v = b == sk ? mK : 0.0;
+            } else {
+              n = __ldcg(subC + b);
+              v = __ldcg(subM + b);
+            }
+          },
+          before, [&](double) { return budget; }, true, inside);
+      before = inside;
+      if (topK && sp == sk) reuse = true;
+      else if (sp >= 0) ps.lo = ps.hi = bp * kSub + sp;
+    } else if (bp >= 0) {
+      ps.lo = bp * kSub;  // top-k then top-p with the cut above bin bk (listed: bins [0, bk])
+      ps.hi = bp * kSub + kSub - 1;
+    }
+    if (!reuse && ps.lo <= ps.hi) collect(c, ps);
+    sel_cut(c, reuse ? s : ps, kth, before, budget, cut, cutId);
+  }
+  if (threadIdx.x == 0) {
+    cuts[0] = kth;
+    cuts[1] = cut;
+    cuts[2] = (double)cutId;
+  }
+}
+
+template <typename T>
+__device__ void sample_select_body(int N, int V, int C, int chunk, const T* __restrict__ logits,
+                                   const double* __restrict__ dparams, const int* __restrict__ iparams,
+                                   const u16* __restrict__ counts, const u32* histC, const double* histM, u32* subC,
+                                   double* subM, int* plan, const double* planD, int* cand, double* cuts) {
+  __shared__ u32 sc[kSub];
+  __shared__ double sm[kSub];
+  __shared__ int ids[kSelCache];
+  __shared__ double scores[kSelCache];
   __shared__ u32 rc[256];
   __shared__ double rm[256];
   __shared__ double sd[32];
   __shared__ int si[32];
   __shared__ u64 su[32];
-  __shared__ u64 selPrefix;
-  __shared__ double selMass, shareD;
-  __shared__ int selNeed, candCount, shareI;
-  const int row = blockIdx.x;
+  __shared__ int count, lastS;
+  const int row = blockIdx.y;
   const RowParams p = row_params(row, V, dparams, iparams);
   if (!p.select) return;
-  if (threadIdx.x == 0) shareD = merge_stats(row, C, statD, statI).pMax;
-  for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
-    hc[b] = histC[(i64)row * kBins + b];
-    hm[b] = histM[(i64)row * kBins + b];
-  }
-  __syncthreads();
-  const double pMax = shareD, top = pMax / p.temperature;
-  const float invT32 = (float)(1.0 / p.temperature), top32 = top_bin_base(pMax, invT32);
-  const T* lg = logits + (i64)row * V;
-  const u16* rowCounts = counts + (i64)row * V;
-  int* cand = candAll + (i64)row * V;
-  int alive = 0;
-  for (int b = threadIdx.x; b < kBins; b += blockDim.x) alive += (int)hc[b];
-  alive = block_count(alive, si);
-  int n = 0;
-
-  // 5. Top-k: the k-th largest score lies in bin bk; find it exactly among that bin's tokens.
-  double kth = -INFINITY;
-  int bk = -1;
-  if (p.topK > 0 && p.topK < alive) {
-    if (warp_id() == 0) {
-      u32 above = 0;
-      const int b = warp_crossing<u32, kBins>(hc, hc, 0u, (u32)p.topK, true, above);
-      if (lane_id() == 0) { shareI = b; selNeed = p.topK - (int)above; }
+  int* q = plan + row * kPlanInts;
+  const double* qd = planD + row * kPlanDoubles;
+  const RowView<T> r{logits + (i64)row * V, counts + (i64)row * V, p, qd[kPlanTop], (float)qd[kPlanTop]};
+  const int lo = q[kPlanListLo], hi = q[kPlanListHi], subBin = q[kPlanSubBin];
+  int* list = cand + (i64)row * V;
+  u32* rowSubC = subC + (i64)row * kSub;
+  double* rowSubM = subM + (i64)row * kSub;
+  if (lo >= 0) {
+    // This chunk's tokens of the planned bins (survivors of min-p, as sample_hist counted them): onto the
+    // list, and into the sub-histogram when in the sub-binned bin.
+    for (int b = threadIdx.x; b < kSub; b += blockDim.x) {
+      sc[b] = 0u;
+      sm[b] = 0.0;
     }
     __syncthreads();
-    bk = shareI;
-    n = gather_bin(V, lg, rowCounts, p, top, top32, invT32, bk, -INFINITY, cand, cache, &candCount);
-    u64 prefix0;
-    const int first = common_prefix(n, cand, cache, lg, rowCounts, p, -INFINITY, su, prefix0);
-    if (threadIdx.x == 0) selPrefix = prefix0;
-    __syncthreads();
-    for (int pass = first; pass < 8; pass++) {
-      const int shift = 56 - 8 * pass;
-      for (int b = threadIdx.x; b < 256; b += blockDim.x) rc[b] = 0u;
-      __syncthreads();
-      const u64 prefix = selPrefix;
-      for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        const u64 k = order_key(cand_score(j, cand, cache, lg, rowCounts, p));
-        if (shift < 56 && (k >> (shift + 8)) != (prefix >> (shift + 8))) continue;
-        atomicAdd(&rc[(k >> shift) & 255], 1u);
-      }
-      __syncthreads();
-      if (warp_id() == 0) {
-        u32 above = 0;
-        const int b = warp_crossing<u32, 256>(rc, rc, 0u, (u32)selNeed, false, above);
-        __syncwarp();
-        if (lane_id() == 0) {
-          selPrefix = prefix | ((u64)b << shift);
-          selNeed -= (int)above;
-        }
-      }
-      __syncthreads();
-    }
-    kth = from_order_key(selPrefix);
-    // The top-k survivors' mass in bin bk; bins below it are out.
-    double m = 0.0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-      const double s = cand_score(j, cand, cache, lg, rowCounts, p);
-      if (s >= kth) m += exp(s - top);
-    }
-    m = block_sum_f64(m, sd);
-    for (int b = threadIdx.x; b < kBins; b += blockDim.x) {
-      if (b == bk) hm[b] = m;
-      if (b > bk) { hm[b] = 0.0; hc[b] = 0u; }
-    }
-    __syncthreads();
-  }
-
-  // 6. Top-p: the cut score u where the mass ranked above reaches topP·Z, found inside its bin bp.
-  double cut = -INFINITY;
-  int cutId = 0x7fffffff;
-  if (p.topP < 1.0) {
-    if (warp_id() == 0) {
-      const double budget = p.topP * warp_total<double, kBins>(hm);  // Z summed as warp_crossing sums
-      double before = 0.0;
-      const int b = warp_crossing<double, kBins>(hm, hc, 0.0, budget, true, before);
-      if (lane_id() == 0) { shareI = b; shareD = before; selMass = budget; }
-    }
-    __syncthreads();
-    const int bp = shareI;
-    const double budget = selMass;
-    if (bp != bk) n = gather_bin(V, lg, rowCounts, p, top, top32, invT32, bp, kth, cand, cache, &candCount);
-    u64 prefix0;
-    const int first = common_prefix(n, cand, cache, lg, rowCounts, p, kth, su, prefix0);
-    if (threadIdx.x == 0) { selPrefix = prefix0; selMass = shareD; }
-    __syncthreads();
-    // Mass-weighted radix select: descend into the first byte value (from the top) at which the mass above
-    // plus its own reaches the budget; if it never does, into the lowest (every candidate is kept).
-    for (int pass = first; pass < 8; pass++) {
-      const int shift = 56 - 8 * pass;
-      for (int b = threadIdx.x; b < 256; b += blockDim.x) { rc[b] = 0u; rm[b] = 0.0; }
-      __syncthreads();
-      const u64 prefix = selPrefix;
-      for (int j = threadIdx.x; j < n; j += blockDim.x) {
-        const double s = cand_score(j, cand, cache, lg, rowCounts, p);
-        if (s < kth) continue;
-        const u64 k = order_key(s);
-        if (shift < 56 && (k >> (shift + 8)) != (prefix >> (shift + 8))) continue;
-        const int b = (int)((k >> shift) & 255);
-        atomicAdd(&rc[b], 1u);
-        atomicAdd(&rm[b], exp(s - top));
-      }
-      __syncthreads();
-      if (warp_id() == 0) {
-        double above = 0.0;
-        const int b = warp_crossing<double, 256>(rm, rc, selMass, budget, false, above);
-        __syncwarp();
-        if (lane_id() == 0) {
-          selPrefix = prefix | ((u64)(b < 0 ? 0 : b) << shift);
-          selMass = above;
-        }
-      }
-      __syncthreads();
-    }
-    const double u = from_order_key(selPrefix);
-    // Ties at u: the CPU keeps them one by one, lowest id first, while the mass ranked above stays below the budget.
-    int ties = 0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) ties += cand_score(j, cand, cache, lg, rowCounts, p) == u ? 1 : 0;
-    ties = block_count(ties, si);
-    if (threadIdx.x == 0) {
-      const double e = exp(u - top);
-      double running = selMass;
-      int keep = 0;
-      while (keep < ties && running < budget) {
-        running += e;
-        keep++;
-      }
-      selNeed = keep;
-    }
-    __syncthreads();
-    const int keep = selNeed;
-    cut = u;
-    if (ties == 0) {
-      cut = -INFINITY;  // no candidate at all (rounding left the bin empty): keep everything
-    } else if (keep == 0) {
-      cutId = -1;
-    } else if (keep < ties) {
-      // The keep-th smallest id among the ties, by radix select over the ids' bytes.
-      if (threadIdx.x == 0) selPrefix = 0ull;
-      __syncthreads();
-      for (int pass = 0; pass < 4; pass++) {
-        const int shift = 24 - 8 * pass;
-        for (int b = threadIdx.x; b < 256; b += blockDim.x) rc[b] = 0u;
-        __syncthreads();
-        const u32 prefix = (u32)selPrefix;
-        for (int j = threadIdx.x; j < n; j += blockDim.x) {
-          if (cand_score(j, cand, cache, lg, rowCounts, p) != u) continue;
-          const u32 id = (u32)cand[j];
-          if (pass > 0 && (id >> (shift + 8)) != (prefix >> (shift + 8))) continue;
-          atomicAdd(&rc[(id >> shift) & 255], 1u);
-        }
-        __syncthreads();
-        if (warp_id() == 0) {
-          u32 above = 0;
-          const int b = warp_crossing<u32, 256>(rc, rc, 0u, (u32)selNeed, true, above);
-          __syncwarp();
-          if (lane_id() == 0) {
-            selPrefix = prefix | ((u32)b << shift);
-            selNeed -= (int)above;
+    int c0, c1;
+    chunk_range(V, chunk, c0, c1);
+    for (int base = c0; base < c1; base += blockDim.x) {
+      const int i = base + (int)threadIdx.x;
+      int f = -1;
+      double mass = 0.0;
+      if (i < c1) {
+        const double s = row_score(r, i);
+        if (s > -INFINITY) {
+          const int fine = score_fine(s, r.top32), b = fine >> kSubBits;
+          if (b >= lo && b <= hi) {
+            mass = exp(s - r.top);
+            if (!(p.minP > 0.0 && mass < p.minP)) f = fine;
           }
         }
-        __syncthreads();
       }
-      cutId = (int)(u32)selPrefix;
+      const unsigned m = __ballot_sync(0xffffffffu, f >= 0);
+      if (m == 0u) continue;
+      int at = 0;
+      if (lane_id() == 0) at = atomicAdd(&q[kPlanListCount], __popc(m));
+      at = __shfl_sync(0xffffffffu, at, 0) + __popc(m & ((1u << lane_id()) - 1u));
+      if (f >= 0) list[at] = i;
+      warp_add(sc, sm, f >= 0 && (f >> kSubBits) == subBin ? (f & (kSub - 1)) : -1, mass);
+    }
+    __syncthreads();
+    for (int b = threadIdx.x; b < kSub; b += blockDim.x) {
+      if (sc[b] == 0u) continue;
+      atomicAdd(&rowSubC[b], sc[b]);
+      atomicAdd(&rowSubM[b], sm[b]);
     }
   }
-  if (threadIdx.x == 0) {
-    cuts[row * 4 + 0] = kth;
-    cuts[row * 4 + 1] = cut;
-    cuts[row * 4 + 2] = (double)cutId;
-  }
+  // The row's last block to finish finds the cuts (each block's list entries and adds are fenced first).
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) lastS = atomicAdd(&q[kPlanSelectDone], 1) == C - 1;
+  __syncthreads();
+  if (!lastS) return;
+  __threadfence();
+  const SelCtx<T> c{r, list, __ldcg(&q[kPlanListCount]), ids, scores, rc, rm, sd, si, su, &count};
+  select_row(c, q, qd, rowSubC, rowSubM, histC + (i64)row * kBins, histM + (i64)row * kBins, cuts + row * 4);
 }
 
 // ---- 4. the race over the survivors -------------------------------------------------------------------------------
@@ -725,14 +1060,16 @@ __device__ void sample_race_body(int N, int V, int C, int chunk, const T* __rest
   if (!p.filtered) return;
   const T* lg = logits + (i64)row * V;
   const u16* rowCounts = counts + (i64)row * V;
-  if (threadIdx.x == 0) {
+  if (warp_id() == 0) {
     // The top token survives every filter, so its own exact score is a bar the winner reaches.
-    const RowStats st = merge_stats(row, C, statD, statI);
+    const RowStats st = warp_merge_stats(row, C, statD, statI);
     u32 w[4];
     philox((u32)(st.pArg >> 2), p.c1, p.c2, p.c3, p.key0, p.key1, w);
-    pMaxS = st.pMax;
-    topIdS = st.pArg;
-    barS = st.pArg >= 0 ? st.pMax / p.temperature - log(-log(((double)w[st.pArg & 3] + 0.5) / 4294967296.0)) : -INFINITY;
+    if (lane_id() == 0) {
+      pMaxS = st.pMax;
+      topIdS = st.pArg;
+      barS = st.pArg >= 0 ? st.pMax / p.temperature - log(-log(((double)w[st.pArg & 3] + 0.5) / 4294967296.0)) : -INFINITY;
+    }
   }
   __syncthreads();
   const double top = pMaxS / p.temperature;
@@ -768,18 +1105,19 @@ template <typename T>
 __device__ void sample_finish_body(int N, int V, int C, const T* __restrict__ logits, const double* __restrict__ dparams,
                                    const int* __restrict__ iparams, const double* statD, const int* statI,
                                    const double* raceD, const int* raceI, int* __restrict__ out) {
+  // One warp (launched with 32 threads): the merges take C / 32 loads a lane instead of C in a row.
   const int row = blockIdx.x;
-  if (threadIdx.x != 0) return;
   const RowParams p = row_params(row, V, dparams, iparams);
-  const RowStats st = merge_stats(row, C, statD, statI);
+  const RowStats st = warp_merge_stats(row, C, statD, statI);
   int token;
   if (p.greedy) token = st.pArg;
   else if (p.plain) token = st.race.id;
   else {
     Best b{-INFINITY, -1};
-    for (int c = 0; c < C; c++) b = better(b, Best{raceD[(i64)row * C + c], raceI[(i64)row * C + c]});
-    token = b.id;
+    for (int c = lane_id(); c < C; c += 32) b = better(b, Best{raceD[(i64)row * C + c], raceI[(i64)row * C + c]});
+    token = warp_best(b).id;
   }
+  if (lane_id() != 0) return;
   out[row] = token;
   const float lp = token >= 0 ? (float)((double)load(logits + (i64)row * V, token) - st.rawLse) : __int_as_float(0x7fc00000);
   out[N + row] = __float_as_int(lp);
@@ -788,18 +1126,23 @@ __device__ void sample_finish_body(int N, int V, int C, const T* __restrict__ lo
 #define SAMPLE(S, T)                                                                                               \
   extern "C" __global__ void __launch_bounds__(kSampleThreads) sample_stats_##S(                                  \
       int N, int V, int C, int chunk, const T* logits, const double* dparams, const int* iparams,                 \
-      const int* penalized, u16* counts, double* statD, int* statI, u32* histC, double* histM) {                  \
-    sample_stats_body<T>(N, V, C, chunk, logits, dparams, iparams, penalized, counts, statD, statI, histC, histM); \
+      const int* penalized, u16* counts, double* statD, int* statI, u32* histC, double* histM, u32* subC,         \
+      double* subM, int* plan) {                                                                                   \
+    sample_stats_body<T>(N, V, C, chunk, logits, dparams, iparams, penalized, counts, statD, statI, histC, histM, \
+                         subC, subM, plan);                                                                        \
   }                                                                                                                \
   extern "C" __global__ void __launch_bounds__(kSampleThreads) sample_hist_##S(                                   \
       int N, int V, int C, int chunk, const T* logits, const double* dparams, const int* iparams,                 \
-      const u16* counts, const double* statD, const int* statI, u32* histC, double* histM) {                      \
-    sample_hist_body<T>(N, V, C, chunk, logits, dparams, iparams, counts, statD, statI, histC, histM);             \
+      const u16* counts, const double* statD, const int* statI, u32* histC, double* histM, int* plan,             \
+      double* planD) {                                                                                             \
+    sample_hist_body<T>(N, V, C, chunk, logits, dparams, iparams, counts, statD, statI, histC, histM, plan, planD); \
   }                                                                                                                \
-  extern "C" __global__ void __launch_bounds__(kSelectThreads) sample_select_##S(                                 \
-      int N, int V, int C, const T* logits, const double* dparams, const int* iparams, const u16* counts,         \
-      const double* statD, const int* statI, const u32* histC, const double* histM, double* cuts, int* cand) {    \
-    sample_select_body<T>(N, V, C, logits, dparams, iparams, counts, statD, statI, histC, histM, cuts, cand);      \
+  extern "C" __global__ void __launch_bounds__(kSampleThreads) sample_select_##S(                                 \
+      int N, int V, int C, int chunk, const T* logits, const double* dparams, const int* iparams,                 \
+      const u16* counts, const u32* histC, const double* histM, u32* subC, double* subM, int* plan,               \
+      const double* planD, int* cand, double* cuts) {                                                              \
+    sample_select_body<T>(N, V, C, chunk, logits, dparams, iparams, counts, histC, histM, subC, subM, plan, planD, \
+                          cand, cuts);                                                                             \
   }                                                                                                                \
   extern "C" __global__ void __launch_bounds__(kSampleThreads) sample_race_##S(                                   \
       int N, int V, int C, int chunk, const T* logits, const double* dparams, const int* iparams,                 \

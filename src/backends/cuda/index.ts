@@ -862,11 +862,12 @@ export class CudaBackend implements Backend {
       const rowsArgs = [this.p(logits), ptrArg(params.dparams.ptr), ptrArg(params.iparams.ptr)];
       const stats = [at(lay.statD), at(lay.statI)];
       const hist = [at(lay.histC), at(lay.histM)];
+      const sub = [at(lay.subC), at(lay.subM)];
       const chunkGrid: Dim3 = [plan.chunks, n, 1];
-      this.launch(`sample_stats_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, ptrArg(params.penalized.ptr), at(lay.counts), ...stats, ...hist]);
+      this.launch(`sample_stats_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, ptrArg(params.penalized.ptr), at(lay.counts), ...stats, ...hist, ...sub, at(lay.plan)]);
       if (!skip || skip.select) {
-        this.launch(`sample_hist_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, at(lay.counts), ...stats, ...hist]);
-        this.launch(`sample_select_${dtype}`, [n, 1, 1], [1024, 1, 1], [...head, ...rowsArgs, at(lay.counts), ...stats, ...hist, at(lay.cuts), at(lay.cand)]);
+        this.launch(`sample_hist_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, at(lay.counts), ...stats, ...hist, at(lay.plan), at(lay.planD)]);
+        this.launch(`sample_select_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, at(lay.counts), ...hist, ...sub, at(lay.plan), at(lay.planD), at(lay.cand), at(lay.cuts)]);
       }
       if (!skip || skip.filtered) {
         this.launch(`sample_race_${dtype}`, chunkGrid, [256, 1, 1], [...head, i32Arg(plan.chunk), ...rowsArgs, at(lay.counts), ...stats, at(lay.cuts), at(lay.raceD), at(lay.raceI)]);

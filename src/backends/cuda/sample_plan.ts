@@ -3,9 +3,13 @@
 // a GPU (test/cuda_logic.test.ts) and shared by the eager sampler and the graph-captured one.
 import type { SampleRow } from '../backend.ts';
 
-/** Vocabulary ids per block at most (sample.cu's kMaxChunk) and histogram bins per row (kBins). */
+/** Vocabulary ids per block at most (sample.cu's kMaxChunk), histogram bins per row (kBins), sub-bins of the
+ * cut bin (kSub), and the per-row plan's i32 and f64 slots (kPlanInts, kPlanDoubles). */
 export const SAMPLE_MAX_CHUNK = 4096;
 export const SAMPLE_BINS = 2048;
+export const SAMPLE_SUB_BINS = 512;
+const PLAN_INTS = 16;
+const PLAN_DOUBLES = 4;
 const MIN_CHUNK = 1024;
 /** 256-thread blocks an SM holds at once; aim for one full wave. */
 const BLOCKS_PER_SM = 8;
@@ -31,6 +35,10 @@ export interface SampleScratch {
   counts: number;
   histC: number;
   histM: number;
+  subC: number;
+  subM: number;
+  plan: number;
+  planD: number;
   cuts: number;
   cand: number;
   raceD: number;
@@ -50,11 +58,15 @@ export function sampleScratch(rows: number, vocab: number, chunks: number): Samp
   const counts = take(rows * vocab * 2);
   const histC = take(rows * SAMPLE_BINS * 4);
   const histM = take(rows * SAMPLE_BINS * 8);
+  const subC = take(rows * SAMPLE_SUB_BINS * 4);
+  const subM = take(rows * SAMPLE_SUB_BINS * 8);
+  const plan = take(rows * PLAN_INTS * 4);
+  const planD = take(rows * PLAN_DOUBLES * 8);
   const cuts = take(rows * 4 * 8);
   const cand = take(rows * vocab * 4);
   const raceD = take(rows * chunks * 8);
   const raceI = take(rows * chunks * 4);
-  return { statD, statI, counts, histC, histM, cuts, cand, raceD, raceI, bytes: at };
+  return { statD, statI, counts, histC, histM, subC, subM, plan, planD, cuts, cand, raceD, raceI, bytes: at };
 }
 
 /** Which kernels a row needs beyond sample_stats and sample_finish (same rules as sample.cu's row_params). */

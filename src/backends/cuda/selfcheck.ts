@@ -392,14 +392,16 @@ function samplerCheck(dtype: 'f32' | 'bf16'): Check {
     tol: 1e-6,
     run: (c) => {
       // Uniform logits (a flat head: top-p cuts deep, many bf16 ties), then shaped ones: peaked like a trained
-      // model's, all equal (every token ties at the cuts), and with -inf entries (masked ids). The vocabularies
-      // span one block per row and several, the last block partial.
+      // model's, all equal (every token ties at the cuts), and with -inf entries (masked ids); then flat ones,
+      // whose cut bins and sub-bins hold thousands of tokens (more than the select keeps in shared memory) spread
+      // over every block of the row. The vocabularies span one block per row and several, the last block partial;
+      // 42 shaped and 56 flat rows meet every sampler setting on every row kind.
       const cases: [number, number, LogitShape][] = c.size === 'small'
-        ? [[28, 300, 'uniform'], [14, 5003, 'uniform'], [42, 2500, 'shaped']]
-        : [[64, 151936, 'uniform'], [42, 151936, 'shaped'], [3, 32000, 'uniform']];
+        ? [[28, 300, 'uniform'], [14, 5003, 'uniform'], [42, 2500, 'shaped'], [56, 5003, 'flat']]
+        : [[64, 151936, 'uniform'], [42, 151936, 'shaped'], [3, 32000, 'uniform'], [28, 151936, 'flat']];
       let e = 0;
       for (const [n, vocab, shape] of cases) {
-        const data = shape === 'uniform' ? values(c, [n, vocab], 6) : shapedLogits(c, n, vocab);
+        const data = shape === 'uniform' ? values(c, [n, vocab], 6) : shape === 'shaped' ? shapedLogits(c, n, vocab) : flatLogits(c, n, vocab);
         const [g] = both(c, data, [n, vocab], dtype);
         const rows = sampleRows(n, vocab, c.rand);
         const got = c.cuda.sample!(g, rows);
@@ -415,7 +417,7 @@ function samplerCheck(dtype: 'f32' | 'bf16'): Check {
   };
 }
 
-type LogitShape = 'uniform' | 'shaped';
+type LogitShape = 'uniform' | 'shaped' | 'flat';
 
 /** Rows cycling through: peaked (a few large logits over a long low tail), all equal, and some -inf. */
 function shapedLogits(c: Ctx, n: number, vocab: number): Float32Array {
@@ -428,6 +430,31 @@ function shapedLogits(c: Ctx, n: number, vocab: number): Float32Array {
       if (kind === 0) row[i] = i % 97 === 5 ? 12 + 4 * u : -4 + 3 * u;
       else if (kind === 1) row[i] = 1.5;
       else row[i] = i % 7 === 0 ? -Infinity : 5 * u;
+    }
+  }
+  return out;
+}
+
+/**
+ * Rows cycling through: one level plus f32 noise far below a histogram bin (every token in one bin and a few
+ * sub-bins, ~170 distinct f32 values; all equal in bf16), a narrow spread over a few bins (hundreds of tokens per
+ * sub-bin in bf16), a small raised head over such a flat tail (top-p and top-k cut deep inside the tail), and
+ * consecutive f32 values in shuffled order (all distinct, all in one sub-bin: the k-th score and the top-p cut
+ * sit between two distinct neighbours, so a cut one rank off keeps another token).
+ */
+function flatLogits(c: Ctx, n: number, vocab: number): Float32Array {
+  const out = new Float32Array(n * vocab);
+  const base = Math.fround(0.01);
+  const ulp = 2 ** -30; // of f32 values in [2^-7, 2^-6), where base + vocab ulps stay
+  for (let r = 0; r < n; r++) {
+    const row = out.subarray(r * vocab, (r + 1) * vocab);
+    const kind = r % 4;
+    for (let i = 0; i < vocab; i++) {
+      const u = c.rand();
+      if (kind === 0) row[i] = 1.5 + 1e-5 * u;
+      else if (kind === 1) row[i] = 2 + 0.05 * u;
+      else if (kind === 2) row[i] = i % 211 === 3 ? 3.5 + u : 1.5 + 1e-5 * u;
+      else row[i] = base + ((i * 7919) % vocab) * ulp;
     }
   }
   return out;
