@@ -273,18 +273,10 @@ async function main(): Promise<void> {
       }));
       const times = configs.map(([name, extra]) => {
         params.write(rowsFor(extra), vocab);
-        const eagerUs = deviceMs(cuda, () => cuda.sampleInto(logits, params, out), 20) * 1000;
-        const { graph } = cuda.captureGraph(() => cuda.sampleInto(logits, params, out));
-        try {
-          graph.replay();
-          const replays = size(50, 2);
-          const graphUs = (cuda.timeMs(() => {
-            for (let i = 0; i < replays; i++) graph.replay();
-          }) * 1000) / replays;
-          return `${name} ${eagerUs.toFixed(0)} (graph: ${graphUs.toFixed(0)})`;
-        } finally {
-          graph.dispose();
-        }
+        const sample = () => cuda.sampleInto(logits, params, out);
+        const eagerUs = deviceMs(cuda, sample, 20) * 1000;
+        const graphUs = graphMs(cuda, sample, 1, size(50, 2)) * 1000;
+        return `${name} ${eagerUs.toFixed(0)} (graph: ${graphUs.toFixed(0)})`;
       });
       const rows = rowsFor({ topP: 0.95 });
       for (let i = 0; i < 2; i++) cuda.sample(logits, rows);
