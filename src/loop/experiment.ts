@@ -21,7 +21,7 @@ import { stageLog, type StageLog } from './progress.ts';
 import { buildReport, type Report, type RoundMetrics } from './report.ts';
 import { writeReports } from './report_files.ts';
 import { evaluate, explore, imitate, type SampleContext } from './stages.ts';
-import { newStudent, traceExample } from './toy.ts';
+import { contextFor, newStudent, traceExample } from './toy.ts';
 
 export interface RunOptions {
   outDir: string;
@@ -71,25 +71,13 @@ function replayed(bulk: Example[], count: number | null, seed: string): Example[
   return new Rng(seed).shuffled(bulk).slice(0, count);
 }
 
-/** Positions a rollout may need: prompt + the longest teacher trace at the hardest level, with headroom. */
-function sequenceBudget(task: Task, cfg: ExperimentConfig): number {
-  const top = Math.max(...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill);
-  const rng = new Rng(`budget/${cfg.seed}`);
-  let longest = 0;
-  for (let i = 0; i < 50; i++) {
-    const p = task.generate(top, rng);
-    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle: cfg.imitate.stepStyle }), 'budget').inputIds.length);
-  }
-  return Math.ceil(longest * 1.25);
-}
-
 export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
   const log = stageLog(opts.quiet);
   const task = getTask(cfg.task);
   mkdirSync(opts.outDir, { recursive: true });
   checkSameExperiment(opts.outDir, cfg);
   writeJsonAtomic(join(opts.outDir, 'config.json'), cfg);
-  const maxLen = sequenceBudget(task, cfg);
+  const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);
   const evalProblems = sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel);

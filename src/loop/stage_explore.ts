@@ -13,9 +13,9 @@ import type { SamplingConfig } from './config.ts';
 import { Pool } from './pool.ts';
 import type { StageLog } from './progress.ts';
 import { readTrajectories } from './stage_pool_rows.ts';
-import { contextFor, distilledProblems, type ToyNote } from './stage_toy.ts';
+import { distilledProblems, type ToyNote } from './stage_toy.ts';
 import { explore, type ExploreSummary } from './stages.ts';
-import { promptIds } from './toy.ts';
+import { contextFor, promptIds } from './toy.ts';
 
 export interface ToyExploreOptions {
   model: DecoderModel;

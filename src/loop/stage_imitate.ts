@@ -8,9 +8,9 @@ import type { Task } from '../tasks/task.ts';
 import type { ToyModelConfig, TrainStageConfig } from './config.ts';
 import type { StageLog } from './progress.ts';
 import { writeTrajectories } from './stage_pool_rows.ts';
-import { contextFor, distilledTrajectories, trajectoryExamples, warmupSteps, writeToyNote, type DistillSpec } from './stage_toy.ts';
+import { distilledTrajectories, trajectoryExamples, warmupSteps, writeToyNote, type DistillSpec } from './stage_toy.ts';
 import { imitate, type TrainSummary } from './stages.ts';
-import { newStudent } from './toy.ts';
+import { contextFor, newStudent } from './toy.ts';
 
 export interface ToyImitateOptions {
   task: Task;

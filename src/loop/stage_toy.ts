@@ -83,22 +83,6 @@ export function trajectoryExamples(rows: readonly Trajectory[], tag: string): Ex
   return rows.map((t, i) => traceExample({ id: t.problemId, task: '', level: t.level, question: t.question, answer: '' }, t.completion, `${tag}:${i + 1}`));
 }
 
-/**
- * Positions a rollout at these levels may need: the longest of 50 teacher traces (slips included) at the
- * hardest level, prompt and EOS counted, with a quarter more for a student that wanders. The same rule
- * as `still run` uses for its context.
- */
-export function contextFor(task: Task, levels: readonly number[], seed: number, stepStyle?: StepStyle): number {
-  const top = Math.max(...levels);
-  const rng = new Rng(`budget/${seed}`);
-  let longest = 0;
-  for (let i = 0; i < 50; i++) {
-    const p = task.generate(top, rng);
-    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle }), 'budget').inputIds.length);
-  }
-  return Math.ceil(longest * 1.25);
-}
-
 /** A freshly initialised student of the given shape (seeded, as newStudent draws it). */
 export function freshStudent(config: ModelConfig, seed: number): DecoderModel {
   const rng = new Rng(`init/${seed}`);

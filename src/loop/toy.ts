@@ -7,7 +7,7 @@ import { initModel } from '../nn/load.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { CharTokenizer } from '../tasks/char_tokenizer.ts';
 import { Rng } from '../tasks/rng.ts';
-import type { Problem } from '../tasks/task.ts';
+import type { Problem, StepStyle, Task } from '../tasks/task.ts';
 import type { ToyModelConfig } from './config.ts';
 
 export const tokenizer = new CharTokenizer();
@@ -43,4 +43,20 @@ export function traceExample(p: Problem, completion: string, source: string): Ex
     labels: [...prompt.map(() => IGNORE), ...completionIds],
     source,
   };
+}
+
+/**
+ * Positions a rollout at these levels may need: the longest of 50 teacher traces (slips included) at the
+ * hardest level, prompt and EOS counted, with a quarter more for a student that wanders. `still run`,
+ * `still imitate --task` and `still explore --task` size their contexts by it.
+ */
+export function contextFor(task: Task, levels: readonly number[], seed: number, stepStyle?: StepStyle): number {
+  const top = Math.max(...levels);
+  const rng = new Rng(`budget/${seed}`);
+  let longest = 0;
+  for (let i = 0; i < 50; i++) {
+    const p = task.generate(top, rng);
+    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle }), 'budget').inputIds.length);
+  }
+  return Math.ceil(longest * 1.25);
 }
