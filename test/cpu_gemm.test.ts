@@ -10,18 +10,7 @@ import {
   type FloatArray, type GemmParams,
 } from '../src/backends/cpu/gemm.ts';
 import { setGemmChunkBytes } from '../src/backends/cpu/gemm_wasm.ts';
-
-/** mulberry32: a tiny seeded generator so every run sees the same inputs. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniformStream } from '../src/train/rng.ts';
 
 function randomArray(f64: boolean, len: number, rand: () => number): FloatArray {
   const arr = f64 ? new Float64Array(len) : new Float32Array(len);
@@ -75,7 +64,7 @@ interface Case {
 
 /** Builds the operands of one case from a seeded generator. */
 function makeCase(c: Case): GemmParams {
-  const rand = rng(c.seed ?? 1234 + c.m * 7 + c.n * 13 + c.k * 17);
+  const rand = uniformStream(c.seed ?? 1234 + c.m * 7 + c.n * 13 + c.k * 17);
   const f64 = c.f64 ?? false;
   const batch = c.batch ?? 1;
   const gap = c.gap ?? 0;
@@ -189,7 +178,7 @@ function suite(name: string, threads: number): void {
     it('sums over the batch into one output when strideOut is 0 and accumulate is set (and keeps the last item without)', () => {
       for (const accumulate of [true, false]) {
         const m = 70, n = 7, k = 3, batch = 4; // 70 rows: two row blocks, each running the items in order
-        const rand = rng(99);
+        const rand = uniformStream(99);
         const p: GemmParams = {
           a: randomArray(false, batch * m * k, rand), b: randomArray(false, batch * k * n, rand),
           out: randomArray(false, m * n, rand), batch, m, n, k, transA: false, transB: false,
@@ -204,7 +193,7 @@ function suite(name: string, threads: number): void {
     it('gives partly overlapping output items their sequential meaning', () => {
       // strideOut = n: item 1 starts one row below item 0, so the two share m-1 rows and accumulate in order.
       const m = 3, n = 5, k = 4, batch = 2;
-      const rand = rng(5);
+      const rand = uniformStream(5);
       const p: GemmParams = {
         a: randomArray(false, batch * m * k, rand), b: randomArray(false, batch * k * n, rand),
         out: randomArray(false, (m + 1) * n, rand), batch, m, n, k, transA: false, transB: true,

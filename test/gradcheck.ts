@@ -2,18 +2,7 @@
 import { backward, noGrad } from '../src/tensor/autograd.ts';
 import { mul, sum, tensor } from '../src/tensor/ops.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
-
-/** A seeded uniform(-1, 1) stream (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
+import { signedStream } from '../src/train/rng.ts';
 
 export function randF64(shape: number[], r: () => number, scale = 1): Tensor {
   const n = shape.reduce((p, d) => p * d, 1);
@@ -25,7 +14,7 @@ export function randF64(shape: number[], r: () => number, scale = 1): Tensor {
  * Returns the worst relative error over all inputs' elements.
  */
 export function gradCheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], seed = 7, h = 1e-6): number {
-  const r = rng(seed);
+  const r = signedStream(seed);
   const probe = noGrad(() => f(...inputs));
   const weights = randF64([...probe.shape], r);
   const loss = (xs: Tensor[]) => sum(mul(f(...xs), weights));

@@ -26,6 +26,18 @@ export class TrainRng {
   }
 }
 
+/** TrainRng's numbers as a function, for code that only draws (test inputs, random probe points): [0, 1). */
+export function uniformStream(seed: number): () => number {
+  const rng = new TrainRng(seed);
+  return () => rng.next();
+}
+
+/** The same stream mapped to [-1, 1). */
+export function signedStream(seed: number): () => number {
+  const rng = new TrainRng(seed);
+  return () => rng.next() * 2 - 1;
+}
+
 /** A Fisher-Yates permutation of 0..n-1 determined by `seed` alone. */
 export function seededPermutation(n: number, seed: number): number[] {
   const rng = new TrainRng(seed);

@@ -9,6 +9,7 @@ import { ComputeEngine } from '@cortex-js/compute-engine';
 import {
   asFiniteComplex, evaluate, freeVariables, functionSymbols, hasHead, INTEGER_HEADS, nodeCount, Unsupported, type MathJson,
 } from './mathjson_eval.ts';
+import { uniformStream } from '../train/rng.ts';
 import { matchingBrace } from './normalize.ts';
 
 /** Longest expression we hand to the parser; longer answers are compared as strings only. */
@@ -106,17 +107,6 @@ function casEqual(a: MathJson, b: MathJson, simplify: boolean): boolean {
   }
 }
 
-/** Deterministic PRNG (mulberry32) so that grading never depends on Math.random. */
-function rng(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Relative closeness of complex values. `absFloor` is 0 for constants (a physical 1.3e-27 is not 0) and tiny
  * for values at random points, where an identity such as x − x yields rounding noise around 0.
@@ -178,7 +168,7 @@ function numericEqual(a: MathJson, b: MathJson, vars: string[], functions: Reado
     return Math.max(Math.hypot(va.re, va.im), Math.hypot(vb.re, vb.im)) < 1e-12 ? 'inconclusive' : false;
   }
   const integerPoints = hasHead(a, INTEGER_HEADS) || hasHead(b, INTEGER_HEADS);
-  const random = rng(0x5713_2a2d);
+  const random = uniformStream(0x5713_2a2d); // seeded: grading never depends on Math.random
   let agreed = 0;
   for (let t = 0; t < SAMPLE_TRIES && agreed < SAMPLES_NEEDED; t++) {
     const scope = new Map<string, number>();

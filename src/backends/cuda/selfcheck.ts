@@ -6,6 +6,7 @@ import { sampleTokens } from '../../sample/sampler.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { numel } from '../../tensor/shape.ts';
+import { signedStream } from '../../train/rng.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 
 export type CheckSize = 'small' | 'large';
@@ -33,18 +34,6 @@ interface Check {
   name: string;
   run(c: Ctx): number | Promise<number>;
   tol: number;
-}
-
-/** A seeded uniform(-1, 1) stream (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
 }
 
 function values(c: Ctx, shape: number[], scale = 1): Float32Array {
@@ -689,7 +678,7 @@ export async function runChecks(
   for (const [index, check] of checks.entries()) {
     if (opts.filter && !opts.filter.test(check.name)) continue;
     // The seed depends on the check's place in the full list, so a filtered run sees the same inputs.
-    const c: Ctx = { cuda, cpu, size, rand: seededRandom((opts.seed ?? 1234) + index), made: [] };
+    const c: Ctx = { cuda, cpu, size, rand: signedStream((opts.seed ?? 1234) + index), made: [] };
     const t0 = performance.now();
     let r: CheckResult;
     try {
