@@ -1,9 +1,6 @@
 // The CUDA backend end to end on the CPU emulator (kernels/cuda/emu): koffi bindings, allocator, cuBLASLt
 // plan, NVRTC fallback and graphs through a fake libcuda, and every kernel against the CPU reference.
 // Skips (reported as skipped) where g++ or CUDA's cuda.h header is missing.
-import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CudaBackend } from '../src/backends/cuda/index.ts';
 import { runChecks, type CheckResult } from '../src/backends/cuda/selfcheck.ts';
@@ -12,29 +9,16 @@ import { benchDecodeGraph, onCuda, tinyGreedyMatches, tinyLogitsError, tinyLoraG
 import { loadModel } from '../src/nn/load.ts';
 import { Generator } from '../src/sample/generator.ts';
 import type { GenerationRequest } from '../src/sample/request.ts';
-// @ts-expect-error plain .mjs script without types
-import { buildEmulator, findCudaInclude } from '../scripts/build_kernels.mjs';
-
-function emulatorAvailable(): boolean {
-  try {
-    execFileSync('g++', ['--version'], { stdio: 'ignore' });
-    findCudaInclude();
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { emulatorAvailable, emulatorEnv } from './emu_helpers.ts';
 
 const available = emulatorAvailable();
-const emuDir = join(tmpdir(), 'still-cuda-emu');
 
 describe.skipIf(!available)('cuda backend on the emulator', () => {
   let env: NodeJS.ProcessEnv;
   let cuda: CudaBackend;
 
   beforeAll(() => {
-    buildEmulator(emuDir);
-    env = { ...process.env, STILL_CUDA_LIB_DIR: emuDir };
+    env = emulatorEnv();
     cuda = new CudaBackend(env);
   }, 300_000);
 

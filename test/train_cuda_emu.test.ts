@@ -1,10 +1,7 @@
 // The trainer on the CUDA backend (run on the CPU emulator of kernels/cuda/emu): nothing in train/ may
 // assume the CPU. PEFT's 5 AdamW steps in f32, and bf16 base weights with f32 LoRA masters.
 // Skips (reported as skipped) where g++ or CUDA's cuda.h header is missing, like test/cuda_emu.test.ts.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backends/backend.ts';
 import { CudaBackend } from '../src/backends/cuda/index.ts';
@@ -12,18 +9,7 @@ import { loadPeftAdapter } from '../src/io/peft.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { getBackend, setBackend } from '../src/tensor/context.ts';
 import { train } from '../src/train/trainer.ts';
-// @ts-expect-error plain .mjs script without types
-import { buildEmulator, findCudaInclude } from '../scripts/build_kernels.mjs';
-
-function emulatorAvailable(): boolean {
-  try {
-    execFileSync('g++', ['--version'], { stdio: 'ignore' });
-    findCudaInclude();
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { emulatorAvailable, emulatorEnv } from './emu_helpers.ts';
 
 const DIR = 'fixtures/tiny-qwen2';
 const ref = JSON.parse(readFileSync(`${DIR}/reference.json`, 'utf8'));
@@ -33,9 +19,7 @@ describe.skipIf(!emulatorAvailable())('SFT on the CUDA backend (emulated)', () =
   let previous: Backend;
   beforeAll(() => {
     previous = getBackend();
-    const dir = join(tmpdir(), 'still-cuda-emu');
-    buildEmulator(dir);
-    setBackend(new CudaBackend({ ...process.env, STILL_CUDA_LIB_DIR: dir }));
+    setBackend(new CudaBackend(emulatorEnv()));
   }, 300_000);
   afterAll(() => setBackend(previous));
 
