@@ -49,7 +49,7 @@ export function sampleTokens(logits: ArrayLike<number>, vocab: number, rows: rea
  * -1, or returns the greedy token when the row is greedy.
  */
 export function processRow(logits: ArrayLike<number>, offset: number, vocab: number, row: SampleRow, s: Float64Array): number {
-  checkRow(row);
+  checkSampleRow(row);
   for (let i = 0; i < vocab; i++) s[i] = logits[offset + i];
   if (row.repetitionPenalty !== 1) {
     for (const id of row.penalized) {
@@ -84,7 +84,8 @@ export function keptDistribution(logits: ArrayLike<number>, vocab: number, row: 
   return p;
 }
 
-function checkRow(row: SampleRow): void {
+/** The row's settings, or an error naming the field and what it must be (the CUDA sampler checks the same). */
+export function checkSampleRow(row: SampleRow): void {
   const bad = (field: string, want: string, got: number) => new Error(`sampler: ${field} must be ${want}, got ${got}`);
   if (!(row.temperature >= 0)) throw bad('temperature', '≥ 0', row.temperature);
   if (!Number.isInteger(row.topK) || row.topK < 0) throw bad('topK', 'a non-negative integer (0 = off)', row.topK);

@@ -2,6 +2,7 @@
 // needs, and the per-row parameters it reads, packed as the kernels expect. Pure functions: tested without
 // a GPU (test/cuda_logic.test.ts) and shared by the eager sampler and the graph-captured one.
 import type { SampleRow } from '../backend.ts';
+import { checkSampleRow } from '../../sample/sampler.ts';
 
 /** Vocabulary ids per block at most (sample.cu's kMaxChunk), histogram bins per row (kBins), sub-bins of the
  * cut bin (kSub), and the per-row plan's i32 and f64 slots (kPlanInts, kPlanDoubles). */
@@ -75,16 +76,6 @@ export function rowNeeds(row: SampleRow, vocab: number): { select: boolean; filt
   const select = !greedy && ((row.topK > 0 && row.topK < vocab) || row.topP < 1);
   const filtered = !greedy && (select || row.minP > 0);
   return { select, filtered };
-}
-
-/** The same checks, and messages, as the CPU sampler's. */
-export function checkSampleRow(row: SampleRow): void {
-  const bad = (field: string, want: string, got: number) => new Error(`sampler: ${field} must be ${want}, got ${got}`);
-  if (!(row.temperature >= 0)) throw bad('temperature', '≥ 0', row.temperature);
-  if (!Number.isInteger(row.topK) || row.topK < 0) throw bad('topK', 'a non-negative integer (0 = off)', row.topK);
-  if (!(row.topP > 0 && row.topP <= 1)) throw bad('topP', 'in (0, 1]', row.topP);
-  if (!(row.minP >= 0 && row.minP <= 1)) throw bad('minP', 'in [0, 1]', row.minP);
-  if (!(row.repetitionPenalty > 0)) throw bad('repetitionPenalty', '> 0', row.repetitionPenalty);
 }
 
 export interface PackedSampleParams {
