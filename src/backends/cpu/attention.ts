@@ -1,14 +1,9 @@
 // CPU reference for causal grouped-query attention (forward + backward), with packed-segment masking.
 // Shapes: q [B, T, Hq, D], k/v [B, S, Hkv, D], o [B, T, Hq, D], lse [B, T, Hq].
 import type { FloatArray } from '../../tensor/dtype.ts';
+import type { AttentionShape } from '../attention_shape.ts';
 
-export interface AttentionDims {
-  b: number;
-  t: number;
-  s: number;
-  hq: number;
-  hkv: number;
-  d: number;
+export interface AttentionDims extends AttentionShape {
   scale: number;
   causal: boolean;
   /** Segment id per position [B, T] (T = S): attention stays inside each contiguous run of one id. */

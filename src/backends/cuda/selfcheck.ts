@@ -3,6 +3,7 @@
 // (size 'large'). Each check reports the worst error relative to the reference's largest magnitude.
 import type { AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampleRow, UnaryOp } from '../backend.ts';
 import { sampleTokens } from '../../sample/sampler.ts';
+import type { AttentionShape } from '../attention_shape.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { numel } from '../../tensor/shape.ts';
@@ -449,14 +450,8 @@ function flatLogits(c: Ctx, n: number, vocab: number): Float32Array {
   return out;
 }
 
-interface AttnCase {
+interface AttnCase extends AttentionShape {
   label: string;
-  b: number;
-  t: number;
-  s: number;
-  hq: number;
-  hkv: number;
-  d: number;
   causal: boolean;
   segments?: boolean;
 }
