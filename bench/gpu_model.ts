@@ -290,12 +290,17 @@ export interface GenBench {
  * every op launched one by one; through the fused inference path unless `fused` is false.
  */
 export function benchGenerate(cuda: CudaBackend, model: DecoderModel, batch: number, newTokens: number, graphs = true, fused = true): GenBench {
-  const wasFused = model.fusedInference;
+  return withFusedInference(model, fused, () => generate(cuda, model, batch, newTokens, graphs));
+}
+
+/** fn run with the model's fused inference path on or off, the setting restored afterwards. */
+function withFusedInference<R>(model: DecoderModel, fused: boolean, fn: () => R): R {
+  const was = model.fusedInference;
   model.fusedInference = fused;
   try {
-    return generate(cuda, model, batch, newTokens, graphs);
+    return fn();
   } finally {
-    model.fusedInference = wasFused;
+    model.fusedInference = was;
   }
 }
 
@@ -333,10 +338,7 @@ export interface FusedAccuracy {
 
 /** The logits of one decode token after an 8-token prefill through a fresh slot cache, fused path or not. */
 function decodeLogits(cuda: CudaBackend, model: DecoderModel, fused: boolean): Float32Array {
-  const was = model.fusedInference;
-  model.fusedInference = fused;
-  try {
-    return onCuda(cuda, () => noGrad(() => tidy(() => {
+  return withFusedInference(model, fused, () => onCuda(cuda, () => noGrad(() => tidy(() => {
       const v = model.config.vocabSize;
       const tokens = Array.from({ length: 9 }, (_, i) => (i * 7919 + 11) % v);
       const cache = new SlotKVCache(cuda, model.config, 1, 16, model.weight('model.embed_tokens.weight').dtype);
@@ -348,10 +350,7 @@ function decodeLogits(cuda: CudaBackend, model: DecoderModel, fused: boolean): F
       } finally {
         cache.dispose();
       }
-    })));
-  } finally {
-    model.fusedInference = was;
-  }
+    }))));
 }
 
 function relDiff(a: Float32Array, ref: Float32Array): number {
@@ -474,13 +473,7 @@ export interface DecodeGraphBench {
  * inference path (src/nn/fused_forward.ts) unless `fused` is false.
  */
 export function benchDecodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, steps: number, start = 32, fused = true): DecodeGraphBench {
-  const wasFused = model.fusedInference;
-  model.fusedInference = fused;
-  try {
-    return decodeGraph(cuda, model, batch, steps, start);
-  } finally {
-    model.fusedInference = wasFused;
-  }
+  return withFusedInference(model, fused, () => decodeGraph(cuda, model, batch, steps, start));
 }
 
 function decodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, steps: number, start: number): DecodeGraphBench {
@@ -529,18 +522,13 @@ function decodeGraph(cuda: CudaBackend, model: DecoderModel, batch: number, step
       let fusedVsUnfused: number | null = null;
       if (model.fusedInference) {
         // The same step (same inputs, same cache positions rewritten with the same values) without fusion.
-        model.fusedInference = false;
-        const plain = forward();
-        const unfused = plain.toArray();
-        plain.dispose();
-        model.fusedInference = true;
-        let diff = 0;
-        let scale = 0;
-        for (let i = 0; i < unfused.length; i++) {
-          diff = Math.max(diff, Math.abs(reference[i] - unfused[i]));
-          scale = Math.max(scale, Math.abs(unfused[i]));
-        }
-        fusedVsUnfused = diff / Math.max(scale, 1e-30);
+        const unfused = withFusedInference(model, false, () => {
+          const plain = forward();
+          const values = plain.toArray() as Float32Array;
+          plain.dispose();
+          return values;
+        });
+        fusedVsUnfused = relDiff(reference as Float32Array, unfused);
       }
       const captured = cuda.captureGraph(forward);
       graph = captured.graph;
