@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { CudaBackend, CudaGraph } from '../src/backends/cuda/index.ts';
 import type { SampleRow } from '../src/backends/backend.ts';
+import { graphMs } from './gpu_timing.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { loadPeftAdapter } from '../src/io/peft.ts';
@@ -433,17 +434,10 @@ class StaticSlotCache implements KVCache {
 function samplerGraphMs(cuda: CudaBackend, logits: Tensor, rows: SampleRow[], replays: number): number {
   const params = cuda.createSampleParams(rows.length, 0);
   const out = cuda.zeros([2 * rows.length], 'i32');
-  let graph: CudaGraph | null = null;
   try {
     params.write(rows, logits.shape[1]);
-    cuda.sampleInto(logits, params, out); // modules load outside the capture
-    graph = cuda.captureGraph(() => cuda.sampleInto(logits, params, out)).graph;
-    graph.replay();
-    return cuda.timeMs(() => {
-      for (let i = 0; i < replays; i++) graph!.replay();
-    }) / replays;
+    return graphMs(cuda, () => cuda.sampleInto(logits, params, out), 1, replays);
   } finally {
-    graph?.dispose();
     out.dispose();
     params.dispose();
   }
