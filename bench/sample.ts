@@ -7,8 +7,8 @@ import type { SampleRow } from '../src/backends/backend.ts';
 import { openBackend, type BackendChoice } from '../src/backends/select.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { Generator } from '../src/sample/generator.ts';
-import { seedKey } from '../src/sample/philox.ts';
-import { sampleTokens } from '../src/sample/sampler.ts';
+import { seedKey } from '../src/backends/philox.ts';
+import { sampleTokens } from '../src/backends/sampler.ts';
 import { setBackend } from '../src/tensor/context.ts';
 
 const quick = process.argv.includes('--quick');

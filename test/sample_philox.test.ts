@@ -1,6 +1,6 @@
 // Philox4x32-10 against the Random123 known-answer vectors (kat_vectors, "philox4x32 10" lines).
 import { describe, expect, it } from 'vitest';
-import { philox4x32, seedKey, uniformOpen } from '../src/sample/philox.ts';
+import { philox4x32, seedKey, uniformOpen } from '../src/backends/philox.ts';
 
 const KAT: { ctr: number[]; key: number[]; want: number[] }[] = [
   { ctr: [0, 0, 0, 0], key: [0, 0], want: [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8] },

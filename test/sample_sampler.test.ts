@@ -3,8 +3,8 @@
 // down token by token, and log-probs are the raw model's.
 import { describe, expect, it } from 'vitest';
 import type { SampleRow } from '../src/backends/backend.ts';
-import { philox4x32, seedKey, uniformOpen } from '../src/sample/philox.ts';
-import { keptDistribution, sampleTokens } from '../src/sample/sampler.ts';
+import { philox4x32, seedKey, uniformOpen } from '../src/backends/philox.ts';
+import { keptDistribution, sampleTokens } from '../src/backends/sampler.ts';
 
 const LOGITS = Float32Array.from([2.0, 1.5, 1.4, 1.0, 0.5, 0.3, 0.0, -0.5, -1.0, -3.0]);
 const V = LOGITS.length;

@@ -1,5 +1,5 @@
 // The fused sampler: draws one token per row of logits [N, V] exactly as the CPU reference `sampleTokens`
-// (src/sample/sampler.ts) does, in f64 like it: repetition penalty → greedy or temperature → min-p → top-k →
+// (src/backends/sampler.ts) does, in f64 like it: repetition penalty → greedy or temperature → min-p → top-k →
 // top-p → Gumbel-max race with Philox4x32-10 noise, plus the token's log-prob under the raw logits.
 // Every row is cut into C chunks of the vocabulary, and every kernel but the last runs C × N blocks, so the
 // O(V) passes fill the GPU whatever N is (at N = 1 a one-block-per-row pass would leave all SMs but one idle):
@@ -140,7 +140,7 @@ __device__ u64 block_or_u64(u64 v, u64* s) {
   return r;
 }
 
-/** Philox4x32-10 (Random123), as src/sample/philox.ts. */
+/** Philox4x32-10 (Random123), as src/backends/philox.ts. */
 __device__ void philox(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1, u32 out[4]) {
   const u32 M0 = 0xd2511f53u, M1 = 0xcd9e8d57u, W0 = 0x9e3779b9u, W1 = 0xbb67ae85u;
 #pragma unroll

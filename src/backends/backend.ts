@@ -38,7 +38,7 @@ export interface AdamWHyper {
 /**
  * One row of Backend.sample: how to turn a row of logits into one token, with vLLM semantics, and which
  * Philox stream draws it. The exact algorithm (order of processors, tie rules, the Gumbel-max draw) is
- * written out in src/sample/sampler.ts, whose `sampleTokens` is the CPU reference.
+ * written out in src/backends/sampler.ts, whose `sampleTokens` is the CPU reference.
  */
 export interface SampleRow {
   /** Below 1e-5 (vLLM's epsilon) means greedy: argmax of the penalised logits, lowest id on ties. */
@@ -168,7 +168,7 @@ export interface Backend {
   slotAttention(q: Tensor, kCache: Tensor, vCache: Tensor, slots: Tensor, kvLens: Tensor, scale: number): Tensor;
   /**
    * Optional fused sampler: one token per row of logits [N, V] (N = rows.length), drawn exactly as the CPU
-   * reference `sampleTokens` in src/sample/sampler.ts draws it. Backends without it get the host path.
+   * reference `sampleTokens` in src/backends/sampler.ts draws it. Backends without it get the host path.
    */
   sample?(logits: Tensor, rows: readonly SampleRow[]): SampledTokens;
 

@@ -20,7 +20,7 @@ import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { DecodeGraphs, graphBackend, type GraphBackend } from './decode_graph.ts';
 import { resolveRequest, type GenerationRequest, type GenerationResult, type ResolvedRequest } from './request.ts';
-import { sampleTokens } from './sampler.ts';
+import { sampleTokens } from '../backends/sampler.ts';
 import { Sequence } from './sequence.ts';
 import { SlotKVCache } from './slot_cache.ts';
 

@@ -3,7 +3,7 @@
 import type { SampleRow } from '../backends/backend.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
 import { IncrementalDetokenizer } from './detokenizer.ts';
-import { seedKey } from './philox.ts';
+import { seedKey } from '../backends/philox.ts';
 import type { FinishReason, GenerationResult, ResolvedRequest } from './request.ts';
 import { StopMatcher } from './stop_strings.ts';
 

@@ -17,7 +17,7 @@ import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
 import * as kv from './kv.ts';
-import { sampleTokens } from '../../sample/sampler.ts';
+import { sampleTokens } from '../sampler.ts';
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;

@@ -2,7 +2,7 @@
 // needs, and the per-row parameters it reads, packed as the kernels expect. Pure functions: tested without
 // a GPU (test/cuda_logic.test.ts) and shared by the eager sampler and the graph-captured one.
 import type { SampleRow } from '../backend.ts';
-import { checkSampleRow } from '../../sample/sampler.ts';
+import { checkSampleRow } from '../sampler.ts';
 
 /** Vocabulary ids per block at most (sample.cu's kMaxChunk), histogram bins per row (kBins), sub-bins of the
  * cut bin (kSub), and the per-row plan's i32 and f64 slots (kPlanInts, kPlanDoubles). */

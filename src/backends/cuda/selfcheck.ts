@@ -2,7 +2,7 @@
 // dtype. One list of checks serves the emulator tests (size 'small'), the GPU tests and bench/gpu.ts
 // (size 'large'). Each check reports the worst error relative to the reference's largest magnitude.
 import type { AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampleRow, UnaryOp } from '../backend.ts';
-import { sampleTokens } from '../../sample/sampler.ts';
+import { sampleTokens } from '../sampler.ts';
 import type { AttentionShape } from '../attention_shape.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { DType } from '../../tensor/dtype.ts';

@@ -14,7 +14,7 @@
 // The log-prob returned is of the chosen token under the RAW logits (log_softmax before any processing),
 // which is vLLM's default ("raw_logprobs") and what DPO and analysis want.
 // A GPU kernel that computes steps 3–7 in f64 gives the same tokens; in f32, ties within rounding may flip.
-import type { SampleRow, SampledTokens } from '../backends/backend.ts';
+import type { SampleRow, SampledTokens } from './backend.ts';
 import { philox4x32, uniformOpen } from './philox.ts';
 
 /** vLLM's _SAMPLING_EPS: temperatures below it mean greedy. */
