@@ -8,7 +8,7 @@ import type { Example } from '../src/data/example.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
 import { initModel } from '../src/nn/load.ts';
 import { createLora } from '../src/nn/lora.ts';
-import { TrainRng } from '../src/train/rng.ts';
+import { TrainRng } from '../src/tensor/rng.ts';
 import { train } from '../src/train/trainer.ts';
 
 const quick = process.argv.includes('--quick');

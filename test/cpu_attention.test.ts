@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { attention, attentionBackward, type AttentionDims } from '../src/backends/cpu/attention.ts';
 import { attentionBlocked, attentionBlockedBackward } from '../src/backends/cpu/attention_blocked.ts';
-import { signedStream } from '../src/train/rng.ts';
+import { signedStream } from '../src/tensor/rng.ts';
 
 function rand(n: number, r: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => r());

@@ -10,7 +10,7 @@ import {
   type FloatArray, type GemmParams,
 } from '../src/backends/cpu/gemm.ts';
 import { setGemmChunkBytes } from '../src/backends/cpu/gemm_wasm.ts';
-import { uniformStream } from '../src/train/rng.ts';
+import { uniformStream } from '../src/tensor/rng.ts';
 
 function randomArray(f64: boolean, len: number, rand: () => number): FloatArray {
   const arr = f64 ? new Float64Array(len) : new Float32Array(len);

@@ -2,7 +2,7 @@
 import { backward, noGrad } from '../src/tensor/autograd.ts';
 import { mul, sum, tensor } from '../src/tensor/ops.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
-import { signedStream } from '../src/train/rng.ts';
+import { signedStream } from '../src/tensor/rng.ts';
 
 export function randF64(shape: number[], r: () => number, scale = 1): Tensor {
   const n = shape.reduce((p, d) => p * d, 1);

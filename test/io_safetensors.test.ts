@@ -13,7 +13,7 @@ import {
   type StDType,
   type TensorInput,
 } from '../src/io/safetensors.ts';
-import { numberToBf16, numberToF16 } from '../src/io/half.ts';
+import { numberToBf16, numberToF16 } from '../src/tensor/half.ts';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'tiny-qwen2');
 const dir = mkdtempSync(join(tmpdir(), 'still-io-st-'));

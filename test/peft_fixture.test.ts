@@ -16,7 +16,7 @@ import { saveHfModel } from '../src/nn/save.ts';
 import { noGrad } from '../src/tensor/autograd.ts';
 import { ids } from '../src/tensor/ops.ts';
 import { lossGradients } from '../src/train/grads.ts';
-import { TrainRng } from '../src/train/rng.ts';
+import { TrainRng } from '../src/tensor/rng.ts';
 
 const DIR = 'fixtures/tiny-qwen2';
 const ref = JSON.parse(readFileSync(`${DIR}/reference.json`, 'utf8'));

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ops from '../src/tensor/ops.ts';
 import * as nn from '../src/tensor/nn_ops.ts';
-import { signedStream } from '../src/train/rng.ts';
+import { signedStream } from '../src/tensor/rng.ts';
 import { gradCheck, randF64 } from './gradcheck.ts';
 
 const TOL = 1e-6;

@@ -12,7 +12,7 @@ import { saveHfModel } from '../src/nn/save.ts';
 import { CharTokenizer } from '../src/tasks/char_tokenizer.ts';
 import { noGrad } from '../src/tensor/autograd.ts';
 import { ids } from '../src/tensor/ops.ts';
-import { TrainRng } from '../src/train/rng.ts';
+import { TrainRng } from '../src/tensor/rng.ts';
 import { runStill, toyConfig } from './train_helpers.ts';
 
 const DIR = 'fixtures/tiny-qwen2';

@@ -4,7 +4,7 @@ import type { Backend } from '../src/backends/backend.ts';
 import type { Example } from '../src/data/example.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
 import type { Storage } from '../src/tensor/tensor.ts';
-import { TrainRng } from '../src/train/rng.ts';
+import { TrainRng } from '../src/tensor/rng.ts';
 import { runCli } from './cli_helpers.ts';
 
 /** A 2-layer llama-type model small enough to train in milliseconds. */

@@ -7,7 +7,7 @@ import type { Param } from '../src/train/params.ts';
 import { checkSchedule, lrAt, type Schedule } from '../src/train/schedule.ts';
 import { keep } from '../src/tensor/scope.ts';
 import { tensor } from '../src/tensor/ops.ts';
-import { TrainRng } from '../src/train/rng.ts';
+import { TrainRng } from '../src/tensor/rng.ts';
 
 function param(name: string, values: number[], decay = true): Param {
   const t = keep(tensor(Float32Array.from(values))).requireGrad();

@@ -15,7 +15,7 @@ import { tensor } from '../src/tensor/ops.ts';
 import { tidy } from '../src/tensor/scope.ts';
 import { packExamples } from '../src/train/pack.ts';
 import { clearGrads, trainableParams } from '../src/train/params.ts';
-import { TrainRng } from '../src/train/rng.ts';
+import { TrainRng } from '../src/tensor/rng.ts';
 import { lossAndBackward } from '../src/train/step.ts';
 import { evalLoss, train, type TrainOptions } from '../src/train/trainer.ts';
 import { countingBackend, randomExamples, runStill, toyConfig } from './train_helpers.ts';

@@ -27,7 +27,7 @@ __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(bf16 x) { return __uint_as_float(((u32)x.bits) << 16); }
 __device__ __forceinline__ float to_f32(int x) { return (float)x; }
 
-/** Round-to-nearest-even, NaN kept quiet: the same rule as src/io/half.ts. */
+/** Round-to-nearest-even, NaN kept quiet: the same rule as src/tensor/half.ts. */
 __device__ __forceinline__ u16 f32_to_bf16_bits(float f) {
   u32 u = __float_as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);

@@ -3,7 +3,7 @@ import { checkExample, targetCount, type Example } from './example.ts';
 import { parseRow } from './formats.ts';
 import { readJsonl } from './jsonl.ts';
 import { renderRow, type RenderContext } from './render.ts';
-import { mixSeed, seededPermutation } from '../train/rng.ts';
+import { mixSeed, seededPermutation } from '../tensor/rng.ts';
 
 export interface LoadDatasetOptions {
   /** Check every id against the model's vocabulary. */

@@ -3,7 +3,7 @@
 // Real checkpoints are many GB, so the file is never read whole: open() reads the 8-byte length
 // and the header, and each read() fetches exactly one tensor's bytes into a fresh, aligned buffer.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { bf16ToF32, f16ToF32 } from './half.ts';
+import { bf16ToF32, f16ToF32 } from '../tensor/half.ts';
 import {
   MAX_HEADER_BYTES,
   SafetensorsError,

@@ -5,7 +5,7 @@
 // item size: torch and numpy can then view the bytes without copying. The header lists them in
 // that order after __metadata__.
 import { writeFileAtomic } from './atomic.ts';
-import { f32ToBf16, f32ToF16 } from './half.ts';
+import { f32ToBf16, f32ToF16 } from '../tensor/half.ts';
 import { ST_ITEMSIZE, SafetensorsError, formatShape, isStDType, numElements, type StDType } from './safetensors_header.ts';
 import type { RawTensor } from './safetensors_file.ts';
 

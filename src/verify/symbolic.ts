@@ -9,7 +9,7 @@ import { ComputeEngine } from '@cortex-js/compute-engine';
 import {
   asFiniteComplex, evaluate, freeVariables, functionSymbols, hasHead, INTEGER_HEADS, nodeCount, Unsupported, type MathJson,
 } from './mathjson_eval.ts';
-import { uniformStream } from '../train/rng.ts';
+import { uniformStream } from '../tensor/rng.ts';
 import { matchingBrace } from './normalize.ts';
 
 /** Longest expression we hand to the parser; longer answers are compared as strings only. */

@@ -8,7 +8,7 @@ import { fusedLinearReference, qkvRopeKvWriteReference, ropeKvWriteReference } f
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../io/half.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../tensor/half.ts';
 import * as ew from './elementwise.ts';
 import { gemm } from './gemm.ts';
 import type * as attn from './attention.ts';

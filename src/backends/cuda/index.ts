@@ -20,7 +20,7 @@ import { fusedLinearReference, fusedLinearShape, qkvRopeKvWriteReference, qkvSha
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32Bits, numberToBf16, numberToF16 } from '../../io/half.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32Bits, numberToBf16, numberToF16 } from '../../tensor/half.ts';
 import { inverseFrequencies } from '../cpu/rope.ts';
 import { BlockPool, CachingAllocator, type AllocatorStats, type Block } from './allocator.ts';
 import { CublasLt, WORKSPACE_BYTES, type GemmDType } from './cublaslt.ts';

@@ -7,7 +7,7 @@ import type { AttentionShape } from '../attention_shape.ts';
 import { CpuBackend } from '../cpu/index.ts';
 import type { DType } from '../../tensor/dtype.ts';
 import { numel } from '../../tensor/shape.ts';
-import { signedStream } from '../../train/rng.ts';
+import { signedStream } from '../../tensor/rng.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 
 export type CheckSize = 'small' | 'large';

@@ -11,7 +11,7 @@ import {
   f32ToF16,
   numberToBf16,
   numberToF16,
-} from '../src/io/half.ts';
+} from '../src/tensor/half.ts';
 
 const allPatterns = (): Uint16Array => Uint16Array.from({ length: 65536 }, (_, i) => i);
 const isNaNHalf = (h: number, expMask: number, mantMask: number): boolean => (h & expMask) === expMask && (h & mantMask) !== 0;

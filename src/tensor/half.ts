@@ -7,7 +7,7 @@ import { endianness } from 'node:os';
 
 if (endianness() !== 'LE') {
   // Every typed-array view in src/io assumes host order == file order (safetensors is little-endian).
-  throw new Error(`src/io/half.ts: big-endian hosts are not supported (os.endianness() is ${endianness()})`);
+  throw new Error(`src/tensor/half.ts: big-endian hosts are not supported (os.endianness() is ${endianness()})`);
 }
 
 const f32Scratch = new Float32Array(1);
