@@ -2,6 +2,7 @@
 // plan, NVRTC fallback and graphs through a fake libcuda, and every kernel against the CPU reference.
 // Skips (reported as skipped) where g++ or CUDA's cuda.h header is missing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capabilityMismatches } from '../src/backends/backend.ts';
 import { CudaBackend } from '../src/backends/cuda/index.ts';
 import { runChecks, type CheckResult } from '../src/backends/cuda/selfcheck.ts';
 import { tidy } from '../src/tensor/scope.ts';
@@ -29,6 +30,11 @@ describe.skipIf(!available)('cuda backend on the emulator', () => {
 
   it('opens the fake device and describes it', () => {
     expect(cuda.device).toMatch(/^Emulated CUDA device .*sm_90.*driver 13\.0, cuBLASLt 13\.1\.0\)$/);
+  });
+
+  it('declares every capability, and has the members each one promises', () => {
+    expect(cuda.capabilities).toEqual({ fusedInference: true, deviceSampler: true, decodeGraphs: true });
+    expect(capabilityMismatches(cuda)).toEqual([]);
   });
 
   it('round-trips every dtype, zeros and full', () => {

@@ -5,7 +5,7 @@ import type { DType, HostArray } from '../tensor/dtype.ts';
 import type { Shape } from '../tensor/shape.ts';
 import type { Storage, Tensor } from '../tensor/tensor.ts';
 
-export type BackendName = 'cpu' | 'cuda' | 'webgpu';
+export type BackendName = 'cpu' | 'cuda';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'silu' | 'square' | 'abs';
@@ -77,8 +77,89 @@ export interface FusedLinearOptions {
   residual?: Tensor | null;
 }
 
+/**
+ * What a backend offers beyond the ops every backend has. Each flag promises a group of Backend's optional
+ * members (CAPABILITY_MEMBERS): when it is true they are all there and behave as documented below. Callers
+ * read the flags (through hasFusedInference, hasDeviceSampler, hasDecodeGraphs), never probe for methods.
+ */
+export interface BackendCapabilities {
+  /**
+   * fusedLinear, ropeKvWrite and qkvRopeKvWrite, each its composition in fused_reference.ts up to the dtype's
+   * rounding: generation runs its forward in five fused ops a layer (src/nn/fused_forward.ts).
+   */
+  readonly fusedInference: boolean;
+  /**
+   * sample: tokens are drawn from logits where the backend holds them, exactly as the reference sampleTokens
+   * (src/backends/sampler.ts) draws them. Without it the generator downloads the logits and draws on the host.
+   */
+  readonly deviceSampler: boolean;
+  /**
+   * captureGraph, overwrite, createSampleParams and sampleInto: a decode step (forward and sampler) is recorded
+   * once and replayed with its inputs rewritten in place (src/sample/decode_graph.ts).
+   */
+  readonly decodeGraphs: boolean;
+}
+
+/** The optional Backend members each capability promises. */
+export const CAPABILITY_MEMBERS = {
+  fusedInference: ['fusedLinear', 'ropeKvWrite', 'qkvRopeKvWrite'],
+  deviceSampler: ['sample'],
+  decodeGraphs: ['captureGraph', 'overwrite', 'createSampleParams', 'sampleInto'],
+} as const satisfies Record<keyof BackendCapabilities, readonly (keyof Backend)[]>;
+
+type Promised<C extends keyof BackendCapabilities> = Backend & Required<Pick<Backend, (typeof CAPABILITY_MEMBERS)[C][number]>>;
+export type FusedInferenceBackend = Promised<'fusedInference'>;
+export type SamplerBackend = Promised<'deviceSampler'>;
+export type GraphBackend = Promised<'decodeGraphs'>;
+
+export function hasFusedInference(be: Backend): be is FusedInferenceBackend {
+  return be.capabilities.fusedInference;
+}
+
+export function hasDeviceSampler(be: Backend): be is SamplerBackend {
+  return be.capabilities.deviceSampler;
+}
+
+export function hasDecodeGraphs(be: Backend): be is GraphBackend {
+  return be.capabilities.decodeGraphs;
+}
+
+/**
+ * Where a backend's declared capabilities and its members disagree, one line each (empty when they agree): a
+ * flag whose members are missing, or members present under a flag left false. For tests of each backend.
+ */
+export function capabilityMismatches(be: Backend): string[] {
+  const out: string[] = [];
+  for (const [flag, members] of Object.entries(CAPABILITY_MEMBERS) as [keyof BackendCapabilities, readonly (keyof Backend)[]][]) {
+    const declared = be.capabilities[flag];
+    const present = members.filter((m) => typeof be[m] === 'function');
+    if (declared && present.length < members.length) {
+      out.push(`${be.name}: capabilities.${flag} is true, but ${members.filter((m) => !present.includes(m)).join(', ')} missing`);
+    } else if (!declared && present.length > 0) {
+      out.push(`${be.name}: capabilities.${flag} is false, but it has ${present.join(', ')}`);
+    }
+  }
+  return out;
+}
+
+/** A captured sequence of launches (Backend.captureGraph), replayed in order on the backend's stream. */
+export interface CapturedGraph {
+  replay(): void;
+  dispose(): void;
+}
+
+/** Sampler parameters held on the device for sampleInto (Backend.createSampleParams); rewritten between replays. */
+export interface SampleParamsBuffer {
+  readonly rows: number;
+  /** Upload the rows; rows past rows.length (up to this.rows) become greedy padding. */
+  write(rows: readonly SampleRow[], vocab: number): void;
+  dispose(): void;
+}
+
 export interface Backend {
   readonly name: BackendName;
+  /** What it offers beyond the required ops; see BackendCapabilities. */
+  readonly capabilities: BackendCapabilities;
 
   // ---- memory -------------------------------------------------------------------------------------
   /** Copy host data to a new tensor. Floats may be uploaded from f32/f64 arrays into any float dtype. */
@@ -167,15 +248,34 @@ export interface Backend {
    */
   slotAttention(q: Tensor, kCache: Tensor, vCache: Tensor, slots: Tensor, kvLens: Tensor, scale: number): Tensor;
   /**
-   * Optional fused sampler: one token per row of logits [N, V] (N = rows.length), drawn exactly as the CPU
-   * reference `sampleTokens` in src/backends/sampler.ts draws it. Backends without it get the host path.
+   * The fused sampler (capabilities.deviceSampler): one token per row of logits [N, V] (N = rows.length), drawn
+   * exactly as the CPU reference `sampleTokens` in src/backends/sampler.ts draws it. Backends without it get
+   * the host path.
    */
   sample?(logits: Tensor, rows: readonly SampleRow[]): SampledTokens;
 
-  // ---- inference-only fused ops (no backward): the model's generation path, src/nn/fused_forward.ts ---------
-  // Each is defined by a composition of the ops above (src/backends/fused_reference.ts), which is the CPU
-  // backend's implementation and the reference GPU kernels are checked against. Optional: a backend without
-  // them runs the unfused forward.
+  // ---- decode graphs (capabilities.decodeGraphs): src/sample/decode_graph.ts --------------------------------
+  /**
+   * Record the launches `fn` makes into a graph, to be replayed without the per-launch host cost. Nothing runs
+   * during capture, so `fn` must not read results back nor upload; run it once eagerly first. Tensors `fn`
+   * makes belong to the graph until graph.dispose(): a replay rewrites them in place.
+   */
+  captureGraph?<R>(fn: () => R): { graph: CapturedGraph; result: R };
+  /** Copy host data into an existing tensor (same element count), e.g. a graph's input. */
+  overwrite?(t: Tensor, data: HostArray): void;
+  /** Device buffers for sampleInto's parameters: `rows` rows, `penalizedCapacity` penalized ids in all. */
+  createSampleParams?(rows: number, penalizedCapacity: number): SampleParamsBuffer;
+  /**
+   * The fused sampler without a round trip, so a graph can capture it: one token per row of logits [N, V]
+   * (N = params.rows) into out i32 [2N]: the tokens, then the log-probs' f32 bits (a token of -1 means every
+   * token was filtered out).
+   */
+  sampleInto?(logits: Tensor, params: SampleParamsBuffer, out: Tensor): void;
+
+  // ---- inference-only fused ops (no backward; capabilities.fusedInference): generation's forward, ---------
+  // src/nn/fused_forward.ts. Each is defined by a composition of the ops above (src/backends/fused_reference.ts),
+  // which is the CPU backend's implementation and the reference GPU kernels are checked against. A backend
+  // without them runs the unfused forward.
   /**
    * A projection with its neighbours fused in (see FusedLinearOptions): x [..., K], w [N, K] ([2N, K] with
    * swiglu) → [..., N]. On a GPU, a few rows (a decode step) stream the weight once in one kernel.

@@ -7,20 +7,13 @@
 //   x   = x + a·Wdownᵀ                                (fusedLinear with the residual)
 // and the final norm folded into the LM head. On CUDA each is one kernel for a decode step (a GEMV streaming
 // the weight once), so a layer is 5 launches instead of ~20. Intermediates are freed as soon as they are used.
-import type { Backend } from '../backends/backend.ts';
+import type { FusedInferenceBackend } from '../backends/backend.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { FusedWeights } from './fused_weights.ts';
 import type { DecoderModel, KVCache } from './model.ts';
 
-/** What the fused forward needs from the backend (Backend's optional fused ops, present). */
-export type FusedBackend = Backend & Required<Pick<Backend, 'fusedLinear' | 'qkvRopeKvWrite'>>;
-
-export function hasFusedOps(be: Backend): be is FusedBackend {
-  return typeof be.fusedLinear === 'function' && typeof be.qkvRopeKvWrite === 'function';
-}
-
 export function fusedForward(
-  model: DecoderModel, stacked: FusedWeights, be: FusedBackend, ids: Tensor, positions: Tensor,
+  model: DecoderModel, stacked: FusedWeights, be: FusedInferenceBackend, ids: Tensor, positions: Tensor,
   cache: Required<Pick<KVCache, 'slotLayer'>>, output: 'all' | 'last' | 'hidden',
 ): Tensor {
   const c = model.config;

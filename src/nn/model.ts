@@ -2,12 +2,13 @@
 // → RMSNorm → LM head. Weights live in a flat map under their HF names, so loading, saving, LoRA and
 // PEFT interop are all a matter of names. The same class runs the tiny from-scratch model and real
 // checkpoints; nothing here is fitted to one size.
+import { hasFusedInference } from '../backends/backend.ts';
 import type { ModelConfig } from '../io/hf_config.ts';
 import { isGradEnabled } from '../tensor/autograd.ts';
 import { add, linear, reshape, slice } from '../tensor/ops.ts';
 import { attention, embedding, rmsnorm, rope, swiglu } from '../tensor/nn_ops.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { fusedForward, hasFusedOps } from './fused_forward.ts';
+import { fusedForward } from './fused_forward.ts';
 import { FusedWeights } from './fused_weights.ts';
 import type { LoraAdapter } from './lora.ts';
 
@@ -85,7 +86,7 @@ export class DecoderModel {
     const [b, t] = ids.shape;
     const positions = opts.positions ?? defaultPositions(ids, opts.cache?.length ?? 0);
     const be = this.weight('model.embed_tokens.weight').backend;
-    if (this.fusedInference && opts.cache?.slotLayer && hasFusedOps(be) && !this.adapter && !this.recordsGradients()) {
+    if (this.fusedInference && opts.cache?.slotLayer && hasFusedInference(be) && !this.adapter && !this.recordsGradients()) {
       const fused = (this.fused ??= new FusedWeights(c, this.weights));
       if (fused.supported()) return fusedForward(this, fused, be, ids, positions, opts.cache as Required<Pick<KVCache, 'slotLayer'>>, opts.output ?? 'all');
     }

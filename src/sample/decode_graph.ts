@@ -4,40 +4,12 @@
 // token 0 at position 0 of a free slot and sample greedily: they write only a slot no sequence owns, and
 // every real row's draw depends only on its own logits and Philox counter. Inputs live in tensors made
 // once per bucket and rewritten in place before each replay; only the sampled ids and log-probs come back.
-import type { Backend, SampledTokens, SampleRow } from '../backends/backend.ts';
+import type { CapturedGraph, GraphBackend, SampledTokens, SampleParamsBuffer, SampleRow } from '../backends/backend.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { noGrad } from '../tensor/autograd.ts';
-import type { HostArray } from '../tensor/dtype.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { SlotKVCache } from './slot_cache.ts';
-
-/** Device-side sampler parameters a graph reads (CudaBackend's DeviceSampleParams). */
-export interface SampleParamsBuffer {
-  readonly rows: number;
-  write(rows: readonly SampleRow[], vocab: number): void;
-  dispose(): void;
-}
-
-export interface CapturedGraph {
-  replay(): void;
-  dispose(): void;
-}
-
-/** What graph decoding needs beyond the Backend interface (the CUDA backend has it). */
-export interface GraphBackend extends Backend {
-  captureGraph<R>(fn: () => R): { graph: CapturedGraph; result: R };
-  overwrite(t: Tensor, data: HostArray): void;
-  createSampleParams(rows: number, penalizedCapacity: number): SampleParamsBuffer;
-  sampleInto(logits: Tensor, params: SampleParamsBuffer, out: Tensor): void;
-}
-
-/** The backend as a GraphBackend when it can capture decode steps, else null. */
-export function graphBackend(b: Backend): GraphBackend | null {
-  const g = b as Partial<GraphBackend>;
-  const ok = typeof g.captureGraph === 'function' && typeof g.overwrite === 'function' && typeof g.createSampleParams === 'function' && typeof g.sampleInto === 'function';
-  return ok ? (b as GraphBackend) : null;
-}
 
 /** The bucket sizes for maxBatch slots: powers of two below it, and maxBatch itself. */
 export function bucketSizes(maxBatch: number): number[] {

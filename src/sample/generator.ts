@@ -9,7 +9,7 @@
 //   const gen = new Generator(model, { maxBatch: 8, maxLen: 512, tokenizer });
 //   const results = gen.generate([{ prompt: ids, n: 4, params: { temperature: 0.7, maxNewTokens: 256 } }]);
 //   gen.dispose();
-import type { Backend, SampledTokens, SampleRow } from '../backends/backend.ts';
+import { hasDecodeGraphs, hasDeviceSampler, type Backend, type GraphBackend, type SampledTokens, type SampleRow } from '../backends/backend.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { noGrad } from '../tensor/autograd.ts';
@@ -18,7 +18,7 @@ import { embedding } from '../tensor/nn_ops.ts';
 import { linear, slice } from '../tensor/ops.ts';
 import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { DecodeGraphs, graphBackend, type GraphBackend } from './decode_graph.ts';
+import { DecodeGraphs } from './decode_graph.ts';
 import { resolveRequest, type GenerationRequest, type GenerationResult, type ResolvedRequest } from './request.ts';
 import { sampleTokens } from '../backends/sampler.ts';
 import { Sequence } from './sequence.ts';
@@ -124,7 +124,7 @@ export class Generator {
     const tokEos = tok ? [tok.eosId, ...(tok.stopIds ?? [])] : [];
     this.eosIds = options.eosIds ?? [...new Set([...model.config.eosTokenIds, ...tokEos])];
     const wantGraphs = options.graphs ?? process.env.STILL_DECODE_GRAPHS !== '0';
-    this.graphBackend = wantGraphs ? graphBackend(this.backend) : null;
+    this.graphBackend = wantGraphs && hasDecodeGraphs(this.backend) ? this.backend : null;
   }
 
   /** Bytes of KV cache this generator holds once it has run. */
@@ -341,7 +341,7 @@ export class Generator {
 
   /** The backend's fused sampler when it has one, else the host reference on downloaded logits. */
   private sample(logits: Tensor, rows: SampleRow[]): SampledTokens {
-    if (this.backend.sample) return this.backend.sample(logits, rows);
+    if (hasDeviceSampler(this.backend)) return this.backend.sample(logits, rows);
     return sampleTokens(logits.toArray() as Float32Array, logits.shape[1], rows);
   }
 }

@@ -3,7 +3,7 @@
 // checks); bf16/f16 tensors are stored as raw bits and widened to f32 when an op reads them.
 import { attentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
+import type { AdamWHyper, AttentionOptions, Backend, BackendCapabilities, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { fusedLinearReference, qkvRopeKvWriteReference, ropeKvWriteReference } from '../fused_reference.ts';
 import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
@@ -21,6 +21,8 @@ import { sampleTokens } from '../sampler.ts';
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
+  /** The fused ops are their reference compositions and sample is the reference sampler; no graphs to capture. */
+  readonly capabilities: BackendCapabilities = { fusedInference: true, deviceSampler: true, decodeGraphs: false };
 
   // ---- memory ---------------------------------------------------------------------------------------
   private wrap(data: HostArray, shape: Shape, dtype: DType): Tensor {

@@ -15,7 +15,7 @@
 // The API is synchronous: downloads (toArray, item, sumSquares) wait for the stream.
 import { attentionShape, type AttentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
+import type { AdamWHyper, AttentionOptions, Backend, BackendCapabilities, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { fusedLinearReference, fusedLinearShape, qkvRopeKvWriteReference, qkvShape, ropeKvShape, ropeKvWriteReference } from '../fused_reference.ts';
 import { BYTES, type DType, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
@@ -52,6 +52,7 @@ const COUNTERS = 1 << 16;
 
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
+  readonly capabilities: BackendCapabilities = { fusedInference: true, deviceSampler: true, decodeGraphs: true };
   /** One line for `still info`: the GPU, and what GEMMs run on. */
   readonly device: string;
   readonly drv: CudaDriver;

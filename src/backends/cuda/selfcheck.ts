@@ -1,7 +1,7 @@
 // Every CUDA kernel against the CPU reference on fresh random inputs, with error limits suited to each
 // dtype. One list of checks serves the emulator tests (size 'small'), the GPU tests and bench/gpu.ts
 // (size 'large'). Each check reports the worst error relative to the reference's largest magnitude.
-import type { AttentionOptions, Backend, BinaryOp, FusedLinearOptions, SampleRow, UnaryOp } from '../backend.ts';
+import { hasDeviceSampler, hasFusedInference, type AttentionOptions, type Backend, type BinaryOp, type FusedLinearOptions, type SampleRow, type UnaryOp } from '../backend.ts';
 import { sampleTokens } from '../sampler.ts';
 import type { AttentionShape } from '../attention_shape.ts';
 import { CpuBackend } from '../cpu/index.ts';
@@ -381,6 +381,7 @@ function samplerCheck(dtype: 'f32' | 'bf16'): Check {
     name: `fused sampler: same tokens and log-probs as the CPU sampler (${dtype} logits)`,
     tol: 1e-6,
     run: (c) => {
+      if (!hasDeviceSampler(c.cuda)) throw new Error('the backend does not declare deviceSampler');
       // Uniform logits (a flat head: top-p cuts deep, many bf16 ties), then shaped ones: peaked like a trained
       // model's, all equal (every token ties at the cuts), and with -inf entries (masked ids); then flat ones,
       // whose cut bins and sub-bins hold thousands of tokens (more than the select keeps in shared memory) spread
@@ -394,7 +395,7 @@ function samplerCheck(dtype: 'f32' | 'bf16'): Check {
         const data = shape === 'uniform' ? values(c, [n, vocab], 6) : shape === 'shaped' ? shapedLogits(c, n, vocab) : flatLogits(c, n, vocab);
         const [g] = both(c, data, [n, vocab], dtype);
         const rows = sampleRows(n, vocab, c.rand);
-        const got = c.cuda.sample!(g, rows);
+        const got = c.cuda.sample(g, rows);
         const want = sampleTokens(g.toArray() as Float32Array, vocab, rows);
         const mismatched = [...got.tokens].map((t, i) => (t !== want.tokens[i] ? i : -1)).filter((i) => i >= 0);
         if (mismatched.length > 0) {
@@ -538,7 +539,7 @@ function fusedLinearCheck(dtype: 'f32' | 'bf16'): Check {
     name: `fused linear: rmsnorm, bias, swiglu, residual around the GEMV and GEMM paths (${dtype})`,
     tol: dtype === 'f32' ? F32 : BF16,
     run: (c) => {
-      if (!c.cuda.fusedLinear || !c.cpu.fusedLinear) throw new Error('the backend has no fusedLinear');
+      if (!hasFusedInference(c.cuda) || !hasFusedInference(c.cpu)) throw new Error('the backend does not declare fusedInference');
       // [rows, K, N]: K of whole 16-byte chunks or not (then the GEMM path); narrow N over long K splits each
       // column over 2, 4 and 8 warps (the emulator has 4 SMs).
       const shapes = c.size === 'small'
@@ -574,7 +575,7 @@ function ropeKvCheck(dtype: 'f32' | 'bf16'): Check {
     name: `rope + KV write from the stacked qkv projection (${dtype})`,
     tol: dtype === 'f32' ? 1e-5 : BF16,
     run: (c) => {
-      if (!c.cuda.ropeKvWrite || !c.cpu.ropeKvWrite) throw new Error('the backend has no ropeKvWrite');
+      if (!hasFusedInference(c.cuda) || !hasFusedInference(c.cpu)) throw new Error('the backend does not declare fusedInference');
       // [rows, T, Hq, Hkv, D, slots, maxLen]
       const shapes = c.size === 'small' ? [[3, 1, 4, 2, 16, 5, 40], [2, 6, 6, 2, 8, 3, 9]] : [[64, 1, 14, 2, 64, 64, 160], [2, 100, 14, 2, 64, 4, 1024]];
       let e = 0;
@@ -607,7 +608,7 @@ function qkvRopeKvCheck(dtype: 'f32' | 'bf16'): Check {
     name: `q/k/v projection + rope + KV write in one op (${dtype})`,
     tol: dtype === 'f32' ? F32 : BF16,
     run: (c) => {
-      if (!c.cuda.qkvRopeKvWrite || !c.cpu.qkvRopeKvWrite) throw new Error('the backend has no qkvRopeKvWrite');
+      if (!hasFusedInference(c.cuda) || !hasFusedInference(c.cpu)) throw new Error('the backend does not declare fusedInference');
       // [rows, T, K, Hq, Hkv, D, slots, maxLen]: decode and short prefills (≤ 8 tokens: one kernel), then more rows.
       const shapes = c.size === 'small'
         ? [[1, 1, 64, 4, 2, 16, 3, 20], [3, 2, 64, 6, 2, 16, 4, 20], [2, 7, 32, 4, 2, 8, 3, 16]]
