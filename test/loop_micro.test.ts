@@ -44,7 +44,7 @@ describe('the STILL loop', () => {
       let completion = task.teacher(problem, rng.fork(`${problem.id}/${sample % 2}`));
       if (rng.chance(0.4)) completion = completion.replace(/\\boxed\{(\d+)\}/, (_, a) => `\\boxed{${BigInt(a) + 1n}}`);
       const v = verifyRollout(task, problem, completion);
-      return { problem, sample, completion, correct: v.correct, answer: v.answer, finished: true, tokens: completion.length, thoughtChars: 0 };
+      return { id: problem.id, problem, sample, completion, correct: v.correct, answer: v.answer, finished: true, tokens: completion.length, thoughtChars: 0 };
     }));
     const pool = new Pool(1);
     const summary = admitRollouts(task, problems, rollouts, pool, 1);

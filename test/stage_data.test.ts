@@ -2,15 +2,17 @@
 // `still explore --data` on the tiny HF model (a random model solves nothing, so its pool is what came in),
 // `still improve` SFT on distilled + pool rows, and the errors that name a row's line.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRow } from '../src/data/formats.ts';
 import { still2FormatProblem } from '../src/data/still2.ts';
 import { readJournal } from '../src/io/journal.ts';
-import { admitVerified, exploreData, loadExploreData, TextPool, type DataProblem, type TextRollout } from '../src/loop/stage_explore_data.ts';
+import { exploreText, loadExploreData, type DataProblem } from '../src/loop/explore_text.ts';
+import { admitToPool } from '../src/loop/pool_gate.ts';
 import { readStill2Rows, writeStill2Rows } from '../src/loop/stage_pool_rows.ts';
-import type { AnswerJudge } from '../src/loop/stage_explore_data.ts';
+import { TextPool, verifyText, type AnswerJudge } from '../src/loop/text_pool.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
 import { readRows, runStage } from './stage_helpers.ts';
 
@@ -35,7 +37,13 @@ describe('the pool gate for text rollouts', () => {
     { id: '2', problem: 'What is 6*7?', gold: '42', domain: 'arith', level: '1' },
     { id: '3', problem: 'What is 2+2?', gold: '4', domain: 'math', level: '1' },
   ];
-  const roll = (problem: number, sample: number, text: string): TextRollout => ({ problem, sample, text, tokens: text.length });
+  const roll = (problem: number, sample: number, text: string) => ({ problem, sample, text });
+  // The text side of the pool gate: each rollout graded against its problem's gold answer.
+  const admitVerified = (rollouts: ReturnType<typeof roll>[], pool: TextPool) => admitToPool(pool.pool, problems, rollouts.map((r) => {
+    const p = problems[r.problem]!;
+    const v = verifyText(r.text, p.gold, gradeAnswer);
+    return { problem: r.problem, correct: v.correct, formatProblem: v.formatProblem, trajectory: pool.trajectory({ question: p.problem, combined_text: r.text, domain: p.domain }, 1) };
+  }));
 
   it('admits only verified rollouts in the long-thought format, deduplicated, capped, shortest first', () => {
     const rollouts = [
@@ -48,7 +56,7 @@ describe('the pool gate for text rollouts', () => {
       roll(2, 0, longThought('2+2 = 4', '4')),
     ];
     const pool = new TextPool(1);
-    const counts = admitVerified(problems, rollouts, pool, 1, (p, g) => gradeAnswer(p, g));
+    const counts = admitVerified(rollouts, pool);
     expect(counts).toMatchObject({ problems: 3, rollouts: 7, correct: 4, unformatted: 1, added: 2 });
     expect(counts.solved).toBeCloseTo(200 / 3, 10);
     expect(counts.solvedByLevel).toEqual({ 1: 50, 2: 100 });
@@ -68,7 +76,7 @@ describe('the pool gate for text rollouts', () => {
 
     // Merging: an existing pool keeps its rows unless a shorter correct one replaces them (cap 2 keeps both).
     const merged = TextPool.load(at('gate.jsonl'), 2);
-    admitVerified(problems, [roll(2, 0, longThought('two and two make four, counting on my fingers', '4'))], merged, 1, (p, g) => gradeAnswer(p, g));
+    admitVerified([roll(2, 0, longThought('two and two make four, counting on my fingers', '4'))], merged);
     expect(merged.rows().map((r) => r.combined_text.length)).toEqual([rows[0]!.combined_text.length, rows[1]!.combined_text.length, expect.any(Number)]);
     expect(merged.size).toBe(3);
   });
@@ -115,9 +123,10 @@ describe('still explore --data and still improve on an HF model', () => {
     const out = at('cut.jsonl');
     const journal = `${out}.partial.jsonl`;
     const dying = { quiet: true, line: () => {}, bar: () => ({ update: (n: number) => { if (n >= 3) throw new Error('killed'); }, stop: () => {} }) };
-    await expect(exploreData({
-      model, problems: loadExploreData(data, null), k: 3, temperature: 0.7, topP: 1, maxNewTokens: 6, seed: 2, maxBatch: 3, cap: 1,
-      journal, data, log: dying,
+    await expect(exploreText({
+      model, problems: loadExploreData(data, null), pool: new TextPool(1), round: 1,
+      sampling: { k: 3, temperature: 0.7, topP: 1, maxNewTokens: 6, seed: 2, maxBatch: 3 },
+      journal, settings: { data: resolve(data) }, log: dying,
     })).rejects.toThrow('killed');
     const done = readJournal(journal, 3).done;
     expect(done.size).toBeGreaterThanOrEqual(1);

@@ -9,10 +9,12 @@
 // eval --prompt still2`, graded by the math grader; the pool holds STILL-2 rows for `still imitate --data`.
 // Finished problems are journaled in OUT.partial.jsonl while it runs; --resume continues an interrupted run.
 // Prints a JSON summary line on stdout.
+import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { discardJournal } from '../io/journal.ts';
 import { stageLog } from '../loop/progress.ts';
-import { exploreData, loadExploreData } from '../loop/stage_explore_data.ts';
+import { exploreText, loadExploreData } from '../loop/explore_text.ts';
+import { TextPool } from '../loop/text_pool.ts';
 import { exploreToy } from '../loop/stage_explore.ts';
 import { poolFormat, writeStill2Rows, writeTrajectories, type PoolFormat } from '../loop/stage_pool_rows.ts';
 import { loadToyModel, parseLevels, readToyNote } from '../loop/stage_toy.ts';
@@ -110,19 +112,20 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   const journal = `${o.out}.partial.jsonl`;
   const backend = useBackend(cmd);
   log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} on the ${backend.name} backend, ${problems.length} problems from ${o.data}`);
-  const r = await exploreData({
-    model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, k: o.k, temperature: o.temperature, topP: o.topP,
-    maxNewTokens: o.maxNewTokens ?? 4096, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16, cap: o.cap, poolIn: o.pool, log,
-    journal, resume: o.resume === true, data: o.data,
+  const pool = o.pool ? TextPool.load(o.pool, o.cap) : new TextPool(o.cap);
+  const r = await exploreText({
+    model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, pool, round: 1, log, journal, resume: o.resume === true,
+    sampling: { k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? 4096, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16 },
+    settings: { data: resolve(o.data!) },
   });
-  writeStill2Rows(o.out, r.pool.rows());
+  writeStill2Rows(o.out, pool.rows());
   discardJournal(journal); // its rollouts are verified and in the pool now
   const byLevel = Object.entries(r.solvedByLevel).map(([l, v]) => `${l}: ${v.toFixed(0)}%`).join(', ');
   log.line(`explore: ${r.problems} problems, ${r.rollouts} rollouts, ${r.correct} verified (${r.unformatted} not in the STILL-2 format); ` +
-    `solved ${r.solved.toFixed(0)}%${byLevel ? ` (by level ${byLevel})` : ''}; pool ${r.poolSize} (+${r.added}) → ${o.out} (${r.seconds.toFixed(1)} s)`);
+    `solved ${r.solved.toFixed(0)}%${byLevel ? ` (by level ${byLevel})` : ''}; pool ${pool.size} (+${r.added}) → ${o.out} (${r.seconds.toFixed(1)} s)`);
   return {
     pool: o.out, data: o.data, problems: r.problems, rollouts: r.rollouts, correct: r.correct, unformatted: r.unformatted,
-    solved: r.solved, solved_by_level: r.solvedByLevel, added: r.added, pool_size: r.poolSize, tokens: r.tokens, seconds: r.seconds,
+    solved: r.solved, solved_by_level: r.solvedByLevel, added: r.added, pool_size: pool.size, tokens: r.tokens, seconds: r.seconds,
   };
 }
 

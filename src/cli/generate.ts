@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 import { loadModel } from '../nn/load.ts';
 import type { GenerationResult } from '../sample/request.ts';
 import { useBackend } from './backend_option.ts';
-import { emitJson } from './output.ts';
+import { emitJson, stderrNotice } from './output.ts';
 import { readTextPrompts, readTokenPrompts } from './prompt_input.ts';
-import { addSamplingOptions, makeGenerator, optionalTokenizer, samplingParams, type SamplingFlags } from './sampling_options.ts';
+import { makeGenerator, optionalTokenizer, samplingParams } from '../sample/sampling.ts';
+import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
 interface GenerateFlags extends SamplingFlags {
   model: string;
@@ -31,7 +32,7 @@ export function registerGenerate(program: Command): void {
     if (o.prompts && !tok) throw new Error(`${o.model}: --prompts needs a tokenizer, and there is no tokenizer.json (use --tokens)`);
     const prompts = o.prompts ? readTextPrompts(o.prompts, tok!) : readTokenPrompts(o.tokens!);
     const model = loadModel(o.model);
-    const gen = makeGenerator(model, prompts, o, tok);
+    const gen = makeGenerator(model, prompts, o, tok, stderrNotice);
     const params = samplingParams(o);
     const progress = process.stderr.isTTY ? progressLine() : undefined;
     let results: GenerationResult[];

@@ -4,16 +4,17 @@
 // read. Without --task (or --config), `still imitate` is the SFT trainer on an HF checkpoint, unchanged.
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { parseConfig, type ExperimentConfig, type ToyModelConfig, type TrainStageConfig } from '../loop/config.ts';
+import { parseConfig, type ExperimentConfig, type ToyModelConfig } from '../loop/config.ts';
+import { toyStageDefaults } from '../loop/toy_defaults.ts';
 import { stageLog } from '../loop/progress.ts';
 import { imitateToy } from '../loop/stage_imitate.ts';
 import { TOY_SIZES, parseLevels, parseToyModel } from '../loop/stage_toy.ts';
 import { STEP_STYLES, getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
-import { runSft, type SftDefaults } from './sft.ts';
+import { runSftCommand, type SftCliOptions, type SftCommandDefaults } from './sft.ts';
 import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, stepStyleFlag, toyTrainSettings } from './stage_options.ts';
 
-type SftFlags = Parameters<typeof runSft>[1];
+type SftFlags = SftCliOptions;
 
 interface ToyFlags {
   task?: string;
@@ -29,11 +30,8 @@ interface ToyFlags {
 
 const TOY_KEYS = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples', 'modelSize', 'config', 'reflectionRate', 'stepStyle'] as const;
 
-/** The toy student's training defaults: the demo's imitate stage (examples/demo.json). */
-export const TOY_IMITATE_TRAIN: TrainStageConfig = { epochs: 3, lr: 0.003, batchSize: 8, warmup: 30, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1 };
-
 /** Add the toy mode's options to the `still imitate` SFT command, and an action that picks the mode. */
-export function addToyImitate(cmd: Command, d: SftDefaults): void {
+export function addToyImitate(cmd: Command, d: SftCommandDefaults): void {
   // Both modes share the command; each checks its own required options in the action.
   for (const opt of cmd.options) if (opt.long === '--model' || opt.long === '--data') opt.makeOptionMandatory(false);
   cmd
@@ -52,7 +50,7 @@ export function addToyImitate(cmd: Command, d: SftDefaults): void {
       if (o.model === undefined || o.data === undefined) {
         throw new Error(`still imitate needs --model DIR and --data FILE (SFT of an HF checkpoint on STILL-2 rows), or --task NAME --levels L --examples N (the toy stage)`);
       }
-      await runSft(this, o, d);
+      await runSftCommand(this, o, d);
     });
 }
 
@@ -89,7 +87,7 @@ async function runToyImitate(cmd: Command, o: SftFlags & ToyFlags): Promise<void
   if (!(reflectionRate >= 0 && reflectionRate <= 1)) throw new Error(`--reflection-rate must be in [0, 1], got ${reflectionRate}`);
   const stepStyle = stepStyleFlag(o.stepStyle) ?? exp?.imitate.stepStyle;
   const seed = given(cmd, 'seed') ? o.seed : (exp?.seed ?? 1);
-  const train = toyTrainSettings(cmd, o, exp ? exp.imitate : TOY_IMITATE_TRAIN);
+  const train = toyTrainSettings(cmd, o, exp ? exp.imitate : toyStageDefaults().imitate);
   const backend = useBackend(cmd);
   const log = stageLog(o.quiet);
   log.line(`imitate: toy stage on the ${backend.name} backend → ${o.out}`);

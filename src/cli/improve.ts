@@ -5,8 +5,8 @@
 //   still improve --model runs/imitated --pool pool.jsonl --distilled runs/imitated/distilled.jsonl --out runs/round-1
 //   still improve --model Qwen2.5-Math --init-adapter runs/lora --pool pool.jsonl --distilled still2.jsonl --out runs/lora-1
 //
-// The pool's rows say which kind of model this is. Toy trajectories: the char-level student retrains on the
-// teacher's traces (--distilled, or rebuilt from --task/--levels/--examples) plus the pool, continuing from
+// The model says which kind of run this is (a text model has a tokenizer.json), and the pool must match.
+// Toy: the char-level student retrains on the teacher's traces (--distilled, or rebuilt from --task/--levels/--examples) plus the pool, continuing from
 // its weights or from a fresh initialisation of the same shape (--init). STILL-2 rows: `still imitate`'s
 // SFT trainer (LoRA or --full, every training flag as there) on --distilled + pool, written together to
 // OUT/improve_data.jsonl; --init continue resumes the imitated adapter given as --init-adapter.
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { readJsonl } from '../data/jsonl.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import type { TrainStageConfig } from '../loop/config.ts';
+import { toyStageDefaults } from '../loop/toy_defaults.ts';
 import type { Trajectory } from '../loop/pool.ts';
 import { stageLog } from '../loop/progress.ts';
 import { improveToy } from '../loop/stage_improve.ts';
@@ -24,12 +24,11 @@ import { distilledTrajectories, loadToyModel, parseLevels, readToyNote, type Dis
 import { STEP_STYLES, getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
 import { IMITATE_DEFAULTS } from './imitate.ts';
-import { defineSftCommand, runSft, type SftDefaults } from './sft.ts';
+import { addSftOptions, runSftCommand, type SftCliOptions, type SftCommandDefaults } from './sft.ts';
 import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, stepStyleFlag, toyTrainSettings } from './stage_options.ts';
 
-type SftFlags = Parameters<typeof runSft>[1];
-
-interface ImproveFlags extends SftFlags {
+interface ImproveFlags extends Omit<SftCliOptions, 'data'> {
+  data?: string;
   pool: string;
   distilled?: string;
   task?: string;
@@ -42,10 +41,7 @@ interface ImproveFlags extends SftFlags {
   init: 'continue' | 'base';
 }
 
-/** The toy student's retraining defaults: the demo's improve stage (examples/demo.json). */
-export const TOY_IMPROVE_TRAIN: TrainStageConfig = { epochs: 1, lr: 0.002, batchSize: 8, warmup: 10, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1 };
-
-const IMPROVE_DEFAULTS: SftDefaults = {
+const IMPROVE_DEFAULTS: SftCommandDefaults = {
   ...IMITATE_DEFAULTS,
   name: 'improve',
   description: 'STILL self-improve stage: retrain on distilled data + the explored pool (toy student, or SFT of an HF model)',
@@ -55,16 +51,15 @@ const TOY_ONLY = ['task', 'levels', 'examples', 'scarceLevels', 'scarceExamples'
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export function registerImprove(program: Command): void {
-  const cmd = defineSftCommand(program, IMPROVE_DEFAULTS);
-  // The training data is --pool (+ --distilled) here; --data stays only to say so.
-  const data = cmd.options.find((x) => x.long === '--data')!;
-  data.makeOptionMandatory(false);
-  data.hideHelp();
+  const cmd = program.command(IMPROVE_DEFAULTS.name).description(IMPROVE_DEFAULTS.description);
+  addSftOptions(cmd, IMPROVE_DEFAULTS.recipe, { data: false });
   cmd.options.find((x) => x.long === '--model')!.description =
     'the explored policy: a toy student, or an HF model directory (with --init-adapter when the policy is its adapter)';
   cmd
     .requiredOption('--pool <file>', 'the explored pool (still explore --out): toy trajectories or STILL-2 rows')
     .option('--distilled <file>', 'distilled data trained on with the pool: toy, distilled.jsonl of still imitate --task; real, STILL-2 (or any SFT) rows')
+    // The training data is --pool (+ --distilled) here; --data is accepted only to say so.
+    .addOption(new Option('--data <file>').hideHelp())
     .option('--task <name>', `toy: rebuild the distilled traces of this task instead of --distilled (${taskNames().join(' | ')})`)
     .option('--levels <list>', "toy: the distilled traces' levels (default: the student's still_toy.json)")
     .option('--examples <n>', "toy: distilled traces in all (default: the student's still_toy.json)", intFlag('--examples', 1))
@@ -76,11 +71,20 @@ export function registerImprove(program: Command): void {
       .choices(['continue', 'base']).default('continue'))
     .action(async function (this: Command, o: ImproveFlags) {
       if (o.data !== undefined) throw new Error('still improve trains on --pool FILE (and --distilled FILE), not --data');
-      const kind = poolFormat(o.pool);
-      const toy = kind === 'toy' || (kind === null && (o.task !== undefined || !existsSync(join(o.model, 'tokenizer.json'))));
+      // The model says which kind of run this is: a text model carries its tokenizer, a toy student does not.
+      const toy = !existsSync(join(o.model, 'tokenizer.json'));
+      checkPoolKind(o.pool, toy ? 'toy' : 'still2', o.model);
       if (toy) await improveToyCommand(this, o);
       else await improveRealCommand(this, o);
     });
+}
+
+/** A toy student improves on toy trajectories, a text model on STILL-2 rows; an empty pool suits either. */
+function checkPoolKind(file: string, want: 'toy' | 'still2', model: string): void {
+  const kind = poolFormat(file);
+  if (kind !== null && kind !== want) {
+    throw new Error(`--pool ${file} holds ${kind === 'toy' ? 'toy trajectories' : 'STILL-2 rows'}, but ${model} is ${want === 'toy' ? 'a toy student (no tokenizer.json)' : 'a text model (it has a tokenizer.json)'}`);
+  }
 }
 
 async function improveToyCommand(cmd: Command, o: ImproveFlags): Promise<void> {
@@ -109,7 +113,7 @@ async function improveToyCommand(cmd: Command, o: ImproveFlags): Promise<void> {
   // The round this closes: the pool's latest, and at least the one after the student's (an empty pool says nothing).
   const round = Math.max(...pool.map((t) => t.round), (note?.round ?? 0) + 1);
   const seed = given(cmd, 'seed') ? o.seed : (note?.distill.seed ?? 1) + round; // as `still run` seeds round r
-  const train = toyTrainSettings(cmd, o, TOY_IMPROVE_TRAIN);
+  const train = toyTrainSettings(cmd, o, toyStageDefaults().improve);
   log.line(`improve: ${o.model} on the ${backend.name} backend → ${o.out}`);
   const started = performance.now();
   const r = await improveToy({
@@ -155,5 +159,5 @@ async function improveRealCommand(cmd: Command, o: ImproveFlags): Promise<void> 
   const data = join(o.out, 'improve_data.jsonl');
   writeFileAtomic(data, [...distilled, ...pool].map((row) => Buffer.from(`${JSON.stringify(row)}\n`, 'utf8')));
   if (!o.quiet) process.stderr.write(`improve: ${distilled.length} distilled + ${pool.length} pool rows → ${data}\n`);
-  await runSft(cmd, { ...o, data }, IMPROVE_DEFAULTS);
+  await runSftCommand(cmd, { ...o, data }, IMPROVE_DEFAULTS);
 }

@@ -6,3 +6,8 @@ export function emitJson(value: unknown, out?: string): void {
   if (out) writeFileAtomic(out, text + '\n');
   else process.stdout.write(text + '\n');
 }
+
+/** A library notice (one line, no prefix) as the CLI prints it: `still: …` on stderr. */
+export function stderrNotice(line: string): void {
+  process.stderr.write(`still: ${line}\n`);
+}

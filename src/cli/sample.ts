@@ -6,7 +6,9 @@ import type { Command } from 'commander';
 import { loadModel } from '../nn/load.ts';
 import { useBackend } from './backend_option.ts';
 import { encodePrompt } from './prompt_input.ts';
-import { addSamplingOptions, makeGenerator, optionalTokenizer, samplingParams, type SamplingFlags } from './sampling_options.ts';
+import { makeGenerator, optionalTokenizer, samplingParams } from '../sample/sampling.ts';
+import { stderrNotice } from './output.ts';
+import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
 interface SampleFlags extends SamplingFlags {
   model: string;
@@ -35,7 +37,7 @@ export function registerSample(program: Command): void {
       tok!, 'prompt',
     );
     const model = loadModel(o.model);
-    const gen = makeGenerator(model, [prompt], { ...o, maxBatch: Math.min(o.maxBatch, o.n) }, tok);
+    const gen = makeGenerator(model, [prompt], { ...o, maxBatch: Math.min(o.maxBatch, o.n) }, tok, stderrNotice);
     const t0 = performance.now();
     const out = (s: string) => writeSync(1, s);
     let tokens = 0;

@@ -1,31 +1,9 @@
-// The sampling flags shared by `still generate` and `still sample`, and how they become SamplingParams and
-// a Generator. Greedy stays the default until a sampling flag is given, as `still generate` always did.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// The sampling flags shared by `still generate`, `still sample` and `still eval`. They parse into the
+// library's SamplingOptions (src/sample/sampling.ts), which turns them into SamplingParams and a Generator.
 import type { Command } from 'commander';
-import { loadHfTokenizer, type HfTokenizer } from '../io/hf_tokenizer.ts';
-import type { TextTokenizer } from '../io/text_tokenizer.ts';
-import type { DecoderModel } from '../nn/model.ts';
-import { Generator } from '../sample/generator.ts';
-import type { SamplingParams } from '../sample/request.ts';
+import type { SamplingOptions } from '../sample/sampling.ts';
 
-export interface SamplingFlags {
-  maxNewTokens: number;
-  n: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  repetitionPenalty?: number;
-  seed?: number;
-  stop: string[];
-  logprobs?: boolean;
-  ignoreEos?: boolean;
-  greedy?: boolean;
-  maxBatch: number;
-  maxLen?: number;
-  kvBudgetMb?: number;
-}
+export type SamplingFlags = SamplingOptions;
 
 function number(flag: string, integer: boolean) {
   return (v: string): number => {
@@ -54,55 +32,4 @@ export function addSamplingOptions(cmd: Command, defaultMaxNewTokens: number): C
     .option('--max-batch <n>', 'slots decoded together; bounds memory with --max-len', number('--max-batch', true), 16)
     .option('--max-len <n>', 'KV positions per slot (default: longest prompt + --max-new-tokens)', number('--max-len', true))
     .option('--kv-budget-mb <mb>', 'lower --max-batch so the KV cache fits in this many MiB', number('--kv-budget-mb', false));
-}
-
-export function samplingParams(o: SamplingFlags): SamplingParams {
-  const sampling = [o.topP, o.topK, o.minP, o.seed].some((x) => x !== undefined) || o.n > 1;
-  if (o.greedy && o.temperature !== undefined && o.temperature !== 0) {
-    throw new Error(`--greedy and --temperature ${o.temperature} contradict each other`);
-  }
-  return {
-    temperature: o.greedy ? 0 : (o.temperature ?? (sampling ? 1 : 0)),
-    topP: o.topP, topK: o.topK, minP: o.minP, repetitionPenalty: o.repetitionPenalty,
-    maxNewTokens: o.maxNewTokens,
-    stop: o.stop.length > 0 ? o.stop : undefined,
-    seed: o.seed,
-    logprobs: o.logprobs ?? false,
-    ignoreEos: o.ignoreEos ?? false,
-  };
-}
-
-/** The model directory's tokenizer when it has a tokenizer.json, else null (the engine then works on ids). */
-export function optionalTokenizer(dir: string): HfTokenizer | null {
-  return existsSync(join(dir, 'tokenizer.json')) ? loadHfTokenizer(dir) : null;
-}
-
-/**
- * Output text as vLLM shows it by default: special tokens skipped. The engine only needs decode and eosId,
- * so this wraps the HF tokenizer rather than changing it.
- */
-export function textView(tok: HfTokenizer): TextTokenizer {
-  return {
-    vocabSize: tok.vocabSize, eosId: tok.eosId, padId: tok.padId,
-    encode: (text) => tok.encode(text),
-    decode: (ids) => tok.decode(ids, { skipSpecialTokens: true }),
-  };
-}
-
-export function makeGenerator(model: DecoderModel, prompts: number[][], o: SamplingFlags, tok: HfTokenizer | null): Generator {
-  const longest = Math.max(...prompts.map((p) => p.length));
-  const maxLen = o.maxLen ?? Math.min(longest + o.maxNewTokens, Math.max(model.config.maxPositionEmbeddings, longest + 1));
-  const eosIds = [...new Set([...model.config.eosTokenIds, ...(tok?.stopIds ?? [])])];
-  const gen = new Generator(model, {
-    maxBatch: o.maxBatch,
-    maxLen,
-    kvBudgetBytes: o.kvBudgetMb === undefined ? undefined : o.kvBudgetMb * 2 ** 20,
-    tokenizer: tok ? textView(tok) : undefined,
-    eosIds,
-    seed: o.seed ?? 0,
-  });
-  if (gen.maxBatch < o.maxBatch) {
-    process.stderr.write(`still: --kv-budget-mb ${o.kvBudgetMb} fits ${gen.maxBatch} slots of ${maxLen} positions; decoding ${gen.maxBatch} at a time\n`);
-  }
-  return gen;
 }

@@ -22,10 +22,13 @@ export interface DatasetStats {
   formats: Record<string, number>;
 }
 
-export function loadSftDataset(file: string, ctx: RenderContext, opts: LoadDatasetOptions = {}): { examples: Example[]; stats: DatasetStats } {
-  const rows = readJsonl(file);
-  if (rows.length === 0) throw new Error(`${file}: no rows (expected one JSON object per line)`);
-  return buildExamples(rows.map((r) => ({ where: `${file}:${r.line}`, value: r.value })), ctx, opts, file);
+/** Rows of one file, or of several read in order (errors name each row's file and line). */
+export function loadSftDataset(files: string | readonly string[], ctx: RenderContext, opts: LoadDatasetOptions = {}): { examples: Example[]; stats: DatasetStats } {
+  const list = typeof files === 'string' ? [files] : files;
+  const label = list.join(' + ');
+  const rows = list.flatMap((file) => readJsonl(file).map((r) => ({ where: `${file}:${r.line}`, value: r.value })));
+  if (rows.length === 0) throw new Error(`${label}: no rows (expected one JSON object per line)`);
+  return buildExamples(rows, ctx, opts, label);
 }
 
 /**

@@ -1,6 +1,7 @@
-// Sampling rollouts for a set of problems with the batched generator, and verifying each one.
+// Sampling rollouts of the toy student for a set of problems through the shared rollout job
+// (eval/rollout_job.ts), each verified by the task's own check.
 import type { DecoderModel } from '../nn/model.ts';
-import { Generator } from '../sample/generator.ts';
+import { runRolloutJob } from '../eval/rollout_job.ts';
 import type { Problem, Task } from '../tasks/task.ts';
 import { thoughtText } from '../tasks/still_format.ts';
 import type { SamplingConfig } from './config.ts';
@@ -8,6 +9,8 @@ import { promptIds, tokenizer } from './toy.ts';
 import { verifyRollout } from './verify.ts';
 
 export interface Rollout {
+  /** The problem's id (the rollout job's key). */
+  id: string;
   problem: Problem;
   sample: number;
   completion: string;
@@ -31,31 +34,25 @@ export function sampleRollouts(
   model: DecoderModel, task: Task, problems: readonly Problem[], s: SamplingConfig, opts: { seed: number; maxBatch: number; maxLen: number; onProgress?: (done: number, total: number) => void },
 ): { rollouts: Rollout[]; stats: RolloutStats } {
   const greedy = s.temperature < 1e-5;
-  const n = greedy ? 1 : s.k;
-  const gen = new Generator(model, { maxBatch: opts.maxBatch, maxLen: opts.maxLen, tokenizer, seed: opts.seed });
   const started = performance.now();
-  try {
-    const results = gen.generate(
-      problems.map((p, i) => ({
-        prompt: promptIds(p),
-        n,
-        seedIndex: i,
-        params: { temperature: s.temperature, topP: s.topP, maxNewTokens: Math.min(s.maxNewTokens, opts.maxLen - promptIds(p).length) },
-      })),
-      { onStep: (e) => opts.onProgress?.(e.finished, e.total) },
-    );
-    const rollouts = results.map((r) => {
-      const problem = problems[r.request];
+  const job = runRolloutJob<Rollout>({
+    problems: problems.map((p) => ({ id: p.id, prompt: promptIds(p) })),
+    n: greedy ? 1 : s.k,
+    params: { temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens },
+    context: opts.maxLen,
+    generator: { maxBatch: opts.maxBatch, tokenizer, seed: opts.seed },
+    model: () => model,
+    grade: (i, results) => results.map((r) => {
+      const problem = problems[i]!;
       const completion = r.text ?? tokenizer.decode(r.tokens);
       const v = verifyRollout(task, problem, completion);
       return {
-        problem, sample: r.sample, completion, correct: v.correct, answer: v.answer,
+        id: problem.id, problem, sample: r.sample, completion, correct: v.correct, answer: v.answer,
         finished: r.finishReason === 'stop', tokens: r.tokens.length, thoughtChars: thoughtText(completion).length,
       };
-    });
-    const tokens = rollouts.reduce((a, r) => a + r.tokens, 0);
-    return { rollouts, stats: { tokens, seconds: (performance.now() - started) / 1000 } };
-  } finally {
-    gen.dispose();
-  }
+    }),
+    onStep: (e) => opts.onProgress?.(e.finished, e.total),
+  });
+  const rollouts = job.rows.flat();
+  return { rollouts, stats: { tokens: job.generatedTokens, seconds: (performance.now() - started) / 1000 } };
 }

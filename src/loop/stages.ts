@@ -7,6 +7,7 @@ import { train } from '../train/trainer.ts';
 import type { SamplingConfig, TrainStageConfig } from './config.ts';
 import { scoreByLevel, type LevelScore } from './metrics.ts';
 import type { Pool } from './pool.ts';
+import { admitToPool, type GateCounts } from './pool_gate.ts';
 import type { StageLog } from './progress.ts';
 import { sampleRollouts, type Rollout } from './rollouts.ts';
 
@@ -47,13 +48,7 @@ export async function imitate(model: DecoderModel, examples: Example[], s: Train
   return { steps: result.step, examples: examples.length, tokens, seconds, finalLoss };
 }
 
-export interface ExploreSummary {
-  problems: number;
-  rollouts: number;
-  correct: number;
-  added: number;
-  /** Share of problems with at least one correct rollout, per level (percent). */
-  solvedByLevel: Record<number, number>;
+export interface ExploreSummary extends GateCounts {
   /** Share of correct rollouts that contain a self-correction (percent). */
   reflectionRate: number;
   tokens: number;
@@ -69,30 +64,19 @@ export function explore(
   return { ...admitRollouts(task, problems, rollouts, pool, round), tokens: stats.tokens, seconds: stats.seconds };
 }
 
-/** The verification gate: only correct rollouts enter the pool (deduplicated, capped per problem). */
+/** The toy's side of the pool gate: each rollout's verdict from the task's check, and its trajectory. */
 export function admitRollouts(
   task: Task, problems: readonly Problem[], rollouts: readonly Rollout[], pool: Pool, round: number,
 ): Omit<ExploreSummary, 'tokens' | 'seconds'> {
-  const correct = rollouts.filter((r) => r.correct);
-  const before = pool.size;
-  for (const r of correct) {
-    pool.add({
+  const index = new Map(problems.map((p, i) => [p.id, i]));
+  const counts = admitToPool(pool, problems, rollouts.map((r) => ({
+    problem: index.get(r.problem.id) ?? -1, correct: r.correct, formatProblem: null,
+    trajectory: {
       problemId: r.problem.id, level: r.problem.level, question: r.problem.question, completion: r.completion,
       round, reflection: task.hasReflection(r.completion),
-    });
-  }
-  // Growth, not insertions: a shorter rollout can replace one added a moment earlier for the same problem.
-  const added = pool.size - before;
-  const solvedByLevel: Record<number, number> = {};
-  for (const level of new Set(problems.map((p) => p.level))) {
-    const ps = problems.filter((p) => p.level === level);
-    const solved = new Set(correct.filter((r) => r.problem.level === level).map((r) => r.problem.id));
-    solvedByLevel[level] = (100 * solved.size) / ps.length;
-  }
-  return {
-    problems: problems.length, rollouts: rollouts.length, correct: correct.length, added, solvedByLevel,
-    reflectionRate: reflectionRate(task, correct),
-  };
+    },
+  })));
+  return { ...counts, reflectionRate: reflectionRate(task, rollouts.filter((r) => r.correct)) };
 }
 
 /** Share of (correct) rollouts whose thought holds a self-correction, in percent. */
