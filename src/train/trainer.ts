@@ -14,7 +14,7 @@ import { findCheckpoint, restoreCheckpoint, saveCheckpoint, CHECKPOINT_FORMAT, t
 import { clipGradients, globalGradNorm } from './clip.ts';
 import { packExamples } from './pack.ts';
 import { clearGrads, releaseMasters, trainableParams, trainMode } from './params.ts';
-import { TrainRng, mixSeed, seededPermutation } from './rng.ts';
+import { TrainRng, mixSeed, seededPermutation } from '../tensor/rng.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import { lossAndBackward, lossSum } from './step.ts';
 
