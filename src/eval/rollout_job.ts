@@ -6,7 +6,11 @@
 // - a problem is graded as soon as its last sample finishes, and with a journal its graded rows are
 //   appended and fsynced then (io/journal.ts), so a crash loses only the problems in flight;
 // - with `resume`, problems the journal holds are not sampled again, and the model is not even loaded
-//   when nothing is left to do.
+//   when nothing is left to do;
+// - with `wave`, problems are sampled in fixed groups, one generator call each. Which sequences share a
+//   decode batch then depends only on the group, and a resumed run samples an unfinished group whole
+//   again (keeping the rows the journal already has), so its rollouts match an uninterrupted run's bit
+//   for bit: batched CPU matmuls round a row differently depending on how many rows share the call.
 // The caller writes its real output from the rows and then deletes the journal (discardJournal).
 import { JournalWriter, openJournal, type JournalRow, type JournalSettings } from '../io/journal.ts';
 import type { DecoderModel } from '../nn/model.ts';
@@ -38,6 +42,11 @@ export interface RolloutJob<Row extends JournalRow> {
   model: () => DecoderModel;
   /** The rows to keep for problem i from its n results (in sample order); each row carries the problem's id. */
   grade(problem: number, results: GenerationResult[]): Row[];
+  /**
+   * Problems per generator call (fixed groups over the whole list, see above); default: every problem
+   * left in one call, which keeps the batch fullest but lets a resumed run's samples differ by rounding.
+   */
+  wave?: number;
   /** Journal finished problems here; `resume` continues the run it holds (same settings). */
   journal?: { path: string; settings: JournalSettings; resume: boolean };
   notice?: (line: string) => void;
@@ -76,6 +85,25 @@ export function rolloutRequests(job: Pick<RolloutJob<JournalRow>, 'problems' | '
   return { requests, capped };
 }
 
+/**
+ * The problem indices of each generator call: one call for every problem not done, or with waves, every
+ * wave (fixed groups of `wave` problems) that has a problem not done, whole.
+ */
+export function generatorCalls(count: number, wave: number | undefined, done: (i: number) => boolean): number[][] {
+  const all = Array.from({ length: count }, (_, i) => i);
+  if (wave === undefined) {
+    const todo = all.filter((i) => !done(i));
+    return todo.length > 0 ? [todo] : [];
+  }
+  if (!(Number.isInteger(wave) && wave >= 1)) throw new Error(`rollout job: wave must be a positive integer, got ${wave}`);
+  const calls: number[][] = [];
+  for (let start = 0; start < count; start += wave) {
+    const group = all.slice(start, start + wave);
+    if (group.some((i) => !done(i))) calls.push(group);
+  }
+  return calls;
+}
+
 export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): RolloutJobResult<Row> {
   const notice = job.notice ?? (() => {});
   const seen = new Set<string>();
@@ -86,9 +114,9 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
   const { requests, capped } = rolloutRequests(job);
   const prior = job.journal ? openJournal<Row>(job.journal.path, job.journal.settings, job.n, job.journal.resume, notice) : null;
   const rows: (Row[] | undefined)[] = job.problems.map((p) => prior?.done.get(p.id));
-  const todo = job.problems.map((_, i) => i).filter((i) => rows[i] === undefined);
-  const resumed = job.problems.length - todo.length;
-  if (prior) notice(`resuming ${job.journal!.path}: ${resumed} of ${job.problems.length} problems done, ${todo.length} to sample`);
+  const resumed = rows.filter((r) => r !== undefined).length;
+  const calls = generatorCalls(job.problems.length, job.wave, (i) => rows[i] !== undefined);
+  if (prior) notice(`resuming ${job.journal!.path}: ${resumed} of ${job.problems.length} problems done, ${job.problems.length - resumed} to sample`);
 
   let generatedTokens = 0;
   let gradeSeconds = 0;
@@ -96,25 +124,40 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
   let maxBatch = 0;
   const journal = job.journal ? new JournalWriter<Row>(job.journal.path, job.journal.settings, prior) : null;
   try {
-    if (todo.length > 0) {
+    if (calls.length > 0) {
       const model = job.model();
       const budget = job.params.maxNewTokens ?? 16;
-      const longest = Math.max(...todo.map((i) => job.problems[i]!.prompt.length));
+      const longest = Math.max(...calls.flat().map((i) => job.problems[i]!.prompt.length));
       const gen = new Generator(model, { ...job.generator, maxLen: Math.min(longest + budget, job.context) });
       maxBatch = gen.maxBatch;
       noteKvBudget(gen, job.generator.maxBatch, notice);
-      const finish = onFinishedRequest(job.n, (request, results) => {
-        const t0 = performance.now();
-        const i = todo[request]!;
-        const graded = job.grade(i, results);
-        for (const r of results) generatedTokens += r.tokens.length;
-        journal?.append(graded);
-        rows[i] = graded;
-        gradeSeconds += seconds(t0);
-      });
+      // Progress over the whole job, not per generator call.
+      const before = { step: 0, finished: 0, generated: 0 };
+      const total = calls.flat().length * job.n;
       const t0 = performance.now();
       try {
-        gen.generate(todo.map((i) => requests[i]!), { onStep: job.onStep, onToken: finish });
+        for (const call of calls) {
+          const finish = onFinishedRequest(job.n, (request, results) => {
+            const i = call[request]!;
+            if (rows[i] !== undefined) return; // journaled already: sampled again only to rebuild its group's batches
+            const t1 = performance.now();
+            const graded = job.grade(i, results);
+            for (const r of results) generatedTokens += r.tokens.length;
+            journal?.append(graded);
+            rows[i] = graded;
+            gradeSeconds += seconds(t1);
+          });
+          let last: StepEvent | null = null;
+          gen.generate(call.map((i) => requests[i]!), {
+            onToken: finish,
+            onStep: (e) => {
+              last = e;
+              job.onStep?.({ ...e, step: before.step + e.step, finished: before.finished + e.finished, generated: before.generated + e.generated, total });
+            },
+          });
+          const e = last as StepEvent | null;
+          if (e) Object.assign(before, { step: before.step + e.step, finished: before.finished + e.finished, generated: before.generated + e.generated });
+        }
       } finally {
         gen.dispose();
       }

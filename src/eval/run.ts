@@ -32,6 +32,8 @@ export interface EvalOptions {
   out: string;
   /** Continue the unfinished eval journaled in `out` (same settings), sampling only the problems it lacks. */
   resume?: boolean;
+  /** Problems per generator call, so a resumed run matches an uninterrupted one bit for bit (rollout_job.ts). */
+  wave?: number;
   onStep?: (e: StepEvent) => void;
   /** Notices for the user (stderr in the CLI). */
   notice?: (line: string) => void;
@@ -118,7 +120,7 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
   const countTokens = (text: string) => tok.encode(text).length;
   let loadS = 0;
   const job = runRolloutJob<EvalRollout>({
-    problems, n: o.sampling.n, params, context,
+    problems, n: o.sampling.n, params, context, wave: o.wave,
     contextSource: o.sampling.maxLen ? '--max-len' : 'max_position_embeddings in config.json',
     model: () => {
       const t0 = performance.now();

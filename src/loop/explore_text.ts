@@ -97,6 +97,8 @@ export interface TextExploreOptions {
   journal: string;
   /** Continue the run `journal` holds (same settings). */
   resume?: boolean;
+  /** Problems per generator call, so a resumed run matches an uninterrupted one bit for bit (rollout_job.ts). */
+  wave?: number;
   /** Settings a resumed run must also match (e.g. the data file). */
   settings?: Record<string, unknown>;
   log: StageLog;
@@ -137,7 +139,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   let job;
   try {
     job = runRolloutJob<TextRollout>({
-      problems, n, params: samplingParams(sampling), context: config.maxPositionEmbeddings, contextSource: 'max_position_embeddings',
+      problems, n, params: samplingParams(sampling), context: config.maxPositionEmbeddings, contextSource: 'max_position_embeddings', wave: o.wave,
       generator: generatorOptions(config, sampling, tok),
       model: () => {
         const model = loadModel(o.model, { quiet: true });
