@@ -4,10 +4,10 @@
 // sample of the easy ones. Each round writes its model, pool and metrics to its own folder, and a rerun
 // resumes after the last finished round. The Table 2 ablation adds a distill-only run with more teacher
 // traces at the hard levels, to compare against the small set with and without exploration.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example } from '../data/example.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { claimRunFolder, readRecord } from './run_folder.ts';
 import { loadModel } from '../nn/load.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { saveHfModel } from '../nn/save.ts';
@@ -30,31 +30,6 @@ export interface RunOptions {
   stopAfterRound?: number;
 }
 
-/**
- * Resuming is only sound when the finished rounds came from this very config: refuse otherwise, naming the
- * first field that differs, rather than silently mixing two experiments (or overwriting the old one).
- */
-function checkSameExperiment(outDir: string, cfg: ExperimentConfig): void {
-  const file = join(outDir, 'config.json');
-  if (!existsSync(file)) return;
-  const before = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-  const diff = firstDifference(before, JSON.parse(JSON.stringify(cfg)), '');
-  if (diff !== null) {
-    throw new Error(`${file}: this folder holds a run with a different config (field '${diff}' differs); ` +
-      'choose another --out, or delete the folder to start over');
-  }
-}
-
-function firstDifference(a: unknown, b: unknown, path: string): string | null {
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return a === b ? null : path || '(root)';
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const k of keys) {
-    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
-    if (d !== null) return d;
-  }
-  return null;
-}
-
 /** Teacher traces for problems, each with its own seeded randomness (so adding problems changes no trace). */
 function distilled(task: Task, problems: Problem[], cfg: ExperimentConfig, tag: string): Example[] {
   const root = new Rng(`teacher/${cfg.seed}`);
@@ -74,9 +49,7 @@ function replayed(bulk: Example[], count: number | null, seed: string): Example[
 export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
   const log = stageLog(opts.quiet);
   const task = getTask(cfg.task);
-  mkdirSync(opts.outDir, { recursive: true });
-  checkSameExperiment(opts.outDir, cfg);
-  writeJsonAtomic(join(opts.outDir, 'config.json'), cfg);
+  claimRunFolder(opts.outDir, cfg);
   const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);
@@ -102,8 +75,9 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   for (let r = 0; r <= cfg.improve.rounds; r++) {
     const dir = join(opts.outDir, `round-${r}`);
     const done = join(dir, 'metrics.json');
-    if (existsSync(done)) {
-      rounds.push(JSON.parse(readFileSync(done, 'utf8')) as RoundMetrics);
+    const finished = readRecord<RoundMetrics>(done);
+    if (finished) {
+      rounds.push(finished);
       model = loadModel(dir, { quiet: true });
       for (const t of Pool.load(join(dir, 'pool.jsonl'), cfg.explore.capPerProblem).all()) pool.add(t);
       log.line(`round ${r}: already done (${done}), resuming after it`);
@@ -157,7 +131,8 @@ async function ablationRun(
 ): Promise<RoundMetrics> {
   const dir = join(opts.outDir, 'ablation-large');
   const done = join(dir, 'metrics.json');
-  if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RoundMetrics;
+  const finished = readRecord<RoundMetrics>(done);
+  if (finished) return finished;
   const started = performance.now();
   const model = newStudent(cfg.model, ctx.maxLen, cfg.seed);
   const t = await imitate(model, examples, cfg.imitate, cfg.seed, `imitate (${examples.length} traces)`, log);
