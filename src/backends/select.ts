@@ -33,14 +33,15 @@ export function probeBackends(): Availability[] {
   return candidates.map((c) => {
     try {
       const be = c.open();
-      return { name: c.name, available: true, detail: describe(be) };
+      return { name: c.name, available: true, detail: describeBackend(be) };
     } catch (e) {
       return { name: c.name, available: false, detail: (e as Error).message };
     }
   });
 }
 
-function describe(be: Backend): string {
+/** The device a backend runs on, in words (the CPU backend says it is the reference). */
+export function describeBackend(be: Backend): string {
   return 'device' in be ? String((be as { device: unknown }).device) : `${be.name} (pure TypeScript reference)`;
 }
 

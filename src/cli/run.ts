@@ -1,43 +1,67 @@
-// `still run --config FILE` runs a whole STILL experiment; `still demo [--quick]` runs the bundled one.
+// `still run --config FILE` runs a whole STILL experiment: the toy loop (a "task" config) or STILL-2 on an
+// HF checkpoint (a config whose "model" names a directory); `still demo [--quick]` runs the bundled toy one.
+// Rerunning into the same --out resumes; --dry-run prints the plan and runs nothing.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { loadConfig } from '../loop/config.ts';
+import { describeBackend } from '../backends/select.ts';
 import { runExperiment } from '../loop/experiment.ts';
-import type { Report } from '../loop/report.ts';
+import { loadExperimentConfig, planToyExperiment } from '../loop/experiment_config.ts';
+import { runHfExperiment } from '../loop/hf/experiment.ts';
+import { planHfExperiment } from '../loop/hf/plan.ts';
+import { packageProvenance } from '../loop/provenance.ts';
 import { useBackend } from './backend_option.ts';
 
 const EXAMPLES = new URL('../../examples/', import.meta.url);
 
-async function run(this: Command, configFile: string, out: string | undefined, quiet: boolean): Promise<Report> {
+interface RunFlags {
+  out?: string;
+  quiet?: boolean;
+  dryRun?: boolean;
+}
+
+async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: string): Promise<void> {
+  const loaded = loadExperimentConfig(configFile);
+  if (o.dryRun) {
+    process.stdout.write(`${loaded.kind === 'hf' ? planHfExperiment(loaded.config) : planToyExperiment(loaded.config)}\n`);
+    return;
+  }
   const backend = useBackend(this);
-  const cfg = loadConfig(configFile);
-  const outDir = out ?? join('checkpoints', cfg.name);
+  const outDir = o.out ?? defaultOut ?? join('checkpoints', loaded.config.name);
+  const quiet = o.quiet ?? false;
   if (!quiet) process.stderr.write(`still: running ${configFile} on the ${backend.name} backend → ${outDir}\n`);
-  const report = await runExperiment(cfg, { outDir, quiet });
+  if (loaded.kind === 'hf') {
+    const report = await runHfExperiment(loaded.config, { outDir, quiet, provenance: { ...packageProvenance(), backend: backend.name, device: describeBackend(backend) } });
+    const hard = `${report.hard.bench}${report.hard.level !== null ? ` level ${report.hard.level}` : ''}`;
+    process.stdout.write(`hard_gain_points ${report.hard_gain_points.toFixed(1)} (${hard}: ${report.hardAccuracy.map((a) => a.toFixed(1)).join(' → ')}); ` +
+      `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
+    return;
+  }
+  const report = await runExperiment(loaded.config, { outDir, quiet });
   process.stdout.write(`hard_gain_points ${report.hard_gain_points.toFixed(1)} (level ${report.hardestLevel}); ` +
     `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
-  return report;
 }
 
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run a STILL experiment (imitate → explore → self-improve rounds) from a JSON config; resumes finished rounds')
+    .description('run a STILL experiment from a JSON config: the toy loop, or STILL-2 on an HF checkpoint (imitate → explore → refine → improve → eval rounds); resumes')
     .requiredOption('--config <file>', 'experiment config (see examples/*.json)')
     .option('--out <dir>', 'output directory (default: checkpoints/<name>)')
+    .option('--dry-run', 'print the plan (problems, rollouts, tokens to generate and train, memory) and run nothing')
     .option('--quiet', 'no progress output')
-    .action(async function (this: Command, o: { config: string; out?: string; quiet?: boolean }) {
-      await run.call(this, o.config, o.out, o.quiet ?? false);
+    .action(async function (this: Command, o: RunFlags & { config: string }) {
+      await run.call(this, o.config, o);
     });
 
   program
     .command('demo')
     .description('the main job: train a tiny model from scratch to think slowly, then self-improve (CPU, minutes)')
     .option('--quick', 'a smaller run (≤ 2 minutes on 2 cores)')
-    .option('--out <dir>', 'output directory (default: checkpoints/demo)')
+    .option('--out <dir>', 'output directory (default: checkpoints/demo, or checkpoints/demo-quick with --quick)')
+    .option('--dry-run', 'print the plan and run nothing')
     .option('--quiet', 'no progress output')
-    .action(async function (this: Command, o: { quick?: boolean; out?: string; quiet?: boolean }) {
+    .action(async function (this: Command, o: RunFlags & { quick?: boolean }) {
       const file = new URL(o.quick ? 'demo-quick.json' : 'demo.json', EXAMPLES).pathname;
-      await run.call(this, file, o.out ?? join('checkpoints', o.quick ? 'demo-quick' : 'demo'), o.quiet ?? false);
+      await run.call(this, file, o, join('checkpoints', o.quick ? 'demo-quick' : 'demo'));
     });
 }

@@ -9,6 +9,7 @@
 // interrupted run, sampling only the problems it lacks with the same seeds.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { THOUGHT_OPEN } from '../data/still2.ts';
 import { promptIds, styleStops, type PromptStyle } from '../eval/prompt.ts';
 import { completedText } from '../eval/rollout.ts';
 import { runRolloutJob } from '../eval/rollout_job.ts';
@@ -19,6 +20,7 @@ import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
 import { generatorOptions, samplingParams } from '../sample/sampling.ts';
+import { thoughtText } from '../tasks/still_format.ts';
 import { parseJsonl, readGenericGold, readGold, type EvalItem, type EvalSetName } from '../verify/gold.ts';
 import { admitToPool, type GateCounts, type PoolFilter } from './pool_gate.ts';
 import type { StageLog } from './progress.ts';
@@ -57,6 +59,8 @@ export interface TextRollout {
   /** The completion as graded (the stop tag put back, see eval/rollout.ts). */
   text: string;
   tokens: number;
+  /** Tokens between the thought tags (to the end when the close tag never came), else all generated tokens. */
+  thought_tokens: number;
   finish_reason: FinishReason;
   correct: boolean;
   answer: string | null;
@@ -150,7 +154,8 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
         const text = completedText(r);
         const v = verifyText(text, o.problems[i]!.gold, judge);
         const row: TextRollout = {
-          id: o.problems[i]!.id, sample: r.sample, text, tokens: r.tokens.length, finish_reason: r.finishReason,
+          id: o.problems[i]!.id, sample: r.sample, text, tokens: r.tokens.length,
+          thought_tokens: text.includes(THOUGHT_OPEN) ? tok.encode(thoughtText(text)).length : r.tokens.length, finish_reason: r.finishReason,
           correct: v.correct, answer: v.answer, format_problem: v.formatProblem,
         };
         if (r.logprobs && r.logprobs.length > 0) row.logprob = r.logprobs.reduce((a, x) => a + x, 0) / r.logprobs.length;

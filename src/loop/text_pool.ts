@@ -4,7 +4,9 @@
 // counts only in the long-thought format (thought block, then solution block) and with a \boxed{} answer
 // inside its solution block that the grader accepts; a correct answer in any other shape would teach the
 // format wrong.
+import { readJsonl } from '../data/jsonl.ts';
 import { still2FormatProblem } from '../data/still2.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { lastBoxed, solutionBlock } from '../verify/extract.ts';
 import { Pool, type KeepRule, type Trajectory } from './pool.ts';
 import { questionId, readStill2Rows, type Still2Row } from './stage_pool_rows.ts';
@@ -34,10 +36,30 @@ export class TextPool {
     this.pool = new Pool(cap, keep);
   }
 
+  /**
+   * A pool file: STILL-2 rows, each with the round that found it and its token count and mean log-prob
+   * when the writer knew them (save() writes them; rows from elsewhere read as round 0).
+   */
   static load(file: string, cap: number, keep: KeepRule = 'shortest'): TextPool {
     const p = new TextPool(cap, keep);
-    for (const row of readStill2Rows(file)) p.add(row, 0);
+    const extras = readJsonl(file);
+    readStill2Rows(file).forEach((row, i) => {
+      const v = extras[i]!.value;
+      const where = `${file}:${extras[i]!.line}`;
+      const round = optionalNumber(v, 'round', where) ?? 0;
+      const tokens = optionalNumber(v, 'tokens', where);
+      const logprob = optionalNumber(v, 'logprob', where);
+      p.pool.add(p.trajectory(row, round, { ...(tokens !== undefined ? { tokens } : {}), ...(logprob !== undefined ? { logprob } : {}) }));
+    });
     return p;
+  }
+
+  /** The pool as STILL-2 rows (what SFT reads) with each row's round, tokens and log-prob beside them. */
+  save(file: string): void {
+    writeFileAtomic(file, this.pool.all().map((t) => Buffer.from(`${JSON.stringify({
+      question: t.question, combined_text: t.completion, domain: this.domains.get(t.problemId) ?? 'math', round: t.round,
+      ...(t.tokens !== undefined ? { tokens: t.tokens } : {}), ...(t.logprob !== undefined ? { logprob: t.logprob } : {}),
+    })}\n`, 'utf8')));
   }
 
   /** The trajectory a STILL-2 row becomes in the pool (and `domain` remembered for its question). */
@@ -58,4 +80,11 @@ export class TextPool {
   rows(): Still2Row[] {
     return this.pool.all().map((t) => ({ question: t.question, combined_text: t.completion, domain: this.domains.get(t.problemId) ?? 'math' }));
   }
+}
+
+function optionalNumber(v: Record<string, unknown>, key: string, where: string): number | undefined {
+  const x = v[key];
+  if (x === undefined) return undefined;
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Error(`${where}: field '${key}' must be a number, got ${JSON.stringify(x)}`);
+  return x;
 }

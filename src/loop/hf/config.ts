@@ -190,6 +190,9 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
     // The paper's recipe: each round retrains the base on the distilled data plus the whole pool.
     init: ip.choice('init', ['base', 'continue'] as const, 'base'),
   };
+  if (improve.init === 'continue' && improve.mode !== imitate.mode) {
+    ip.fail('mode', `'${imitate.mode}' like imitate.mode when improve.init is 'continue' (a round continues the policy the last one trained)`, improve.mode);
+  }
   ip.done();
 
   const ev = root.object('eval');
