@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../../io/atomic.ts';
 import { loadHfConfig } from '../../io/hf_config.ts';
 import type { SftMode } from '../../train/sft_run.ts';
-import { loadExploreData } from '../explore_text.ts';
+import { loadEvalSet } from '../../verify/gold.ts';
+import { loadExploreData, type DataProblem } from '../explore_text.ts';
 import type { Trajectory } from '../pool.ts';
 import { stageLog, type StageLog } from '../progress.ts';
 import { claimRunFolder, readRecord } from '../run_folder.ts';
@@ -67,6 +68,16 @@ export function waveSize(maxBatch: number, samplesPerProblem: number): number {
   return Math.max(1, Math.ceil((2 * maxBatch) / samplesPerProblem));
 }
 
+/** Explore problems that are also in an eval bench (exact text) would train on the test: they are left out. */
+function withoutEvalProblems(problems: DataProblem[], cfg: HfExperimentConfig, log: StageLog): DataProblem[] {
+  const tested = new Set(cfg.eval.benches.flatMap((b) => loadEvalSet(b.source).items.map((item) => item.problem.trim())));
+  const kept = problems.filter((p) => !tested.has(p.problem.trim()));
+  if (kept.length < problems.length) {
+    log.line(`explore: ${problems.length - kept.length} problem(s) of ${cfg.explore.data} are also in an eval bench (${cfg.eval.benches.map((b) => b.name).join(', ')}); they are not explored`);
+  }
+  return kept;
+}
+
 function trainMode(t: HfTrainConfig): SftMode {
   return t.mode === 'full' ? { kind: 'full' } : { kind: 'lora', r: t.lora.r, alpha: t.lora.alpha, dropout: t.lora.dropout, targets: t.lora.targets };
 }
@@ -80,7 +91,7 @@ export async function runHfExperiment(cfg: HfExperimentConfig, opts: HfRunOption
   claimRunFolder(opts.outDir, cfg);
   const exploreBudget = clampBudget(cfg.explore.maxNewTokens, context, 'explore.maxNewTokens', log);
   const evalBudget = clampBudget(cfg.eval.maxNewTokens, context, 'eval.maxNewTokens', log);
-  const ordered = exploreOrder(loadExploreData(cfg.explore.data, cfg.explore.format), cfg.explore.levels, cfg.seed);
+  const ordered = withoutEvalProblems(exploreOrder(loadExploreData(cfg.explore.data, cfg.explore.format), cfg.explore.levels, cfg.seed), cfg, log);
   if (ordered.length === 0 && cfg.improve.rounds > 0) {
     throw new Error(`${cfg.explore.data}: no problems to explore${cfg.explore.levels ? ` at levels ${cfg.explore.levels.join(', ')} (explore.levels)` : ''}`);
   }
