@@ -12,6 +12,7 @@ import { PROMPT_STYLES, promptStyle } from '../eval/prompt.ts';
 import { runEval, type EvalRun } from '../eval/run.ts';
 import { formatScoresTable } from '../eval/table.ts';
 import { useBackend } from './backend_option.ts';
+import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
 interface EvalFlags extends SamplingFlags {
@@ -43,7 +44,7 @@ export function registerEval(program: Command): void {
     .option('--prompt <style>', `${PROMPT_STYLES.join(' | ')}: STILL-2 instruction + question, or the bare question`, 'still2')
     .requiredOption('--out <dir>', 'write results.jsonl and summary.json here')
     .option('--resume', 'continue the interrupted eval in --out (same flags): sample only the problems it has not finished');
-  addSamplingOptions(cmd, 4096).action(async function (this: Command, o: EvalFlags) {
+  addSamplingOptions(cmd, LONG_THOUGHT_TOKENS).action(async function (this: Command, o: EvalFlags) {
     const style = promptStyle(o.prompt);
     useBackend(this);
     const progress = evalProgress(`eval ${o.bench}`);

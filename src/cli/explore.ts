@@ -19,6 +19,7 @@ import { exploreToy } from '../loop/stage_explore.ts';
 import { poolFormat, writeStill2Rows, writeTrajectories, type PoolFormat } from '../loop/stage_pool_rows.ts';
 import { loadToyModel, parseLevels, readToyNote } from '../loop/stage_toy.ts';
 import { getTask, taskNames } from '../tasks/index.ts';
+import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { EVAL_SETS, evalSetName } from '../verify/gold.ts';
 import { useBackend } from './backend_option.ts';
 import { intFlag, numFlag, refuseFlags } from './stage_options.ts';
@@ -60,7 +61,7 @@ export function registerExplore(program: Command): void {
     .option('--k <n>', 'rollouts per problem', intFlag('--k', 1), 8)
     .option('--temperature <t>', 'sampling temperature (0 = one greedy rollout)', numFlag('--temperature'), 0.7)
     .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', numFlag('--top-p'), 1)
-    .option('--max-new-tokens <m>', 'most tokens per rollout (default: toy, the context the levels need; real, 4096)', intFlag('--max-new-tokens', 1))
+    .option('--max-new-tokens <m>', `most tokens per rollout (default: toy, the context the levels need; real, ${LONG_THOUGHT_TOKENS}, cut to the context)`, intFlag('--max-new-tokens', 1))
     .option('--seed <s>', 'seed for problems and sampling (default: toy, the student\'s; real, 0)', intFlag('--seed'))
     .option('--cap <n>', 'correct rollouts kept per problem, the shortest first', intFlag('--cap', 1), 1)
     .option('--pool <file>', 'an existing pool to merge into (same kind: toy trajectories or STILL-2 rows)')
@@ -115,7 +116,7 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   const pool = o.pool ? TextPool.load(o.pool, o.cap) : new TextPool(o.cap);
   const r = await exploreText({
     model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, pool, round: 1, log, journal, resume: o.resume === true,
-    sampling: { k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? 4096, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16 },
+    sampling: { k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16 },
     settings: { data: resolve(o.data!) },
   });
   writeStill2Rows(o.out, pool.rows());

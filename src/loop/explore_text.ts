@@ -168,6 +168,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   } finally {
     bar.stop();
   }
+  if (job.capped > 0) o.log.line(`explore: ${job.capped} of ${problems.length} prompts leave fewer than ${s.maxNewTokens} new tokens in the context of ${config.maxPositionEmbeddings}; they generate less`);
   const counts = admitToPool(o.pool.pool, o.problems, job.rows.flatMap((rows, i) => rows.map((r) => ({
     problem: i, correct: r.correct, formatProblem: r.format_problem,
     trajectory: o.pool.trajectory(

@@ -11,6 +11,12 @@ import type { DecoderModel } from '../nn/model.ts';
 import { Generator, type GeneratorOptions } from './generator.ts';
 import type { SamplingParams } from './request.ts';
 
+/**
+ * The default token budget of a long-thought rollout (STILL-2 evaluates with ~20k new tokens). Each
+ * prompt's share is cut to what the model's context leaves, and the commands say so when that happens.
+ */
+export const LONG_THOUGHT_TOKENS = 16384;
+
 export interface SamplingOptions {
   maxNewTokens: number;
   /** Samples per prompt (they share one prefill). */

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { PROMPT_STYLES, type PromptStyle } from '../../eval/prompt.ts';
 import { LORA_TARGETS, parseTargets } from '../../nn/lora.ts';
+import { LONG_THOUGHT_TOKENS } from '../../sample/sampling.ts';
 import { IMITATE_RECIPE } from '../../train/sft_recipe.ts';
 import { SCHEDULES, type ScheduleKind } from '../../train/schedule.ts';
 import { EVAL_SETS, evalSetName, type EvalSetName } from '../../verify/gold.ts';
@@ -92,8 +93,6 @@ export interface HfExperimentConfig {
   };
 }
 
-/** STILL-2 evaluates with long thoughts: the default budget, cut to the model's context at run time. */
-export const DEFAULT_MAX_NEW_TOKENS = 16384;
 
 /** Does this parsed JSON describe an HF run (its "model" is a directory path, not a toy shape)? */
 export function isHfConfig(json: unknown): boolean {
@@ -168,7 +167,7 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
     k: ex.number('k', 8, { min: 1, int: true }),
     temperature: ex.number('temperature', 0.7, { min: 0 }),
     topP: ex.number('topP', 1, { min: 0, max: 1, exclusiveMin: true }),
-    maxNewTokens: ex.number('maxNewTokens', DEFAULT_MAX_NEW_TOKENS, { min: 1, int: true }),
+    maxNewTokens: ex.number('maxNewTokens', LONG_THOUGHT_TOKENS, { min: 1, int: true }),
   };
   ex.done();
 
@@ -211,7 +210,7 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
     // STILL-2 evaluates greedily.
     temperature: ev.number('temperature', 0, { min: 0 }),
     topP: ev.number('topP', 1, { min: 0, max: 1, exclusiveMin: true }),
-    maxNewTokens: ev.number('maxNewTokens', DEFAULT_MAX_NEW_TOKENS, { min: 1, int: true }),
+    maxNewTokens: ev.number('maxNewTokens', LONG_THOUGHT_TOKENS, { min: 1, int: true }),
     hard,
   };
   if (evalCfg.n > 1 && evalCfg.temperature === 0) ev.fail('n', '1 when eval.temperature is 0 (greedy samples are all the same)', evalCfg.n);
