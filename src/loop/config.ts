@@ -1,6 +1,6 @@
 // An experiment's configuration: plain JSON (see examples/*.json), filled in with defaults and validated
 // with errors that name the file and the field. Every stage reads its part; nothing else configures a run.
-import { readFileSync } from 'node:fs';
+import { readConfigJson } from './config_fields.ts';
 import { STEP_STYLES, type StepStyle } from '../tasks/task.ts';
 
 export interface ToyModelConfig {
@@ -173,11 +173,5 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
 }
 
 export function loadConfig(file: string): ExperimentConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: cannot read the experiment config (${(e as Error).message})`);
-  }
-  return parseConfig(json, file);
+  return parseConfig(readConfigJson(file), file);
 }

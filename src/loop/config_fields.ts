@@ -1,6 +1,17 @@
 // Reading one JSON object of a config, field by field: each read names the file and the field's path in
 // its error, states the expected type and range, and an unknown key (a typo of an optional field) is an
 // error rather than a silently ignored setting.
+import { readFileSync } from 'node:fs';
+
+/** A config file's JSON; a missing file or a syntax error names the file. */
+export function readConfigJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: cannot read the experiment config (${(e as Error).message})`);
+  }
+}
+
 export class ConfigObject {
   private readonly read = new Set<string>();
 

@@ -1,18 +1,13 @@
 // One loader for `still run --config`: a toy config ("task" + a student shape) or an HF config ("model"
 // naming a checkpoint directory), told apart by the type of "model".
-import { readFileSync } from 'node:fs';
 import { parseConfig, type ExperimentConfig } from './config.ts';
+import { readConfigJson } from './config_fields.ts';
 import { isHfConfig, parseHfExperimentConfig, type HfExperimentConfig } from './hf/config.ts';
 
 export type AnyExperimentConfig = { kind: 'toy'; config: ExperimentConfig } | { kind: 'hf'; config: HfExperimentConfig };
 
 export function loadExperimentConfig(file: string): AnyExperimentConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: cannot read the experiment config (${(e as Error).message})`);
-  }
+  const json = readConfigJson(file);
   return isHfConfig(json) ? { kind: 'hf', config: parseHfExperimentConfig(json, file) } : { kind: 'toy', config: parseConfig(json, file) };
 }
 

@@ -9,7 +9,6 @@
 //              a length window, which correct rollout to keep, and the difficulty filter
 //   improve    rounds; retrain from the base on distilled + pool (the paper's D_t) or continue
 //   eval       benches after every round (greedy by default), and the hard split hard_gain_points reads
-import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { PROMPT_STYLES, type PromptStyle } from '../../eval/prompt.ts';
 import { LORA_TARGETS, parseTargets } from '../../nn/lora.ts';
@@ -217,14 +216,4 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
   ev.done();
   root.done();
   return { kind: 'hf', name, seed, model, prompt, maxBatch, checkpointEvery, imitate, explore, refine, improve, eval: evalCfg };
-}
-
-export function loadHfExperimentConfig(file: string): HfExperimentConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: cannot read the experiment config (${(e as Error).message})`);
-  }
-  return parseHfExperimentConfig(json, file);
 }

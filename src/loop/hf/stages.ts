@@ -9,8 +9,8 @@ import { runEval } from '../../eval/run.ts';
 import type { EvalSummary } from '../../eval/run.ts';
 import { IMITATE_RECIPE } from '../../train/sft_recipe.ts';
 import { runSft, type SftMode } from '../../train/sft_run.ts';
-import { exploreText, type DataProblem, type TextRollout } from '../explore_text.ts';
-import type { PoolFilter } from '../pool_gate.ts';
+import { exploreText, type DataProblem } from '../explore_text.ts';
+import type { GateCounts, PoolFilter } from '../pool_gate.ts';
 import type { StageLog } from '../progress.ts';
 import { readRecord } from '../run_folder.ts';
 import type { TextPool } from '../text_pool.ts';
@@ -43,17 +43,8 @@ export interface LengthStats {
   max: number;
 }
 
-export interface ExploreRecord {
-  problems: number;
-  rollouts: number;
-  correct: number;
-  unformatted: number;
-  /** Correct rollouts outside the refinement's length window. */
-  filtered: number;
-  added: number;
-  /** Percent of problems with a correct rollout, overall and by level. */
-  solved: number;
-  solvedByLevel: Record<string, number>;
+/** What the pool gate counted (pool_gate.ts), and how the rollouts were spread. */
+export interface ExploreRecord extends GateCounts {
   /** Correct rollouts per rollout (percent). */
   yield: number;
   /** Rollouts cut off by the token budget. */
@@ -153,16 +144,15 @@ export async function exploreStage(j: ExploreJob, cfg: HfExperimentConfig, log: 
     },
     pool: j.pool, round: j.round, filter: j.filter, journal, resume: existsSync(journal), wave: j.wave, log,
   });
-  const all = r.graded.flat();
-  const correct = all.filter((x) => x.correct);
+  const { graded, truncated, tokens, seconds, resumed: _resumed, ...counts } = r;
+  const all = graded.flat();
   return {
-    problems: r.problems, rollouts: r.rollouts, correct: r.correct, unformatted: r.unformatted, filtered: r.filtered, added: r.added,
-    solved: r.solved, solvedByLevel: r.solvedByLevel, yield: r.rollouts ? (100 * r.correct) / r.rollouts : 0,
-    truncated: r.truncated, truncationRate: r.rollouts ? (100 * r.truncated) / r.rollouts : 0,
-    length: lengthStats(all.map((x) => x.tokens)), correctThought: lengthStats(correct.map((x) => x.thought_tokens)),
-    tokens: r.tokens, seconds: r.seconds, tokensPerSec: r.tokens / Math.max(r.seconds, 1e-9),
+    ...counts, yield: counts.rollouts ? (100 * counts.correct) / counts.rollouts : 0,
+    truncated, truncationRate: counts.rollouts ? (100 * truncated) / counts.rollouts : 0,
+    length: lengthStats(all.map((x) => x.tokens)), correctThought: lengthStats(all.filter((x) => x.correct).map((x) => x.thought_tokens)),
+    tokens, seconds, tokensPerSec: tokens / Math.max(seconds, 1e-9),
     problemIds: j.problems.map((p) => p.id),
-    solvedAll: j.problems.filter((_, i) => r.graded[i]!.every((x: TextRollout) => x.correct)).map((p) => p.id),
+    solvedAll: j.problems.filter((_, i) => graded[i]!.every((x) => x.correct)).map((p) => p.id),
   };
 }
 
