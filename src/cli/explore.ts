@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { discardJournal } from '../io/journal.ts';
 import { stageLog } from '../loop/progress.ts';
+import { PROMPT_STYLES, type PromptStyle } from '../eval/prompt.ts';
 import { exploreText, loadExploreData } from '../loop/explore_text.ts';
 import { TextPool } from '../loop/text_pool.ts';
 import { exploreToy } from '../loop/stage_explore.ts';
@@ -32,6 +33,7 @@ interface ExploreFlags {
   problems?: number;
   data?: string;
   benchFormat?: string;
+  prompt: string;
   k: number;
   temperature: number;
   topP: number;
@@ -57,6 +59,7 @@ export function registerExplore(program: Command): void {
     .option('--levels <list>', 'toy: levels to explore, e.g. 4,5 or 4-6')
     .option('--problems <n>', 'toy: problems per level (default 50); real: the first n rows of --data (default all)', intFlag('--problems', 1))
     .option('--data <file>', 'real: JSONL of {"question"|"problem", "answer"} rows ("gold" or a boxed "solution" also read)')
+    .addOption(new Option('--prompt <style>', 'real: the paper\'s instruction + question (still2), or the bare question (plain), as still eval --prompt').choices([...PROMPT_STYLES]).default('still2'))
     .addOption(new Option('--bench-format <name>', 'real: read --data rows in the layout of a shipped eval set (and grade by its rules)').choices([...EVAL_SETS]))
     .option('--k <n>', 'rollouts per problem', intFlag('--k', 1), 8)
     .option('--temperature <t>', 'sampling temperature (0 = one greedy rollout)', numFlag('--temperature'), 0.7)
@@ -107,7 +110,7 @@ async function exploreToyCommand(cmd: Command, o: ExploreFlags, log: ReturnType<
 }
 
 async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType<typeof stageLog>): Promise<Record<string, unknown>> {
-  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'resume']), 'does not apply to --data (it is for a toy student, with --task)');
+  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'resume', 'prompt']), 'does not apply to --data (it is for a toy student, with --task)');
   const format = o.benchFormat === undefined ? null : evalSetName(o.benchFormat);
   const problems = loadExploreData(o.data!, format, o.problems);
   const journal = `${o.out}.partial.jsonl`;
@@ -115,7 +118,7 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} on the ${backend.name} backend, ${problems.length} problems from ${o.data}`);
   const pool = o.pool ? TextPool.load(o.pool, o.cap) : new TextPool(o.cap);
   const r = await exploreText({
-    model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, pool, round: 1, log, journal, resume: o.resume === true,
+    model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, prompt: o.prompt as PromptStyle, pool, round: 1, log, journal, resume: o.resume === true,
     sampling: { k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16 },
     settings: { data: resolve(o.data!) },
   });

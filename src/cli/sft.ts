@@ -2,6 +2,7 @@
 // The flags live here and parse into the library's SftOptions; the run is src/train/sft_run.ts. `still
 // imitate` and `still improve` are the same flags with the STILL-2 recipe (src/train/sft_recipe.ts).
 import { Command, Option } from 'commander';
+import { PROMPT_STYLES } from '../eval/prompt.ts';
 import { LORA_TARGETS } from '../nn/lora.ts';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.ts';
 import { SFT_RECIPE, type SftRecipe } from '../train/sft_recipe.ts';
@@ -49,6 +50,7 @@ export interface SftCliOptions {
   rowTokens?: number;
   pack: boolean;
   tokenizer?: string;
+  prompt: string;
   log?: string;
   saveEvery: number;
   resume?: boolean;
@@ -112,6 +114,7 @@ export function addSftOptions(cmd: Command, r: SftRecipe, opts: { data: boolean 
     .option('--row-tokens <n>', 'tokens per packed row (default: the longest example)', int('--row-tokens'))
     .option('--no-pack', 'one example per row, padded, instead of packing with segment masks')
     .option('--tokenizer <dir|char>', 'tokenizer for text rows: an HF directory, or "char" (toy tasks); default --model')
+    .addOption(new Option('--prompt <style>', 'STILL-2 rows: the user turn is the paper\'s instruction + question (still2), or the bare question (plain)').choices([...PROMPT_STYLES]).default('still2'))
     .option('--log <file>', 'append one JSON line per optimizer step: step, loss, lr, grad_norm, tokens, tokens_per_s')
     .option('--save-every <n>', 'checkpoint every n steps (Ctrl-C always checkpoints)', int('--save-every'), 0)
     .option('--resume', 'continue from the latest checkpoint in --out/checkpoints (same settings and data)')
@@ -148,6 +151,7 @@ export function sftOptions(o: SftCliOptions): SftOptions {
     schedule: o.schedule as ScheduleKind, minLrRatio: o.minLrRatio, maxGradNorm: o.maxGradNorm, beta1: o.beta1, beta2: o.beta2,
     adamEps: o.adamEps, shuffle: o.shuffle, seed: o.seed, maxLength: o.maxLength, rowTokens: o.rowTokens, pack: o.pack,
     evalData: o.evalData, evalSplit: o.evalSplit, evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log,
+    still2Template: o.prompt === 'plain' ? '' : undefined,
     saveEvery: o.saveEvery, resume: o.resume === true, stopAfter: o.stopAfter, mergeTo: o.mergeTo,
   };
 }
