@@ -24,11 +24,11 @@ const log = stageLog();
 
 // The tiny model's context is short: problems are asked bare, not behind the paper's 1.8 kB instruction.
 const prompt = 'plain';
-const train: Partial<SftOptions> = { mode: { kind: 'full' }, epochs: 2, lr: 1e-3, batchSize: 8, gradAccum: 1, warmup: 0.05, still2Template: '', seed: 1 };
+const train: Partial<SftOptions> = { mode: { kind: 'full' }, epochs: 3, lr: 1e-3, batchSize: 8, gradAccum: 1, warmup: 0.05, still2Template: '', seed: 1 };
 const evaluate = async (label: string, model: string) => {
   const { summary } = await runEval({
     model, bench: join(data, 'test.jsonl'), prompt, out: join(out, `eval-${label}`),
-    sampling: { maxNewTokens: 256, n: 1, temperature: 0, stop: [], maxBatch: 64 },
+    sampling: { maxNewTokens: 180, n: 1, temperature: 0, stop: [], maxBatch: 64 },
   });
   const byLevel = Object.entries(summary.by_level ?? {}).map(([level, s]) => `L${level} ${(100 * s.pass1).toFixed(1)}%`).join(', ');
   log.line(`${label}: greedy accuracy ${byLevel}`);
@@ -46,7 +46,7 @@ const pool = new TextPool(1, 'shortest');
 const journal = join(out, 'explore.jsonl');
 const found = await exploreText({
   model: join(out, 'imitate'), problems, prompt, pool, round: 1, journal, log,
-  sampling: { k: 8, temperature: 0.7, topP: 1, maxNewTokens: 256, seed: 1, maxBatch: 64 },
+  sampling: { k: 8, temperature: 0.7, topP: 1, maxNewTokens: 180, seed: 1, maxBatch: 64 },
 });
 pool.save(join(out, 'pool.jsonl'));
 discardJournal(journal);

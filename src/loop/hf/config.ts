@@ -9,7 +9,8 @@
 //              a length window, which correct rollout to keep, and the difficulty filter
 //   improve    rounds; retrain from the base on distilled + pool (the paper's D_t) or continue
 //   eval       benches after every round (greedy by default), and the hard split hard_gain_points reads
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { PROMPT_STYLES, type PromptStyle } from '../../eval/prompt.ts';
 import { LORA_TARGETS, parseTargets } from '../../nn/lora.ts';
 import { LONG_THOUGHT_TOKENS } from '../../sample/sampling.ts';
@@ -92,6 +93,15 @@ export interface HfExperimentConfig {
   };
 }
 
+
+/** The base checkpoint must be there before anything runs (nothing is downloaded). */
+export function requireModelDir(cfg: HfExperimentConfig): void {
+  for (const file of ['config.json', 'tokenizer.json']) {
+    if (!existsSync(join(cfg.model, file))) {
+      throw new Error(`model: ${join(cfg.model, file)} does not exist; "model" must name an HF checkpoint directory with its tokenizer (still-ts fetches nothing: download it there first)`);
+    }
+  }
+}
 
 /** Does this parsed JSON describe an HF run (its "model" is a directory path, not a toy shape)? */
 export function isHfConfig(json: unknown): boolean {

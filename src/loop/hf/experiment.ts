@@ -27,7 +27,7 @@ import type { Trajectory } from '../pool.ts';
 import { stageLog, type StageLog } from '../progress.ts';
 import { claimRunFolder, readRecord } from '../run_folder.ts';
 import { TextPool } from '../text_pool.ts';
-import type { HfExperimentConfig, HfTrainConfig } from './config.ts';
+import { requireModelDir, type HfExperimentConfig, type HfTrainConfig } from './config.ts';
 import { exploreOrder, selectRoundProblems } from './problems.ts';
 import { buildHfReport, type HfReport, type Provenance } from './report.ts';
 import { writeHfReports } from './report_files.ts';
@@ -84,9 +84,7 @@ function trainMode(t: HfTrainConfig): SftMode {
 
 export async function runHfExperiment(cfg: HfExperimentConfig, opts: HfRunOptions): Promise<HfReport> {
   const log = opts.log ?? stageLog(opts.quiet);
-  if (!existsSync(join(cfg.model, 'tokenizer.json'))) {
-    throw new Error(`${join(cfg.model, 'tokenizer.json')} does not exist: a STILL-2 run renders problems with the model's tokenizer and chat template`);
-  }
+  requireModelDir(cfg);
   const context = loadHfConfig(cfg.model).maxPositionEmbeddings;
   claimRunFolder(opts.outDir, cfg);
   const exploreBudget = clampBudget(cfg.explore.maxNewTokens, context, 'explore.maxNewTokens', log);

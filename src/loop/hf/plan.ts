@@ -11,7 +11,7 @@ import { IMITATE_RECIPE } from '../../train/sft_recipe.ts';
 import { sftRenderContext } from '../../train/sft_run.ts';
 import { loadEvalSet } from '../../verify/gold.ts';
 import { loadExploreData } from '../explore_text.ts';
-import type { HfExperimentConfig, HfTrainConfig } from './config.ts';
+import { requireModelDir, type HfExperimentConfig, type HfTrainConfig } from './config.ts';
 import { exploreOrder } from './problems.ts';
 
 /** Parameters of a Llama/Qwen2 decoder from its config (biases included). */
@@ -44,6 +44,7 @@ function trainedParams(c: ModelConfig, t: HfTrainConfig, total: number): number 
 }
 
 export function planHfExperiment(cfg: HfExperimentConfig): string {
+  requireModelDir(cfg);
   const model = loadHfConfig(cfg.model);
   const context = model.maxPositionEmbeddings;
   const exploreBudget = Math.min(cfg.explore.maxNewTokens, context - 1);
