@@ -12,7 +12,7 @@ import { CHECK_MARKER, hasSelfCorrection } from './reflection.ts';
 import type { Rng } from './rng.ts';
 import { writeWithSlip } from './slip.ts';
 import { composeCompletion } from './still_format.ts';
-import { assertLevel, makeProblem, stepStyleOf, type Problem, type Task, type TeacherOptions } from './task.ts';
+import { assertLevel, makeProblem, stepStyleOf, type Problem, type StepStyle, type Task, type TeacherOptions } from './task.ts';
 
 const NAME = 'addition';
 const DEFAULT_REFLECTION_RATE = 0.3;
@@ -37,6 +37,26 @@ export function checkInteger(predAnswer: string, gold: string): boolean {
   return /^(0|[1-9]\d*)$/.test(a) && a === gold;
 }
 
+/** A level's operands: the longer has `level` digits, the other 1..level, in random order. */
+export function randomOperands(level: number, rng: Rng): [string, string] {
+  const long = randomDigits(level, rng);
+  const short = randomDigits(rng.int(1, level), rng);
+  return rng.chance(0.5) ? [long, short] : [short, long];
+}
+
+/**
+ * The thought's lines for a+b: one step per column (a share of them with a caught slip), then the check,
+ * which undoes the addition; it restates numbers already on the page, so it costs the model little to
+ * write, and it is the habit ("let me check") the paper distils.
+ */
+export function additionThought(a: string, b: string, rng: Rng, style: StepStyle, reflectionRate: number): { lines: string[]; sum: string } {
+  const steps = columnAddSteps(a, b);
+  const sum = steps[steps.length - 1]!.result;
+  const lines = writeWithSlip(steps.map((st) => addStepText(st, style)), rng, reflectionRate);
+  lines.push(`${CHECK_MARKER}${sum}-${b}=${a}`);
+  return { lines, sum };
+}
+
 export const addition: Task = {
   name: NAME,
   description: 'multi-digit addition; level = digits of the longer operand (the other has 1..level digits)',
@@ -44,20 +64,12 @@ export const addition: Task = {
   maxLevel: 30,
   generate(level: number, rng: Rng): Problem {
     assertLevel(addition, level);
-    const long = randomDigits(level, rng);
-    const short = randomDigits(rng.int(1, level), rng);
-    const [a, b] = rng.chance(0.5) ? [long, short] : [short, long];
+    const [a, b] = randomOperands(level, rng);
     return makeProblem(NAME, level, `${a}+${b}`, (BigInt(a) + BigInt(b)).toString());
   },
   teacher(problem: Problem, rng: Rng, options: TeacherOptions = {}): string {
     const [a, b] = parseAddition(problem.question);
-    const steps = columnAddSteps(a, b);
-    const sum = steps[steps.length - 1]!.result;
-    const style = stepStyleOf(NAME, options);
-    const lines = writeWithSlip(steps.map((st) => addStepText(st, style)), rng, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
-    // The check undoes the addition; it restates numbers already on the page, so it costs the model
-    // little to write, and it is the habit ("let me check") the paper distils.
-    lines.push(`${CHECK_MARKER}${sum}-${b}=${a}`);
+    const { lines, sum } = additionThought(a, b, rng, stepStyleOf(NAME, options), options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
     return composeCompletion(lines, `\\boxed{${sum}}`);
   },
   check(predAnswer: string, problem: Problem): boolean {

@@ -19,11 +19,9 @@
 // the toy students has no id for them, and it is not meant to; scripts/make_tiny_math.ts pairs it with a
 // byte-level BPE tokenizer of its own.
 
-import { checkInteger, randomDigits } from './addition.ts';
-import { addStepText, columnAddSteps } from './column_add.ts';
-import { CHECK_MARKER, hasSelfCorrection } from './reflection.ts';
+import { additionThought, checkInteger, randomOperands } from './addition.ts';
+import { hasSelfCorrection } from './reflection.ts';
 import type { Rng } from './rng.ts';
-import { writeWithSlip } from './slip.ts';
 import { composeCompletion } from './still_format.ts';
 import { assertLevel, makeProblem, stepStyleOf, type Problem, type Task, type TeacherOptions } from './task.ts';
 
@@ -77,9 +75,7 @@ export const wordProblems: Task = {
   maxLevel: 10,
   generate(level: number, rng: Rng): Problem {
     assertLevel(wordProblems, level);
-    const long = randomDigits(level, rng);
-    const short = randomDigits(rng.int(1, level), rng);
-    const [a, b] = rng.chance(0.5) ? [long, short] : [short, long];
+    const [a, b] = randomOperands(level, rng);
     const [name, pronoun] = rng.pick(PEOPLE);
     const [one, many] = rng.pick(THINGS);
     const story: Story = { name, pronoun, many, count: (n) => `${n} ${n === '1' ? one : many}` };
@@ -88,12 +84,10 @@ export const wordProblems: Task = {
   },
   teacher(problem: Problem, rng: Rng, options: TeacherOptions = {}): string {
     const [a, b] = parseWordProblem(problem.question);
-    const steps = columnAddSteps(a, b);
-    const sum = steps[steps.length - 1]!.result;
     // Restate unless asked otherwise: the model reads each step's digits off the step before it.
     const style = stepStyleOf(NAME, { stepStyle: options.stepStyle ?? 'restate' });
-    const lines = writeWithSlip(steps.map((st) => addStepText(st, style)), rng, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
-    return composeCompletion([`${a}+${b}`, ...lines, `${CHECK_MARKER}${sum}-${b}=${a}`], `\\boxed{${sum}}`);
+    const { lines, sum } = additionThought(a, b, rng, style, options.reflectionRate ?? DEFAULT_REFLECTION_RATE);
+    return composeCompletion([`${a}+${b}`, ...lines], `\\boxed{${sum}}`);
   },
   check(predAnswer: string, problem: Problem): boolean {
     return checkInteger(predAnswer, problem.answer);
