@@ -36,7 +36,7 @@ export interface RolloutJob<Row extends JournalRow> {
   context: number;
   /** Names the context's source in the error for a prompt that fills it. */
   contextSource?: string;
-  /** The generator's settings; its slots are sized to the longest prompt left plus the budget. */
+  /** The generator's settings; its slots are sized to the job's longest prompt plus the budget. */
   generator: Omit<GeneratorOptions, 'maxLen'>;
   /** Called only when some problem is left to sample. */
   model: () => DecoderModel;
@@ -127,7 +127,9 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
     if (calls.length > 0) {
       const model = job.model();
       const budget = job.params.maxNewTokens ?? 16;
-      const longest = Math.max(...calls.flat().map((i) => job.problems[i]!.prompt.length));
+      // Slots sized by every problem of the job, not only those left, so a resumed run's cache has the
+      // shape an uninterrupted run's had.
+      const longest = Math.max(...job.problems.map((p) => p.prompt.length));
       const gen = new Generator(model, { ...job.generator, maxLen: Math.min(longest + budget, job.context) });
       maxBatch = gen.maxBatch;
       noteKvBudget(gen, job.generator.maxBatch, notice);
