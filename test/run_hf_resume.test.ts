@@ -39,8 +39,8 @@ describe('still run on an HF checkpoint, killed and rerun', () => {
     const cut = join(tmp, 'cut');
     const rng = new TrainRng(2024);
     // A random moment inside each kind of stage: once the stage has started writing, within 0.2 s.
-    const moments = ['round-0/imitate/checkpoints', 'round-0/eval/test/results.partial.jsonl', 'round-1/explore/rollouts.jsonl',
-      'round-1/pool.jsonl', 'round-1/improve/checkpoints', 'round-2/explore/rollouts.jsonl', 'round-2/eval/test/results.partial.jsonl'];
+    const moments = ['round-0/imitate/checkpoints', 'round-0/eval/test/results.partial.jsonl', 'round-1/explore/journal.jsonl',
+      'round-1/pool.jsonl', 'round-1/improve/checkpoints', 'round-2/explore/journal.jsonl', 'round-2/eval/test/results.partial.jsonl'];
     let kills = 0;
     for (const moment of moments) {
       const r = await runStill(['run', '--config', config, '--out', cut, '--quiet'], { kill: { path: join(cut, moment), delayMs: Math.floor(200 * rng.next()) } });

@@ -11,6 +11,7 @@ import { still2FormatProblem } from '../src/data/still2.ts';
 import { readJournal } from '../src/io/journal.ts';
 import { exploreText, loadExploreData, type DataProblem } from '../src/loop/explore_text.ts';
 import { admitToPool } from '../src/loop/pool_gate.ts';
+import { readRolloutsFile } from '../src/loop/rollouts_file.ts';
 import { readStill2Rows, writeStill2Rows } from '../src/loop/stage_pool_rows.ts';
 import { TextPool, verifyText, type AnswerJudge } from '../src/loop/text_pool.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
@@ -103,6 +104,15 @@ describe('still explore --data and still improve on an HF model', () => {
     expect(r.summary.tokens).toBeGreaterThan(0);
     expect(r.summary.tokens).toBeLessThanOrEqual(6 * 6);
     expect(readStill2Rows(at('after.jsonl'))).toEqual(before);
+    // Every rollout is kept beside the pool, verdict and all, though none made it in.
+    expect(r.summary.rollouts_file).toBe(at('after.rollouts.jsonl'));
+    const kept = readRolloutsFile(at('after.rollouts.jsonl'));
+    expect(kept.map((x) => [x.id, x.sample, x.question, x.gold, x.correct])).toEqual([
+      ['1', 0, 'What is 1+1?', '2', false], ['1', 1, 'What is 1+1?', '2', false], ['1', 2, 'What is 1+1?', '2', false],
+      ['2', 0, 'Half of one?', '\\frac{1}{2}', false], ['2', 1, 'Half of one?', '\\frac{1}{2}', false], ['2', 2, 'Half of one?', '\\frac{1}{2}', false],
+    ]);
+    expect(kept.reduce((a, x) => a + x.tokens, 0)).toBe(r.summary.tokens);
+    expect(kept.every((x) => typeof x.logprob === 'number' && x.logprob < 0 && x.text.length > 0)).toBe(true);
 
     await expect(runStage(['explore', '--model', model, '--data', jsonl('bad2.jsonl', [{ question: 'x' }]), '--quiet', '--out', at('never.jsonl')]))
       .rejects.toThrow(`${at('bad2.jsonl')}:1: no gold answer`);
@@ -135,7 +145,11 @@ describe('still explore --data and still improve on an HF model', () => {
     await expect(runStage(['explore', ...flags, '--out', out])).rejects.toThrow(`${journal}: an unfinished run's journal is there; add --resume`);
     await expect(runStage(['explore', ...flags, '--temperature', '0.9', '--resume', '--out', out])).rejects.toThrow('other settings (temperature was 0.7, now 0.9)');
     const resumed = await runStage(['explore', ...flags, '--resume', '--out', out]);
-    expect(resumed.summary).toEqual({ ...whole.summary, pool: out, seconds: resumed.summary.seconds });
+    expect(resumed.summary).toEqual({ ...whole.summary, pool: out, rollouts_file: at('cut.rollouts.jsonl'), seconds: resumed.summary.seconds });
+    // The same rollouts; log-probs only to rounding, as the interrupted run decoded in batches of 3, not 16.
+    const [cut, uncut] = [readRolloutsFile(at('cut.rollouts.jsonl')), readRolloutsFile(at('whole.rollouts.jsonl'))];
+    expect(cut.map(({ logprob: _, ...r }) => r)).toEqual(uncut.map(({ logprob: _, ...r }) => r));
+    cut.forEach((r, i) => expect(r.logprob).toBeCloseTo(uncut[i]!.logprob!, 5));
     expect(existsSync(journal)).toBe(false);
     await expect(runStage(['explore', ...flags, '--resume', '--out', out])).rejects.toThrow(`nothing to resume: ${journal} does not exist`);
     await expect(runStage(['explore', '--model', model, '--task', 'addition', '--levels', '2', '--resume', '--quiet', '--out', out]))

@@ -15,6 +15,7 @@ import { discardJournal } from '../io/journal.ts';
 import { stageLog } from '../loop/progress.ts';
 import { PROMPT_STYLES, type PromptStyle } from '../eval/prompt.ts';
 import { exploreText, loadExploreData } from '../loop/explore_text.ts';
+import { rolloutsFileRows, rolloutsPathFor, writeRolloutsFile } from '../loop/rollouts_file.ts';
 import { TextPool } from '../loop/text_pool.ts';
 import { exploreToy } from '../loop/stage_explore.ts';
 import { poolFormat, writeStill2Rows, writeTrajectories, type PoolFormat } from '../loop/stage_pool_rows.ts';
@@ -119,16 +120,20 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   const pool = o.pool ? TextPool.load(o.pool, o.cap) : new TextPool(o.cap);
   const r = await exploreText({
     model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, prompt: o.prompt as PromptStyle, pool, round: 1, log, journal, resume: o.resume === true,
-    sampling: { k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16 },
+    sampling: {
+      k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16,
+    },
     settings: { data: resolve(o.data!) },
   });
+  const rollouts = rolloutsPathFor(o.out);
+  writeRolloutsFile(rollouts, rolloutsFileRows(problems, r.graded));
   writeStill2Rows(o.out, pool.rows());
   discardJournal(journal); // its rollouts are verified and in the pool now
   const byLevel = Object.entries(r.solvedByLevel).map(([l, v]) => `${l}: ${v.toFixed(0)}%`).join(', ');
   log.line(`explore: ${r.problems} problems, ${r.rollouts} rollouts, ${r.correct} verified (${r.unformatted} not in the STILL-2 format); ` +
-    `solved ${r.solved.toFixed(0)}%${byLevel ? ` (by level ${byLevel})` : ''}; pool ${pool.size} (+${r.added}) → ${o.out} (${r.seconds.toFixed(1)} s)`);
+    `solved ${r.solved.toFixed(0)}%${byLevel ? ` (by level ${byLevel})` : ''}; pool ${pool.size} (+${r.added}) → ${o.out}, every rollout → ${rollouts} (${r.seconds.toFixed(1)} s)`);
   return {
-    pool: o.out, data: o.data, problems: r.problems, rollouts: r.rollouts, correct: r.correct, unformatted: r.unformatted,
+    pool: o.out, rollouts_file: rollouts, data: o.data, problems: r.problems, rollouts: r.rollouts, correct: r.correct, unformatted: r.unformatted,
     solved: r.solved, solved_by_level: r.solvedByLevel, added: r.added, pool_size: pool.size, tokens: r.tokens, seconds: r.seconds,
   };
 }

@@ -78,8 +78,6 @@ export interface TextSampling {
   maxNewTokens: number;
   seed: number;
   maxBatch: number;
-  /** Keep each rollout's mean token log-prob (the perplexity keep rules need it). */
-  logprobs?: boolean;
 }
 
 export interface TextExploreOptions {
@@ -127,11 +125,12 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   const config = loadHfConfig(o.model);
   const s = o.sampling;
   const n = s.temperature < 1e-5 ? 1 : s.k; // greedy samples would all be the same
-  const sampling = { maxNewTokens: s.maxNewTokens, n, temperature: s.temperature, topP: s.topP, seed: s.seed, stop: styleStops(style), maxBatch: s.maxBatch, logprobs: s.logprobs };
+  const sampling = { maxNewTokens: s.maxNewTokens, n, temperature: s.temperature, topP: s.topP, seed: s.seed, stop: styleStops(style), maxBatch: s.maxBatch,
+    logprobs: true }; // every rollout keeps its mean token log-prob: perplexity keep rules and preference pairs read it
   const settings = {
     model: resolve(o.model), adapter: o.adapter ? resolve(o.adapter) : null, dataset: o.dataset ?? null, prompt: style,
     k: n, temperature: s.temperature, top_p: s.topP, max_new_tokens: s.maxNewTokens, seed: s.seed,
-    context: config.maxPositionEmbeddings, logprobs: s.logprobs ?? false, ...o.settings,
+    context: config.maxPositionEmbeddings, ...o.settings,
   };
   o.log.line(`explore: ${o.problems.length} problems × k=${n}, temperature ${s.temperature}, up to ${s.maxNewTokens} new tokens` +
     `${o.pool.size ? `, merging into a pool of ${o.pool.size}` : ''}`);

@@ -7,7 +7,7 @@
 // chosen benches and a report.
 //
 //   round-R/imitate|improve/   the SFT output (adapter or model) and training_summary.json
-//   round-R/explore/rollouts.jsonl   every graded rollout (the explore journal, kept)
+//   round-R/explore/rollouts.jsonl   every graded rollout, with its problem (rollouts_file.ts); journal.jsonl: the explore journal, kept
 //   round-R/pool.jsonl         the refined pool after the round (STILL-2 rows + round, tokens, log-prob)
 //   round-R/eval/<bench>/      results.jsonl and summary.json
 //   round-R/metrics.json       written last: the round is complete

@@ -1,6 +1,6 @@
 // The stages of one round of a STILL-2 run on an HF checkpoint, each over the library workflow it wraps
 // and each resumable on its own: train (runSft: a finished run is kept, a checkpoint is continued),
-// explore (exploreText: its journal is kept as the round's rollouts.jsonl and continued), and eval
+// explore (exploreText: its journal, journal.jsonl, is kept and continued; every graded rollout goes to rollouts.jsonl), and eval
 // (runEval: a finished bench is read back, an unfinished one continued). Each returns the record the
 // round's metrics.json keeps.
 import { existsSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { exploreText, type DataProblem } from '../explore_text.ts';
 import type { GateCounts, PoolFilter } from '../pool_gate.ts';
 import type { StageLog } from '../progress.ts';
 import { readRecord } from '../run_folder.ts';
+import { rolloutsFileRows, writeRolloutsFile } from '../rollouts_file.ts';
 import type { TextPool } from '../text_pool.ts';
 import type { HfExperimentConfig, HfTrainConfig } from './config.ts';
 
@@ -135,15 +136,15 @@ export interface ExploreJob {
 
 export async function exploreStage(j: ExploreJob, cfg: HfExperimentConfig, log: StageLog): Promise<ExploreRecord> {
   const e = cfg.explore;
-  const journal = join(j.dir, 'rollouts.jsonl');
+  const journal = join(j.dir, 'journal.jsonl');
   const r = await exploreText({
     model: j.policy.model, adapter: j.policy.adapter ?? undefined, problems: j.problems, dataset: e.format ?? undefined, prompt: cfg.prompt,
     sampling: {
       k: e.k, temperature: e.temperature, topP: e.topP, maxNewTokens: j.maxNewTokens, seed: cfg.seed + 1000 * j.round, maxBatch: cfg.maxBatch,
-      logprobs: cfg.refine.keep.endsWith('perplexity'),
     },
     pool: j.pool, round: j.round, filter: j.filter, journal, resume: existsSync(journal), wave: j.wave, log,
   });
+  writeRolloutsFile(join(j.dir, 'rollouts.jsonl'), rolloutsFileRows(j.problems, r.graded));
   const { graded, truncated, tokens, seconds, resumed: _resumed, ...counts } = r;
   const all = graded.flat();
   return {
