@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  gemm, gemmLastThreadsUsed, gemmThreads, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads,
+  gemm, gemmLastThreadsDispatched, gemmThreads, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads,
   type FloatArray, type GemmParams,
 } from '../src/backends/cpu/gemm.ts';
 import { setGemmChunkBytes } from '../src/backends/cpu/gemm_wasm.ts';
@@ -228,19 +228,18 @@ function suite(name: string, threads: number): void {
     });
 
     if (threads > 1) {
-      it('lets the workers take tasks, and their results match the reference', () => {
-        // Small problems finish on the main thread before a sleeping worker wakes, so use one big enough
-        // (~2 ms per thread) and retry: on a loaded machine a worker may still be scheduled late.
+      it('hands the task queue to every worker, and the results match the reference', () => {
+        // Which thread runs which task is the OS's choice (on a busy machine the main thread may take them all),
+        // so this asserts the dispatch: every worker was woken with the queue and acknowledged it.
         const p = makeCase({ m: 520, n: 250, k: 300, transB: true, seed: 7 });
         const { value, scale } = reference(p);
-        let used = 0;
-        for (const t0 = performance.now(); used < threads && performance.now() - t0 < 5000; ) {
-          p.out.fill(Number.NaN);
-          gemm(p);
-          used = gemmLastThreadsUsed();
-          expect(worstError(p.out, value, scale, 1e-5)).toBeLessThanOrEqual(1);
-        }
-        expect(used).toBe(threads);
+        p.out.fill(Number.NaN);
+        gemm(p);
+        expect(gemmLastThreadsDispatched()).toBe(threads);
+        expect(worstError(p.out, value, scale, 1e-5)).toBeLessThanOrEqual(1);
+        // One task (a single 64-row block) has nobody to share it with: the main thread keeps it.
+        gemm(makeCase({ m: 8, n: 8, k: 8 }));
+        expect(gemmLastThreadsDispatched()).toBe(1);
       });
     }
   });
@@ -253,7 +252,7 @@ describe('cpu gemm in an esbuild bundle', () => {
   // The GPU machine runs esbuild bundles, so the inlined worker and the embedded WASM must survive bundling.
   it('runs on two threads from a bundled script and matches the TS path', async () => {
     const entry = `
-      import { gemm, gemmLastThreadsUsed, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads } from './src/backends/cpu/gemm.ts';
+      import { gemm, gemmLastThreadsDispatched, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads } from './src/backends/cpu/gemm.ts';
       import { gemmTs } from './src/backends/cpu/gemm_ts.ts';
       setGemmThreads(2);
       setGemmParallelMinFlops(0);
@@ -264,15 +263,12 @@ describe('cpu gemm in an esbuild bundle', () => {
       const p = { a, b, batch: 1, m, n, k, transA: false, transB: true, strideA: 0, strideB: 0, strideOut: 0, accumulate: false };
       const want = new Float32Array(m * n);
       gemmTs({ ...p, out: want });
-      // On a loaded machine the main thread may finish every task before the worker is scheduled; retry.
-      let used = 0, worst = 0;
-      for (const t0 = performance.now(); used < 2 && performance.now() - t0 < 5000; ) {
-        const out = new Float32Array(m * n);
-        gemm({ ...p, out });
-        used = gemmLastThreadsUsed();
-        for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
-      }
-      console.log(JSON.stringify({ threads, used, worst }));
+      const out = new Float32Array(m * n);
+      gemm({ ...p, out });
+      const dispatched = gemmLastThreadsDispatched();
+      let worst = 0;
+      for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
+      console.log(JSON.stringify({ threads, dispatched, worst }));
       process.exit(0);
     `;
     const bundled = await build({
@@ -285,7 +281,7 @@ describe('cpu gemm in an esbuild bundle', () => {
       writeFileSync(file, bundled.outputFiles[0].contents);
       const result = JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 }));
       expect(result.threads).toBe(2);
-      expect(result.used).toBe(2);
+      expect(result.dispatched).toBe(2);
       // |values| reach ~20 here (k = 300 products of sines and cosines); f32 sums differ from f64 ones by ~1e-5.
       expect(result.worst).toBeLessThan(1e-3);
     } finally {

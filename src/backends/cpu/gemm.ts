@@ -4,7 +4,7 @@ import { gemmTs } from './gemm_ts.ts';
 import { gemmWasmF32 } from './gemm_wasm.ts';
 
 export type { FloatArray, GemmParams } from './gemm_params.ts';
-export { gemmLastThreadsUsed, gemmThreads, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads } from './gemm_wasm.ts';
+export { gemmLastThreadsDispatched, gemmLastThreadsUsed, gemmThreads, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads } from './gemm_wasm.ts';
 
 /** out[b] (+)= op(A[b]) · op(B[b]) for b < batch, all row-major and dense.
  *  op(A) is m×k: A is stored [m,k], or [k,m] when transA. op(B) is k×n: B is [k,n], or [n,k] when transB.

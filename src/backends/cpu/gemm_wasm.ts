@@ -26,6 +26,7 @@ let chunkBytes = 256 << 20;
 let maxThreads = 0; // 0 = not decided yet; read from STILL_CPU_THREADS / the core count on first use
 let workersAwaited = false;
 let lastThreadsUsed = 0;
+let lastThreadsDispatched = 0;
 
 function align(x: number, to: number): number {
   return Math.ceil(x / to) * to;
@@ -62,6 +63,13 @@ export function setGemmChunkBytes(bytes: number): number {
 /** Threads that ran at least one task in the last f32 WASM call (1 = main thread only); for tests and benchmarks. */
 export function gemmLastThreadsUsed(): number {
   return lastThreadsUsed;
+}
+
+/** Threads the last f32 WASM call handed its task queue to (1 = main thread only): the main thread plus
+ *  every worker woken for it, each of which acknowledges before the call returns. Unlike
+ *  gemmLastThreadsUsed this does not depend on which thread the OS happened to schedule first. */
+export function gemmLastThreadsDispatched(): number {
+  return lastThreadsDispatched;
 }
 
 /** Starts the workers now and blocks until they are ready (or timeoutMs); returns the threads available. */
@@ -148,6 +156,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
   if (onceC && accumulate) f32.set(out.subarray(outOffset, outOffset + cItem), cPtr / 4);
 
   lastThreadsUsed = 1;
+  lastThreadsDispatched = 1;
   for (let b0 = 0; b0 < batch; b0 += chunk) {
     const count = Math.min(chunk, batch - b0);
     for (let i = 0; i < count; i++) {
@@ -188,6 +197,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
       i32[r + 5] = task.cols;
     }
     const workers = Math.min(threads, tasks.length) - 1;
+    lastThreadsDispatched = Math.max(lastThreadsDispatched, 1 + workers);
     lastThreadsUsed = Math.max(lastThreadsUsed, runQueue(pool, workers, FIRST_FREE_BYTE, WORK_BYTES));
     f32 = pool.f32;
     if (!onceC) {
