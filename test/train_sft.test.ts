@@ -171,7 +171,7 @@ describe('resume is bit-exact', () => {
     const out = join(tmp, 'cli-split');
     const stop = await runStill([...common, '--out', out, '--log', splitLog, '--stop-after', '2']);
     expect(JSON.parse(stop.stdout)).toMatchObject({ status: 'stopped', step: 2 });
-    await expect(runStill([...common, '--out', out, '--log', splitLog])).rejects.toThrow('already holds a training checkpoint; add --resume');
+    await expect(runStill([...common, '--out', out, '--log', splitLog])).rejects.toThrow(`--out ${out} holds an unfinished training run (checkpoints/latest.json); add --resume`);
     await expect(runStill([...common, '--lr', '2e-3', '--out', out, '--resume'])).rejects.toThrow('cannot resume: lr is 0.002 but was 0.001');
     const resumed = await runStill([...common, '--out', out, '--log', splitLog, '--resume']);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'done', step: 4 });
@@ -202,7 +202,7 @@ describe('resume is bit-exact', () => {
       });
     });
     expect(code).toBe(130);
-    expect(stderr).toContain('continue with the same command and --resume');
+    expect(stderr).toContain(`Resume with:\n  still ${args.slice(1).join(' ')} --resume\n`);
     const saved = JSON.parse(readFileSync(join(out, 'checkpoints', 'latest.json'), 'utf8')).step;
     expect(saved).toBeGreaterThan(2);
     expect(saved).toBeLessThan(400);

@@ -9,6 +9,7 @@ import { SFT_RECIPE, type SftRecipe } from '../train/sft_recipe.ts';
 import { runSft, type SftOptions } from '../train/sft_run.ts';
 import { TrainProgress } from '../train/progress.ts';
 import { useBackend } from './backend_option.ts';
+import { resumeCommand, withGracefulStop } from './interrupt.ts';
 
 /** A command built on the SFT flags: its name, help and recipe (the defaults that differ). */
 export interface SftCommandDefaults {
@@ -54,6 +55,7 @@ export interface SftCliOptions {
   log?: string;
   saveEvery: number;
   resume?: boolean;
+  overwrite?: boolean;
   stopAfter?: number;
   mergeTo?: string;
   quiet?: boolean;
@@ -118,6 +120,7 @@ export function addSftOptions(cmd: Command, r: SftRecipe, opts: { data: boolean 
     .option('--log <file>', 'append one JSON line per optimizer step: step, loss, lr, grad_norm, tokens, tokens_per_s')
     .option('--save-every <n>', 'checkpoint every n steps (Ctrl-C always checkpoints)', int('--save-every'), 0)
     .option('--resume', 'continue from the latest checkpoint in --out/checkpoints (same settings and data)')
+    .option('--overwrite', 'replace a finished run (or other files) in --out and --merge-to; the old one stays until the new one is saved')
     .option('--stop-after <n>', 'checkpoint and stop after step n (split a run; continue with --resume)', int('--stop-after'))
     .option('--merge-to <dir>', 'LoRA: also write the merged model here as an HF directory')
     .option('--quiet', 'no progress bar or notes');
@@ -152,7 +155,7 @@ export function sftOptions(o: SftCliOptions): SftOptions {
     adamEps: o.adamEps, shuffle: o.shuffle, seed: o.seed, maxLength: o.maxLength, rowTokens: o.rowTokens, pack: o.pack,
     evalData: o.evalData, evalSplit: o.evalSplit, evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log,
     still2Template: o.prompt === 'plain' ? '' : undefined,
-    saveEvery: o.saveEvery, resume: o.resume === true, stopAfter: o.stopAfter, mergeTo: o.mergeTo,
+    saveEvery: o.saveEvery, resume: o.resume === true, overwrite: o.overwrite === true, stopAfter: o.stopAfter, mergeTo: o.mergeTo,
   };
 }
 
@@ -163,24 +166,15 @@ export async function runSftCommand(cmd: Command, o: SftCliOptions, d: SftComman
   const progress = new TrainProgress({ quiet: o.quiet, label: d.name });
   const note = (line: string) => progress.note(`${d.name}: ${line}`);
 
-  // Ctrl-C: finish the current step, checkpoint, exit. A second Ctrl-C exits at once.
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    note('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to abort without one)');
-  };
-  process.on('SIGINT', onSigint);
   let result;
   try {
-    result = await runSft(options, d.recipe, {
+    result = await withGracefulStop(note, (stopRequested) => runSft(options, d.recipe, {
       note,
       onStart: (i) => progress.start(i.totalSteps, i.startStep),
       onStep: (s) => progress.update(s),
-      shouldStop: () => stopRequested,
-    });
+      shouldStop: stopRequested,
+    }));
   } finally {
-    process.off('SIGINT', onSigint);
     progress.stop();
   }
   const summary: Record<string, unknown> = {
@@ -189,7 +183,9 @@ export async function runSftCommand(cmd: Command, o: SftCliOptions, d: SftComman
   };
   for (const key of ['adapter', 'merged', 'model'] as const) if (result[key] !== undefined) summary[key] = result[key];
   if (result.status !== 'done') {
-    note(`stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}; continue with the same command and --resume`);
+    note(options.overwrite
+      ? `stopped at step ${result.step}/${result.totalSteps}; ${o.out} is unchanged (an interrupted --overwrite starts over when rerun)`
+      : `stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}. Resume with:\n  ${resumeCommand()}`);
     if (result.status === 'interrupted') process.exitCode = 130;
   }
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -8,11 +8,12 @@
 // Resume is exact (trainer.ts): a run continued from a checkpoint ends with the weights an uninterrupted
 // run ends with. training_summary.json is written last, so a folder that has it holds a finished run.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadSftDataset, splitHeldOut, type DatasetStats } from '../data/dataset.ts';
 import type { Example } from '../data/example.ts';
 import type { ChatRenderer, RenderContext } from '../data/render.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { loadPeftAdapter, savePeftAdapter } from '../io/peft.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
@@ -78,6 +79,8 @@ export interface SftOptions {
    * never trained again: with 'auto' it is returned as it is.
    */
   resume?: boolean | 'auto';
+  /** Replace a finished run (or other files) in out: the new run is written beside it and swapped in when done. */
+  overwrite?: boolean;
   /** Checkpoint and return after this step. */
   stopAfter?: number;
   /** LoRA: also write the merged model here. */
@@ -190,17 +193,37 @@ function logLine(s: StepStats): Record<string, number> {
 export async function runSft(o: SftOptions, recipe: SftRecipe = SFT_RECIPE, hooks: SftHooks = {}): Promise<SftResult> {
   checkSftOptions(o, recipe);
   const started = performance.now();
-  const note = hooks.note ?? (() => {});
-  const finished = finishedSft(o.out);
-  if (finished) {
-    if (o.resume === 'auto') return finished;
-    throw new Error(`${o.out} already holds a finished training run (${SFT_SUMMARY}); choose another output folder`);
+  const folder = claimOutputFolder(o.out, {
+    what: 'training run', finished: SFT_SUMMARY, resumable: join('checkpoints', 'latest.json'), overwrite: o.overwrite, resume: o.resume,
+  });
+  if (folder.finished) {
+    folder.release();
+    return finishedSft(o.out)!;
   }
-  const checkpointDir = join(o.out, 'checkpoints');
-  const existing = findCheckpoint(checkpointDir);
-  const resume = o.resume === 'auto' ? existing !== null : o.resume === true;
+  let merged: OutputFolder | null = null;
+  try {
+    if (o.log && !folder.resume && !isInside(o.log, o.out)) claimOutputFile(o.log, { flag: '--log', overwrite: o.overwrite });
+    if (o.mergeTo) merged = claimOutputFolder(o.mergeTo, { flag: '--merge-to', what: 'merged model', finished: 'config.json', overwrite: o.overwrite });
+    const summary = await trainInto(folder.dir, merged?.dir ?? null, folder.resume, o, recipe, hooks, started);
+    if (summary.status === 'done') {
+      merged?.commit();
+      folder.commit();
+    }
+    return summary;
+  } finally {
+    merged?.release();
+    folder.release();
+  }
+}
+
+/** The run itself, writing into `out` (the output folder, or its --overwrite stand-in) and `mergeTo`. */
+async function trainInto(
+  out: string, mergeTo: string | null, resume: boolean, o: SftOptions, recipe: SftRecipe, hooks: SftHooks, started: number,
+): Promise<SftResult> {
+  const note = hooks.note ?? (() => {});
+  const checkpointDir = join(out, 'checkpoints');
+  const existing = resume ? findCheckpoint(checkpointDir) : null;
   if (resume && !existing) throw new Error(`${checkpointDir}: no checkpoint to resume from (expected latest.json)`);
-  if (!resume && existing) throw new Error(`${o.out} already holds a training checkpoint; add --resume to continue it, or choose another --out`);
 
   const model = loadModel(o.model, { quiet: true });
   const cfg = model.config;
@@ -258,7 +281,9 @@ export async function runSft(o: SftOptions, recipe: SftRecipe = SFT_RECIPE, hook
     resume,
     stopAfter: o.stopAfter,
   };
-  if (o.log) prepareLog(o.log, resume ? existing!.state.step : null);
+  // A log inside the output folder goes where the run is written (the --overwrite stand-in, swapped in at the end).
+  const log = o.log && isInside(o.log, o.out) ? join(out, relative(o.out, o.log)) : o.log;
+  if (log) prepareLog(log, resume ? existing!.state.step : null);
 
   let tokens = 0;
   const result = await train(model, { train: trainSet, eval: evalSet }, options, {
@@ -271,7 +296,7 @@ export async function runSft(o: SftOptions, recipe: SftRecipe = SFT_RECIPE, hook
     },
     onStep: (s) => {
       tokens += s.tokens;
-      if (o.log) appendFileSync(o.log, `${JSON.stringify(logLine(s))}\n`);
+      if (log) appendFileSync(log, `${JSON.stringify(logLine(s))}\n`);
       hooks.onStep?.(s);
     },
     onEval: (e) => note(`step ${e.step}: eval loss ${e.evalLoss.toFixed(4)}`),
@@ -286,22 +311,27 @@ export async function runSft(o: SftOptions, recipe: SftRecipe = SFT_RECIPE, hook
   };
   if (result.status !== 'done') return summary;
   if (model.adapter) {
-    savePeftAdapter(o.out, model.adapter, cfg, { baseModel: resolve(o.model) });
+    savePeftAdapter(out, model.adapter, cfg, { baseModel: resolve(o.model) });
     summary.adapter = o.out;
-    if (o.mergeTo) {
+    if (mergeTo) {
       mergeLora(model);
-      saveHfModel(model, o.mergeTo, { copyFilesFrom: o.model });
+      saveHfModel(model, mergeTo, { copyFilesFrom: o.model });
       summary.merged = o.mergeTo;
     }
   } else {
-    saveHfModel(model, o.out, { copyFilesFrom: o.model });
+    saveHfModel(model, out, { copyFilesFrom: o.model });
     summary.model = o.out;
   }
   summary.checkpoint = null;
-  writeJsonAtomic(join(o.out, SFT_SUMMARY), summary); // last: the folder now holds a finished run
+  writeJsonAtomic(join(out, SFT_SUMMARY), summary); // last: the folder now holds a finished run
   // The run is complete and saved; its resume state would only block the next run into this folder.
   rmSync(checkpointDir, { recursive: true, force: true });
   return summary;
+}
+
+function isInside(file: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(file));
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
 function describeStats(stats: DatasetStats, maxLength: number): string {
