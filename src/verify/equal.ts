@@ -1,10 +1,14 @@
 // Answer equivalence on normalised strings: exact text, plain numbers, structure (tuples, intervals,
 // sets, lists, matrices), equations, then symbolic/numeric equality of expressions.
 //
-// Follows the Qwen2.5-Math grader's math_equal (data/eval/PROVENANCE.md) with two deliberate changes:
-// interval and tuple brackets must match ("(3,4]" ≠ "(3,4)"), and a bare comma list or a set is
-// compared as a multiset ("3,5,7" = "7,5,3"), since MATH asks for "all solutions, separated by commas".
+// Follows the Qwen2.5-Math grader's math_equal (data/eval/PROVENANCE.md) with deliberate changes:
+// interval and tuple brackets must match ("(3,4]" ≠ "(3,4)"); a bare comma list or a set is compared as
+// a multiset ("3,5,7" = "7,5,3"), since MATH asks for "all solutions, separated by commas"; a labelled
+// answer ("k = 1/3", "(p,q) = (3,2)", "S_1:S_2 = 7:32") equals its bare value; an inequality equals the
+// interval it describes; and a multiple-choice letter equals "(C)", "C)" or "(C) 42".
 
+import type { WorkBudget } from './budget.ts';
+import { inequalityInterval, inequalityUnion } from './inequality.ts';
 import { numbersEqual, parsePlainNumber } from './numeric.ts';
 import { shapeOf, splitTopLevel, type AnswerShape } from './structure.ts';
 import { symbolicEqual } from './symbolic.ts';
@@ -13,8 +17,8 @@ import { normalizeAnswer } from './normalize.ts';
 export interface CompareContext {
   /** Allow a factor of 100 between plain numbers (percent leniency). */
   percent: boolean;
-  /** performance.now() time after which expensive steps give up (the answer counts as different). */
-  deadline: number;
+  /** The steps this comparison may still spend; once spent, every further check says "different". */
+  budget: WorkBudget;
   /** Keep unit words when re-normalising parts (Minerva). */
   skipUnits: boolean;
 }
@@ -25,8 +29,16 @@ const MAX_UNORDERED_ITEMS = 24;
 
 const THOUSANDS = /^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
 
-// Left-hand sides that just name the answer: x, y_1, m_{\max}, ab, f(x), N(n).
-const SIMPLE_LHS = /^(?:[a-zA-Z](?:_[0-9a-zA-Z]|_\{[^{}]*\})?|[a-zA-Z]{2}|[a-zA-Z](?:_[0-9a-zA-Z]|_\{[^{}]*\})?\([a-zA-Z]\))$/;
+// A name: x, y_1, m_{\max}, x', AB (a segment), ABC, \alpha, \angle ABC.
+const NAME = String.raw`(?:\\angle\s?)?(?:[a-zA-Z]{1,3}|\\[a-zA-Z]+)(?:_[0-9a-zA-Z]|_\{[^{}]*\})?'?`;
+// Left-hand sides that just name the answer: a name, f(x), N(n), a tuple of names (p,q), a ratio S_1:S_2.
+const SIMPLE_LHS = new RegExp(`^(?:${NAME}(?:\\([a-zA-Z]\\))?|\\(${NAME}(?:,${NAME})+\\)|${NAME}(?::${NAME})+)$`);
+
+// A multiple-choice letter, and a prediction that starts with one: "(C)", "C)", "C.", "(C)42", "C:42".
+const CHOICE = /^[A-J]$/;
+const CHOICE_PREFIX = /^(?:\(([A-J])\)|([A-J])[.:)])/;
+// "0,5" or "3{,}14": a decimal comma (a comma before exactly three digits is a thousands separator).
+const DECIMAL_COMMA = /^([+-]?\d+)(?:,|\{,\})(\d{1,2}|\d{4,})$/;
 
 /** An English word (three letters or more outside LaTeX commands) marks a text answer: no algebra on it. */
 function isTextual(s: string): boolean {
@@ -46,19 +58,70 @@ export function equalNormalized(pred: string, gold: string, ctx: CompareContext,
   if (THOUSANDS.test(p)) p = p.replace(/,/g, '');
   if (THOUSANDS.test(g)) g = g.replace(/,/g, '');
   // Two plain numbers settle it numerically, with nothing further (as in the Qwen grader).
-  const pv = parsePlainNumber(p);
-  const gv = parsePlainNumber(g);
+  let pv = parsePlainNumber(p);
+  let gv = parsePlainNumber(g);
   if (pv !== null && gv !== null) return numbersEqual(pv, gv, ctx.percent);
-  if (depth >= MAX_DEPTH || performance.now() > ctx.deadline) return false;
+  // A decimal comma against a decimal number: "0,5" for 0.5.
+  if (gv !== null && pv === null) pv = decimalComma(p);
+  if (pv !== null && gv === null) gv = decimalComma(g);
+  if (pv !== null && gv !== null) return numbersEqual(pv, gv, ctx.percent);
+  if (depth >= MAX_DEPTH || !ctx.budget.spend(1)) return false;
 
   // A number written in base b ("52_8"): the digits alone are an acceptable answer.
   const base = /^(\d+)_(?:\d+|\{\d+\})$/.exec(g);
   if (base && /^\d+$/.test(p)) return p === base[1];
 
+  const choice = CHOICE.test(g) ? CHOICE_PREFIX.exec(p) : null;
+  if (choice) return (choice[1] ?? choice[2]) === g;
+
+  // "k = 1/3" against "1/3" (either way round): compare the value.
+  const pl = labelled(p);
+  const gl = labelled(g);
+  if (pl && !gl) return equalParts(pl, g, ctx, depth);
+  if (gl && !pl) return equalParts(p, gl, ctx, depth);
+
   const ps = shapeOf(p);
   const gs = shapeOf(g);
+  // An inequality against an interval or a union of them: compare the intervals it describes.
+  const pi = intervalsOf(ps);
+  const gi = intervalsOf(gs);
+  if (pi && gi && (pi.fromInequality || gi.fromInequality)) return equalIntervals(pi.intervals, gi.intervals, ctx, depth);
+
   if (ps.kind !== 'atom' || gs.kind !== 'atom') return equalShapes(ps, gs, ctx, depth);
   return equalAtoms(ps.text, gs.text, ctx, depth);
+}
+
+function decimalComma(s: string): number | null {
+  const m = DECIMAL_COMMA.exec(s);
+  return m ? Number(`${m[1]}.${m[2]}`) : null;
+}
+
+/** The value of "label = value" when the label only names the answer (SIMPLE_LHS), else null. */
+function labelled(s: string): string | null {
+  const e = equation(s);
+  return e && SIMPLE_LHS.test(e.lhs) ? e.rhs : null;
+}
+
+/** The intervals an answer denotes: an interval, a union, an inequality, or a list of inequalities. */
+function intervalsOf(shape: AnswerShape): { intervals: string[]; fromInequality: boolean } | null {
+  if (shape.kind === 'atom') {
+    const i = inequalityInterval(shape.text);
+    return i ? { intervals: [i], fromInequality: true } : null;
+  }
+  if (shape.kind === 'list') {
+    const u = inequalityUnion(shape.items);
+    return u ? { intervals: u, fromInequality: true } : null;
+  }
+  if (shape.kind === 'tuple' && shape.items.length === 2) {
+    return { intervals: [`${shape.open}${shape.items.join(',')}${shape.close}`], fromInequality: false };
+  }
+  if (shape.kind === 'union') return { intervals: shape.parts, fromInequality: false };
+  return null;
+}
+
+function equalIntervals(a: string[], b: string[], ctx: CompareContext, depth: number): boolean {
+  if (a.length === 1 && b.length === 1) return equalParts(a[0]!, b[0]!, ctx, depth);
+  return equalUnordered(a, b, ctx, depth);
 }
 
 /** Re-normalise a part cut out of a larger answer (it may now start with "x=" or carry brackets). */
@@ -141,12 +204,10 @@ function equalAtoms(p: string, g: string, ctx: CompareContext, depth: number): b
     // The same equation rearranged: lhs − rhs agrees up to sign.
     const pd = `${pe.lhs}-(${pe.rhs})`;
     const gd = `${ge.lhs}-(${ge.rhs})`;
-    return symbolicEqual(pd, gd, ctx.deadline) || symbolicEqual(`-(${pd})`, gd, ctx.deadline);
+    return symbolicEqual(pd, gd, ctx.budget) || symbolicEqual(`-(${pd})`, gd, ctx.budget);
   }
-  // "x=5" against "5" (either way round): compare the value.
-  if (pe && !ge && SIMPLE_LHS.test(pe.lhs)) return equalParts(pe.rhs, g, ctx, depth);
-  if (ge && !pe && SIMPLE_LHS.test(ge.lhs)) return equalParts(p, ge.rhs, ctx, depth);
+  // An equation against a value (a labelled one was settled in equalNormalized): different.
   if (pe || ge) return false;
   if (isTextual(p) || isTextual(g)) return false;
-  return symbolicEqual(p, g, ctx.deadline);
+  return symbolicEqual(p, g, ctx.budget);
 }

@@ -4,14 +4,12 @@
 // strings and plain numbers are settled before any normalisation or parsing, and gold answers are
 // normalised once and cached.
 
+import { WorkBudget } from './budget.ts';
 import { equalNormalized, type CompareContext } from './equal.ts';
-import { extractAnswer, lastBoxed } from './extract.ts';
+import { boxedAnswer, extractAnswer } from './extract.ts';
 import { mentionsPercent, normalizeAnswer } from './normalize.ts';
 import { numbersEqual, parsePlainNumber } from './numeric.ts';
 import { warmUpSymbolic } from './symbolic.ts';
-
-/** Time one comparison may spend in symbolic/numeric checks before it counts as "different". */
-export const COMPARE_BUDGET_MS = 250;
 
 /**
  * Sets where the Qwen grader's percent leniency (x ≡ 100x) is off unless an answer mentions a percent:
@@ -48,9 +46,22 @@ function normalizeGold(gold: string, skipUnits: boolean): string {
 
 /** Whether the answer `pred` equals the gold answer `gold` (both bare answers, not whole outputs). */
 export function gradeAnswer(pred: string, gold: string, dataset?: string): boolean {
+  return compareAnswers(pred, gold, dataset, true);
+}
+
+/**
+ * gradeAnswer without its identical-strings shortcut: the full normalise-and-compare path, for tests and
+ * benchmarks that must exercise it with a gold against itself.
+ */
+export function gradeAnswerUncached(pred: string, gold: string, dataset?: string): boolean {
+  return compareAnswers(pred, gold, dataset, false);
+}
+
+function compareAnswers(pred: string, gold: string, dataset: string | undefined, shortcut: boolean): boolean {
   const p = pred.trim();
   const g = gold.trim();
-  if (p === g) return p.length > 0;
+  if (p.length === 0 || g.length === 0) return false;
+  if (shortcut && p === g) return true;
   const strict = dataset !== undefined && NO_PERCENT_LENIENCY_SETS.has(dataset);
   const percent = !strict || mentionsPercent(p) || mentionsPercent(g);
   // Fast path: "025" vs "25", "27.0" vs "27".
@@ -58,17 +69,19 @@ export function gradeAnswer(pred: string, gold: string, dataset?: string): boole
   const gv = parsePlainNumber(g);
   if (pv !== null && gv !== null) return numbersEqual(pv, gv, percent);
   const skipUnits = dataset !== undefined && KEEP_UNIT_SETS.has(dataset);
-  const ctx: CompareContext = { percent, skipUnits, deadline: performance.now() + COMPARE_BUDGET_MS };
-  return equalNormalized(normalizeAnswer(p, { skipUnits }), normalizeGold(g, skipUnits), ctx);
+  const ctx: CompareContext = { percent, skipUnits, budget: new WorkBudget() };
+  const gn = shortcut ? normalizeGold(g, skipUnits) : normalizeAnswer(g, { skipUnits });
+  return equalNormalized(normalizeAnswer(p, { skipUnits }), gn, ctx);
 }
 
 /**
  * Grades a model output: extracts its final answer (see extract.ts) and compares it with the gold answer.
- * A gold that still holds a `\boxed{}` (a whole reference solution) is reduced to its last box first.
+ * A gold that still holds a `\boxed{}` (a whole reference solution, or an answer in several boxes) is
+ * reduced to its final box or boxes first.
  */
 export function grade(outputText: string, goldAnswer: string | number, dataset?: string): GradeResult {
   const goldText = String(goldAnswer);
-  const gold = /\\boxed|\\fbox/.test(goldText) ? (lastBoxed(goldText) ?? goldText) : goldText;
+  const gold = /\\boxed|\\fbox/.test(goldText) ? (boxedAnswer(goldText) ?? goldText) : goldText;
   const pred = extractAnswer(outputText);
   return { correct: pred !== null && gradeAnswer(pred, gold, dataset), pred_answer: pred, gold_answer: gold };
 }

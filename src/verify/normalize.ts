@@ -126,10 +126,13 @@ export function normalizeAnswer(raw: string, opts: NormalizeOptions = {}): strin
   // break is matched first so that its second backslash is never read as the start of an escape.
   s = s.replace(/\\\\|\\[,;:> !]|\\q?quad(?![a-zA-Z])|~/g, (m) => (m === '\\\\' ? m : m === '\\!' ? '' : ' '));
   s = s.replace(/\\displaystyle(?![a-zA-Z])|\\limits(?![a-zA-Z])/g, '');
+  // `{,}` between digits: a thousands separator before a group of three (14{,}916), else a decimal comma.
+  s = s.replace(/(\d)\{,\}(?=\d{3}(?!\d))/g, '$1').replace(/(\d)\{,\}(?=\d)/g, '$1.');
   // Matrices: all bracket styles compare as pmatrix.
   s = s.replace(/\\begin\{array\}\{[^}]*\}/g, '\\begin{pmatrix}').replace(/\\end\{array\}/g, '\\end{pmatrix}');
   s = s.replace(/\b[bBvV]matrix(?![a-zA-Z])/g, 'pmatrix');
   s = s.replace(/\\[tdc]frac(?![a-zA-Z])/g, '\\frac');
+  s = s.replace(/≤|<=/g, '\\le ').replace(/≥|>=/g, '\\ge ').replace(/≠/g, '\\ne ');
   s = s.replace(/\\neq(?![a-zA-Z])/g, '\\ne').replace(/\\leq(?:slant)?(?![a-zA-Z])/g, '\\le').replace(/\\geq(?:slant)?(?![a-zA-Z])/g, '\\ge');
   s = s.replace(/\\left\.|\\right\./g, '');
   s = s.replace(/\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])/g, '');
@@ -155,7 +158,7 @@ export function normalizeAnswer(raw: string, opts: NormalizeOptions = {}): strin
   s = s.replace(/\bnp\.([a-z]+)/g, '\\$1');
   s = s.replace(/(?<!\\)(?:\binfinity\b|\binf\b)/g, '\\infty');
   // Items joined by words become a list.
-  s = s.replace(/\s+(?:and|or)\s+/g, ',');
+  s = s.replace(/\s+(?:and|or)\s+/g, ',').replace(/\s*;\s*/g, ',');
   // Engineers write j for the imaginary unit.
   if (s.includes('j') && !s.includes('i') && /^(?:[\s\d.+\-*/^(){}j]|\\sqrt|\\frac)*$/.test(s)) s = s.replace(/j/g, 'i');
   // "12.000" → "12", "1./3" → "1/3" (trailing zeros after a decimal point carry no value).

@@ -3,13 +3,14 @@
 //
 // Everything is synchronous and bounded: inputs are capped in length, simplification only runs on small
 // expressions free of factorials and huge literals (the Compute Engine evaluates those exactly and can run
-// for minutes), and each comparison carries a deadline that the caller sets.
+// for minutes), and each check is paid for from the caller's WorkBudget (steps, never the clock).
 
 import { ComputeEngine } from '@cortex-js/compute-engine';
 import {
   asFiniteComplex, evaluate, freeVariables, functionSymbols, hasHead, INTEGER_HEADS, nodeCount, Unsupported, type MathJson,
 } from './mathjson_eval.ts';
 import { uniformStream } from '../tensor/rng.ts';
+import { WorkBudget } from './budget.ts';
 import { matchingBrace } from './normalize.ts';
 
 /** Longest expression we hand to the parser; longer answers are compared as strings only. */
@@ -19,6 +20,10 @@ const MAX_SIMPLIFY_NODES = 60;
 const NUMERIC_TOL = 1e-4;
 const SAMPLE_TRIES = 12;
 const SAMPLES_NEEDED = 4;
+/** Steps charged per character parsed, per node simplified, per node evaluated at one point. */
+const PARSE_STEPS_PER_CHAR = 0.1;
+const SIMPLIFY_STEPS_PER_NODE = 20;
+const EVAL_STEPS_PER_NODE = 1;
 
 let engine: ComputeEngine | null = null;
 function ce(): ComputeEngine {
@@ -186,28 +191,31 @@ function numericEqual(a: MathJson, b: MathJson, vars: string[], functions: Reado
 
 /**
  * Whether two LaTeX expressions denote the same value (or the same function of their variables).
- * False when either cannot be parsed. Past the deadline (a performance.now() time) only the numeric check runs.
+ * False when either cannot be parsed, or when `budget` runs out before a check could say "equal".
  */
-export function symbolicEqual(predLatex: string, goldLatex: string, deadline: number): boolean {
+export function symbolicEqual(predLatex: string, goldLatex: string, budget: WorkBudget): boolean {
+  // Parsing is charged whether or not the parse cache holds it, so a verdict never depends on history.
+  if (!budget.spend(1 + Math.ceil((predLatex.length + goldLatex.length) * PARSE_STEPS_PER_CHAR))) return false;
   const a = parseLatex(predLatex);
   const b = parseLatex(goldLatex);
   if (a === null || b === null) return false;
   const functions = functionSymbols([a, b]);
   const vars = [...freeVariables(a, functions, freeVariables(b, functions))].sort();
-  // The deadline only gates simplification; numeric evaluation is a dozen bounded evaluations, and it
-  // must run even when a cold start (the engine's first simplify takes ~200 ms) used up the budget.
+  const nodes = nodeCount(a) + nodeCount(b);
+  const simplify = () => budget.spend(nodes * SIMPLIFY_STEPS_PER_NODE) && casEqual(a, b, true);
   // Constants skip simplification at first: evaluating them is exact enough and much cheaper.
-  if (performance.now() <= deadline && casEqual(a, b, vars.length > 0)) return true;
+  if (vars.length > 0 ? simplify() : casEqual(a, b, false)) return true;
+  if (!budget.spend(nodes * EVAL_STEPS_PER_NODE * (vars.length === 0 ? 1 : SAMPLE_TRIES))) return false;
   const verdict = numericEqual(a, b, vars, functions);
   if (verdict !== 'inconclusive') return verdict;
-  return vars.length === 0 && performance.now() <= deadline && casEqual(a, b, true);
+  return vars.length === 0 && simplify();
 }
 
 /**
  * Initialises the Compute Engine and its simplification rules (about 0.3 s on first use), so that the first
- * real comparison is not the one that pays for it. Optional: grading works without it.
+ * real comparison is not the one that pays for it. Optional: verdicts are the same without it.
  */
 export function warmUpSymbolic(): void {
-  symbolicEqual('\\sin(x)^2+\\cos(x)^2', '1', Infinity);
-  symbolicEqual('\\sin(\\pi)', '0', Infinity);
+  symbolicEqual('\\sin(x)^2+\\cos(x)^2', '1', new WorkBudget(Infinity));
+  symbolicEqual('\\sin(\\pi)', '0', new WorkBudget(Infinity));
 }
