@@ -132,7 +132,7 @@ describe('still eval', () => {
     const whole = [{ settings }, ...full.rows.slice(0, 8)].map((r) => `${JSON.stringify(r)}\n`).join('');
     writeFileSync(join(out, 'results.partial.jsonl'), whole + JSON.stringify(full.rows[8]).slice(0, 40));
 
-    await expect(evaluateIn(out, ...SAMPLED)).rejects.toThrow(/interrupted\/results.partial.jsonl: an unfinished run's journal is there; add --resume/);
+    await expect(evaluateIn(out, ...SAMPLED)).rejects.toThrow(/--out .*interrupted holds an unfinished eval \(results.partial.jsonl\); add --resume/);
     const hotter = SAMPLED.map((a, i) => (SAMPLED[i - 1] === '--temperature' ? '0.5' : a));
     await expect(evaluateIn(out, ...hotter, '--resume')).rejects.toThrow(/the run there used other settings \(temperature was 1, now 0.5\); resume with the same flags/);
 
@@ -148,10 +148,12 @@ describe('still eval', () => {
     expect(resumed.summary.resumed_problems).toBe(2);
     expect(full.summary.resumed_problems).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['results.jsonl', 'summary.json']); // the journal is gone once finished
-    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/nothing to resume: .*interrupted\/results.partial.jsonl does not exist/);
+    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/--out .*interrupted already holds a finished eval \(summary.json\)/);
 
-    writeFileSync(join(out, 'results.partial.jsonl'), `${JSON.stringify({ settings })}\n{oops\n${JSON.stringify(full.rows[0])}\n`);
-    await expect(evaluateIn(out, ...SAMPLED, '--resume')).rejects.toThrow(/results.partial.jsonl:2: not a JSON line \(the journal is damaged/);
+    const damaged = join(work, 'damaged');
+    mkdirSync(damaged);
+    writeFileSync(join(damaged, 'results.partial.jsonl'), `${JSON.stringify({ settings })}\n{oops\n${JSON.stringify(full.rows[0])}\n`);
+    await expect(evaluateIn(damaged, ...SAMPLED, '--resume')).rejects.toThrow(/results.partial.jsonl:2: not a JSON line \(the journal is damaged/);
 
     // A run that dies mid-way (here: its progress hook throws once 8 samples are done) leaves a journal of
     // the problems it finished, graded; resuming it gives the uninterrupted run's rows.

@@ -1,7 +1,7 @@
 // The stages on real-model data: the pool gate for text rollouts (stubbed rollouts, the real math grader),
 // `still explore --data` on the tiny HF model (a random model solves nothing, so its pool is what came in),
 // `still improve` SFT on distilled + pool rows, and the errors that name a row's line.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,13 +163,14 @@ describe('still explore --data and still improve on an HF model', () => {
     const r = await runStage(['improve', '--model', model, '--pool', pool, '--distilled', distilled, '--lora-r', '4', '--steps', '2', '--grad-accum', '1', '--quiet', '--out', out]);
     expect(r.summary).toMatchObject({ status: 'done', step: 2, adapter: out });
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
-    expect(readRows(join(out, 'improve_data.jsonl')).map((row) => row.question)).toEqual(['What is 2+2?', 'What is 1+1?']);
+    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'training_summary.json']);
 
     const fail = (args: string[]) => runStage(['improve', '--model', model, '--pool', pool, ...args, '--quiet', '--out', at('never')]);
     await expect(fail(['--init', 'base', '--init-adapter', out])).rejects.toThrow('--init base starts a new adapter on --model');
     await expect(fail(['--task', 'addition'])).rejects.toThrow('--task is for a toy student');
     await expect(fail(['--data', pool])).rejects.toThrow('trains on --pool FILE (and --distilled FILE), not --data');
     const unformatted = jsonl('unformatted.jsonl', [{ question: 'q', combined_text: 'just \\boxed{1}', domain: 'math' }]);
-    await expect(fail(['--pool', unformatted, '--steps', '1'])).rejects.toThrow('improve_data.jsonl:1: combined_text has no <|begin_of_thought|>');
+    await expect(fail(['--pool', unformatted, '--steps', '1'])).rejects.toThrow(`${unformatted}:1: combined_text has no <|begin_of_thought|>`);
+    expect(existsSync(at('never'))).toBe(false); // a refused or failed improve leaves nothing behind
   }, 60_000);
 });

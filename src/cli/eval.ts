@@ -5,6 +5,7 @@
 //
 // Writes DIR/results.jsonl (every rollout and its verdict) and DIR/summary.json; prints a table. While it
 // runs, finished problems go to DIR/results.partial.jsonl, and --resume continues an interrupted run.
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EVAL_SETS } from '../verify/gold.ts';
 import { evalProgress } from '../eval/progress.ts';
@@ -12,6 +13,7 @@ import { PROMPT_STYLES, promptStyle } from '../eval/prompt.ts';
 import { runEval, type EvalRun } from '../eval/run.ts';
 import { formatScoresTable } from '../eval/table.ts';
 import { useBackend } from './backend_option.ts';
+import { withResumableExit } from './interrupt.ts';
 import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
@@ -23,6 +25,7 @@ interface EvalFlags extends SamplingFlags {
   prompt: string;
   out: string;
   resume?: boolean;
+  overwrite?: boolean;
 }
 
 function positiveInt(flag: string) {
@@ -43,17 +46,19 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate the first n problems', positiveInt('--limit'))
     .option('--prompt <style>', `${PROMPT_STYLES.join(' | ')}: STILL-2 instruction + question, or the bare question`, 'still2')
     .requiredOption('--out <dir>', 'write results.jsonl and summary.json here')
-    .option('--resume', 'continue the interrupted eval in --out (same flags): sample only the problems it has not finished');
+    .option('--resume', 'continue the interrupted eval in --out (same flags): sample only the problems it has not finished')
+    .option('--overwrite', 'replace a finished eval (or other files) in --out; the old one stays until the new one is written');
   addSamplingOptions(cmd, LONG_THOUGHT_TOKENS).action(async function (this: Command, o: EvalFlags) {
     const style = promptStyle(o.prompt);
     useBackend(this);
     const progress = evalProgress(`eval ${o.bench}`);
     let run: EvalRun;
     try {
-      run = await runEval({
-        model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out, resume: o.resume === true,
+      run = await withResumableExit(join(o.out, 'results.partial.jsonl'), () => runEval({
+        model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out,
+        resume: o.resume === true, overwrite: o.overwrite === true,
         onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`),
-      });
+      }));
     } finally {
       progress.stop();
     }

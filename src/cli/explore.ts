@@ -9,13 +9,15 @@
 // eval --prompt still2`, graded by the math grader; the pool holds STILL-2 rows for `still imitate --data`.
 // Finished problems are journaled in OUT.partial.jsonl while it runs; --resume continues an interrupted run.
 // Prints a JSON summary line on stdout.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { discardJournal } from '../io/journal.ts';
 import { stageLog } from '../loop/progress.ts';
 import { PROMPT_STYLES, type PromptStyle } from '../eval/prompt.ts';
 import { exploreText, loadExploreData } from '../loop/explore_text.ts';
-import { rolloutsFileRows, rolloutsPathFor, writeRolloutsFile } from '../loop/rollouts_file.ts';
+import { readRolloutsFile, rolloutsFileRows, rolloutsPathFor, writeRolloutsFile } from '../loop/rollouts_file.ts';
+import { claimOutputFile } from '../io/output_policy.ts';
 import { TextPool } from '../loop/text_pool.ts';
 import { exploreToy } from '../loop/stage_explore.ts';
 import { poolFormat, writeStill2Rows, writeTrajectories, type PoolFormat } from '../loop/stage_pool_rows.ts';
@@ -24,6 +26,7 @@ import { getTask, taskNames } from '../tasks/index.ts';
 import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { EVAL_SETS, evalSetName } from '../verify/gold.ts';
 import { useBackend } from './backend_option.ts';
+import { withResumableExit } from './interrupt.ts';
 import { intFlag, numFlag, refuseFlags } from './stage_options.ts';
 
 interface ExploreFlags {
@@ -45,10 +48,11 @@ interface ExploreFlags {
   maxBatch?: number;
   out: string;
   resume?: boolean;
+  overwrite?: boolean;
   quiet?: boolean;
 }
 
-const COMMON = ['model', 'k', 'temperature', 'topP', 'maxNewTokens', 'seed', 'cap', 'pool', 'maxBatch', 'out', 'quiet', 'problems'];
+const COMMON = ['model', 'k', 'temperature', 'topP', 'maxNewTokens', 'seed', 'cap', 'pool', 'maxBatch', 'out', 'overwrite', 'quiet', 'problems'];
 
 export function registerExplore(program: Command): void {
   program
@@ -72,6 +76,7 @@ export function registerExplore(program: Command): void {
     .option('--max-batch <n>', 'sequences decoded together (default: toy 64, real 16)', intFlag('--max-batch', 1))
     .requiredOption('--out <file>', 'the pool to write (JSONL); may be the same file as --pool')
     .option('--resume', 'real: continue the interrupted run journaled in OUT.partial.jsonl (same flags), sampling only the problems it lacks')
+    .option('--overwrite', 'replace an existing --out (and its rollouts file) instead of refusing; --pool F --out F always extends F')
     .option('--quiet', 'no progress output')
     .action(async function (this: Command, o: ExploreFlags) {
       if ((o.task === undefined) === (o.data === undefined)) throw new Error('still explore needs one of --task NAME (a toy student) or --data FILE (an HF model)');
@@ -94,6 +99,7 @@ async function exploreToyCommand(cmd: Command, o: ExploreFlags, log: ReturnType<
   const note = readToyNote(o.model);
   if (note && note.task !== task.name) log.line(`explore: ${o.model} was distilled on ${note.task}, exploring ${task.name}`);
   const seed = o.seed ?? note?.distill.seed ?? 1;
+  claimOutputFile(o.out, { inputs: [o.pool], overwrite: o.overwrite });
   log.line(`explore: ${o.model} on the ${backend.name} backend`);
   const r = exploreToy({
     model, note, task, levels, problemsPerLevel: o.problems ?? 50, seed, cap: o.cap, poolIn: o.pool, maxBatch: o.maxBatch ?? 64, log,
@@ -115,18 +121,25 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   const format = o.benchFormat === undefined ? null : evalSetName(o.benchFormat);
   const problems = loadExploreData(o.data!, format, o.problems);
   const journal = `${o.out}.partial.jsonl`;
+  if (o.resume && !existsSync(journal)) throw new Error(`nothing to resume: ${journal} does not exist (it is deleted once the pool is written)`);
   const backend = useBackend(cmd);
   log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} on the ${backend.name} backend, ${problems.length} problems from ${o.data}`);
   const pool = o.pool ? TextPool.load(o.pool, o.cap) : new TextPool(o.cap);
-  const r = await exploreText({
+  // The pool file and the rollouts beside it are one output: extending a pool (--pool F --out F) extends its
+  // rollouts file too; a new --out must not clobber either.
+  const rollouts = rolloutsPathFor(o.out);
+  const extending = o.pool !== undefined && resolve(o.pool) === resolve(o.out);
+  claimOutputFile(o.out, { inputs: [o.pool], overwrite: o.overwrite });
+  if (!extending) claimOutputFile(rollouts, { flag: '--out (its rollouts file)', overwrite: o.overwrite });
+  const earlier = extending && existsSync(rollouts) ? readRolloutsFile(rollouts) : [];
+  const r = await withResumableExit(journal, () => exploreText({
     model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, prompt: o.prompt as PromptStyle, pool, round: 1, log, journal, resume: o.resume === true,
     sampling: {
       k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16,
     },
     settings: { data: resolve(o.data!) },
-  });
-  const rollouts = rolloutsPathFor(o.out);
-  writeRolloutsFile(rollouts, rolloutsFileRows(problems, r.graded));
+  }));
+  writeRolloutsFile(rollouts, [...earlier, ...rolloutsFileRows(problems, r.graded)]);
   writeStill2Rows(o.out, pool.rows());
   discardJournal(journal); // its rollouts are verified and in the pool now
   const byLevel = Object.entries(r.solvedByLevel).map(([l, v]) => `${l}: ${v.toFixed(0)}%`).join(', ');

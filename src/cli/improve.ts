@@ -8,13 +8,12 @@
 // The model says which kind of run this is (a text model has a tokenizer.json), and the pool must match.
 // Toy: the char-level student retrains on the teacher's traces (--distilled, or rebuilt from --task/--levels/--examples) plus the pool, continuing from
 // its weights or from a fresh initialisation of the same shape (--init). STILL-2 rows: `still imitate`'s
-// SFT trainer (LoRA or --full, every training flag as there) on --distilled + pool, written together to
-// OUT/improve_data.jsonl; --init continue resumes the imitated adapter given as --init-adapter.
-import { existsSync, mkdirSync } from 'node:fs';
+// SFT trainer (LoRA or --full, every training flag as there) on --distilled + pool, read in place;
+// --init continue resumes the imitated adapter given as --init-adapter.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { readJsonl } from '../data/jsonl.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
 import { toyStageDefaults } from '../loop/toy_defaults.ts';
 import type { Trajectory } from '../loop/pool.ts';
 import { stageLog } from '../loop/progress.ts';
@@ -24,7 +23,7 @@ import { distilledTrajectories, loadToyModel, parseLevels, readToyNote, type Dis
 import { STEP_STYLES, getTask, taskNames } from '../tasks/index.ts';
 import { useBackend } from './backend_option.ts';
 import { IMITATE_DEFAULTS } from './imitate.ts';
-import { addSftOptions, runSftCommand, type SftCliOptions, type SftCommandDefaults } from './sft.ts';
+import { addSftOptions, runSftCommand, sftOptions, type SftCliOptions, type SftCommandDefaults } from './sft.ts';
 import { TOY_TRAIN_KEYS, given, intFlag, numFlag, refuseFlags, scarceSettings, stepStyleFlag, toyTrainSettings } from './stage_options.ts';
 
 interface ImproveFlags extends Omit<SftCliOptions, 'data'> {
@@ -155,9 +154,11 @@ async function improveRealCommand(cmd: Command, o: ImproveFlags): Promise<void> 
   // Distilled rows pass through as they are: the SFT loader reads every row format and names bad lines.
   const distilled = o.distilled === undefined ? [] : readJsonl(o.distilled).map((r) => r.value);
   if (pool.length + distilled.length === 0) throw new Error(`${o.pool} is empty and there is no --distilled data: nothing to train on`);
-  mkdirSync(o.out, { recursive: true });
-  const data = join(o.out, 'improve_data.jsonl');
-  writeFileAtomic(data, [...distilled, ...pool].map((row) => Buffer.from(`${JSON.stringify(row)}\n`, 'utf8')));
-  if (!o.quiet) process.stderr.write(`improve: ${distilled.length} distilled + ${pool.length} pool rows → ${data}\n`);
-  await runSftCommand(cmd, { ...o, data }, IMPROVE_DEFAULTS);
+  // The trainer reads both files in place: nothing is written before the run is checked and its folder claimed.
+  const data = [...(distilled.length ? [o.distilled!] : []), ...(pool.length ? [o.pool] : [])];
+  if (!o.quiet) {
+    process.stderr.write(`improve: ${distilled.length} distilled${o.distilled ? ` (${o.distilled})` : ''} + ${pool.length} pool rows (${o.pool})\n`);
+    if (o.distilled === undefined) process.stderr.write('improve: no --distilled data: training on the pool alone\n');
+  }
+  await runSftCommand(cmd, { ...o, data: o.pool }, IMPROVE_DEFAULTS, { ...sftOptions({ ...o, data: o.pool }), data });
 }

@@ -8,6 +8,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { discardJournal, type JournalSettings } from '../io/journal.ts';
+import { claimOutputFolder } from '../io/output_policy.ts';
 import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
@@ -32,6 +33,8 @@ export interface EvalOptions {
   out: string;
   /** Continue the unfinished eval journaled in `out` (same settings), sampling only the problems it lacks. */
   resume?: boolean;
+  /** Replace a finished eval (or other files) in `out`; the old one stays until the new one is written. */
+  overwrite?: boolean;
   /** Problems per generator call, so a resumed run matches an uninterrupted one bit for bit (rollout_job.ts). */
   wave?: number;
   onStep?: (e: StepEvent) => void;
@@ -113,7 +116,36 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     top_k: params.topK ?? 0, min_p: params.minP ?? 0, repetition_penalty: params.repetitionPenalty ?? 1,
     max_new_tokens: maxNew, context, seed: o.sampling.seed ?? 0, stop: params.stop ?? [],
   };
-  const journalFile = join(o.out, 'results.partial.jsonl');
+  // Every input is checked: only now is the folder claimed (and locked), so a refused run leaves nothing.
+  const folder = claimOutputFolder(o.out, {
+    what: 'eval', finished: 'summary.json', resumable: 'results.partial.jsonl', overwrite: o.overwrite, resume: o.resume,
+  });
+  try {
+    const run = await evaluateInto(folder.dir, { o, set, tok, problems, config, context, params, settings, started });
+    folder.commit();
+    return run;
+  } finally {
+    folder.release();
+  }
+}
+
+interface EvalPlan {
+  o: EvalOptions;
+  set: ReturnType<typeof resolveBench>;
+  tok: ReturnType<typeof loadHfTokenizer>;
+  problems: { id: string; prompt: number[] }[];
+  config: ReturnType<typeof loadHfConfig>;
+  context: number;
+  params: ReturnType<typeof samplingParams>;
+  settings: JournalSettings;
+  started: number;
+}
+
+/** Sample, grade and score into `out` (the output folder, or its --overwrite stand-in). */
+async function evaluateInto(out: string, { o, set, tok, problems, config, context, params, settings, started }: EvalPlan): Promise<EvalRun> {
+  const notice = o.notice ?? (() => {});
+  const maxNew = o.sampling.maxNewTokens;
+  const journalFile = join(out, 'results.partial.jsonl');
 
   // The CAS behind the grader takes seconds to load; only commands that grade pay for it.
   const { grade } = await import('../verify/grade.ts');
@@ -156,7 +188,7 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     tokens_per_s: job.sampleSeconds > 0 ? job.generatedTokens / job.sampleSeconds : 0,
   };
   summary.wall_s = seconds(started);
-  writeEvalFiles(o.out, rollouts, summary);
+  writeEvalFiles(out, rollouts, summary);
   discardJournal(journalFile); // its rollouts are in results.jsonl now
   return { rollouts, summary };
 }
