@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lastBoxed } from '../src/verify/extract.ts';
 import { EVAL_SETS, evalDataDir, evalSetName, loadEvalSet, readGenericGold, readGold } from '../src/verify/gold.ts';
-import { grade, gradeAnswer } from '../src/verify/grade.ts';
+import { grade, gradeAnswerUncached } from '../src/verify/grade.ts';
 import { normalizeAnswer } from '../src/verify/normalize.ts';
+import { outputWithAnswer, rewriteAsModel } from './verify_rewrite.ts';
 
 const EXPECTED_ROWS = { math500: 500, aime24: 30, aime25: 30, amc23: 40, minerva: 272, olympiadbench: 675, gsm8k: 1319 };
 
@@ -70,15 +71,20 @@ describe('gold readers', () => {
 });
 
 describe('self-consistency on all seven eval sets', () => {
-  it('every gold, boxed as a prediction, grades correct against itself (100%)', () => {
+  it('every gold, rewritten as a model writes it and boxed in an output, grades correct (100%)', () => {
+    // Not the gold itself: that stops at gradeAnswer's identical-strings shortcut and cannot fail.
     const failures: string[] = [];
+    let graded = 0;
     for (const name of EVAL_SETS) {
       for (const item of loadEvalSet(name).items) {
-        const output = `<|begin_of_thought|>checking<|end_of_thought|><|begin_of_solution|>So the answer is \\boxed{${item.gold}}.<|end_of_solution|>`;
-        const r = grade(output, item.gold, name);
+        const answer = rewriteAsModel(item.gold);
+        expect(answer.trim()).not.toBe(item.gold.trim());
+        const r = grade(outputWithAnswer(answer), item.gold, name);
+        graded++;
         if (!r.correct) failures.push(`${name} ${item.id}: ${item.gold} → ${r.pred_answer}`);
       }
     }
+    expect(graded).toBe(Object.values(EXPECTED_ROWS).reduce((a, b) => a + b, 0));
     expect(failures).toEqual([]);
   });
 
@@ -91,8 +97,9 @@ describe('self-consistency on all seven eval sets', () => {
         // Normalisation is idempotent: graders compare normal forms, so a second pass must not move them.
         if (normalizeAnswer(normal, { skipUnits }) !== normal) failures.push(`${name} ${item.id}: not idempotent: ${normal}`);
         const spaced = item.gold.replace(/,/g, ', ').replace(/=/g, ' = ');
+        // Through the whole comparison path: a variant equal to the gold would stop at the shortcut.
         for (const variant of [normal, spaced]) {
-          if (!gradeAnswer(variant, item.gold, name)) failures.push(`${name} ${item.id}: ${variant} vs ${item.gold}`);
+          if (!gradeAnswerUncached(variant, item.gold, name)) failures.push(`${name} ${item.id}: ${variant} vs ${item.gold}`);
         }
       }
     }

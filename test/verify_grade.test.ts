@@ -1,5 +1,7 @@
 // grade()/gradeAnswer(): end-to-end verdicts, dataset policies, speed of the easy path, bounded work on hostile input.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { COMPARE_BUDGET_STEPS, WorkBudget } from '../src/verify/budget.ts';
+import { symbolicEqual } from '../src/verify/symbolic.ts';
 import { grade, gradeAnswer, mathVerifier, verifierFromCheck, warmUpGrader } from '../src/verify/grade.ts';
 
 beforeAll(() => warmUpGrader());
@@ -65,6 +67,34 @@ describe('gradeAnswer policies', () => {
       const first = gradeAnswer(p, g);
       for (let i = 0; i < 5; i++) expect(gradeAnswer(`${p}${' '.repeat(i)}`, g)).toBe(first);
     }
+  });
+});
+
+describe('verdicts do not depend on the clock (issue 18)', () => {
+  // Pairs whose verdict needs the Compute Engine's simplification, not only numeric evaluation: two
+  // constants within rounding noise of 0, and an identity in a variable.
+  const needsCas: [string, string][] = [['\\sin(\\pi)', '0'], ['\\tan^2(y)+1', '\\sec^2(y)']];
+
+  it('grades the same when every clock reading jumps a minute ahead (a loaded machine)', () => {
+    const idle = needsCas.map(([p, g]) => gradeAnswer(p, g));
+    expect(idle).toEqual([true, true]);
+    let now = performance.now();
+    const perf = vi.spyOn(performance, 'now').mockImplementation(() => (now += 60_000));
+    const date = vi.spyOn(Date, 'now').mockImplementation(() => (now += 60_000));
+    try {
+      expect(needsCas.map(([p, g]) => gradeAnswer(`${p} `, g))).toEqual(idle);
+    } finally {
+      perf.mockRestore();
+      date.mockRestore();
+    }
+  });
+
+  it('bounds the work in steps: a spent budget says "different", an ample one decides', () => {
+    expect(symbolicEqual('\\tan^2(y)+1', '\\sec^2(y)', new WorkBudget(5))).toBe(false);
+    expect(symbolicEqual('\\tan^2(y)+1', '\\sec^2(y)', new WorkBudget(COMPARE_BUDGET_STEPS))).toBe(true);
+    const budget = new WorkBudget(COMPARE_BUDGET_STEPS);
+    symbolicEqual('(x-1)(x^4+x^2+1)', 'x^5 - x^4 + x^3 - x^2 + x - 1', budget);
+    expect(budget.remaining).toBeLessThan(COMPARE_BUDGET_STEPS);
   });
 });
 

@@ -27,7 +27,7 @@ const MAX_DEPTH = 6;
 /** Lists longer than this are compared in order only (multiset matching is quadratic). */
 const MAX_UNORDERED_ITEMS = 24;
 
-const THOUSANDS = /^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
+const THOUSANDS = /^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$/;
 
 // A name: x, y_1, m_{\max}, x', AB (a segment), ABC, \alpha, \angle ABC.
 const NAME = String.raw`(?:\\angle\s?)?(?:[a-zA-Z]{1,3}|\\[a-zA-Z]+)(?:_[0-9a-zA-Z]|_\{[^{}]*\})?'?`;
@@ -37,8 +37,9 @@ const SIMPLE_LHS = new RegExp(`^(?:${NAME}(?:\\([a-zA-Z]\\))?|\\(${NAME}(?:,${NA
 // A multiple-choice letter, and a prediction that starts with one: "(C)", "C)", "C.", "(C)42", "C:42".
 const CHOICE = /^[A-J]$/;
 const CHOICE_PREFIX = /^(?:\(([A-J])\)|([A-J])[.:)])/;
-// "0,5" or "3{,}14": a decimal comma (a comma before exactly three digits is a thousands separator).
-const DECIMAL_COMMA = /^([+-]?\d+)(?:,|\{,\})(\d{1,2}|\d{4,})$/;
+// "0,5", "0,111" or "3{,}14": a decimal comma. After 1–999, a comma before exactly three digits is a
+// thousands separator instead (1,500).
+const DECIMAL_COMMA = /^([+-]?\d+)(?:,|\{,\})(\d+)$/;
 
 /** An English word (three letters or more outside LaTeX commands) marks a text answer: no algebra on it. */
 function isTextual(s: string): boolean {
@@ -93,7 +94,8 @@ export function equalNormalized(pred: string, gold: string, ctx: CompareContext,
 
 function decimalComma(s: string): number | null {
   const m = DECIMAL_COMMA.exec(s);
-  return m ? Number(`${m[1]}.${m[2]}`) : null;
+  if (!m || (m[2]!.length === 3 && !/^[+-]?0$/.test(m[1]!))) return null;
+  return Number(`${m[1]}.${m[2]}`);
 }
 
 /** The value of "label = value" when the label only names the answer (SIMPLE_LHS), else null. */

@@ -145,7 +145,9 @@ function answerPhrase(text: string): string | null {
  * and all-capital names (SRMC, AB). An answer holds none; a sentence does.
  */
 function proseWords(text: string): number {
-  const bare = text.replace(/\\(?:text|mbox|mathrm|textbf|textit)\s*\{[^{}]*\}/g, ' ').replace(/\\[a-zA-Z]+/g, ' ');
+  const bare = text
+    .replace(/\\(?:text|mbox|mathrm|textbf|textit|begin|end)\s*\{[^{}]*\}(?:\{[a-z|]*\})?/g, ' ')
+    .replace(/\\[a-zA-Z]+/g, ' ');
   const words = bare.match(/[A-Za-z]{3,}/g) ?? [];
   return words.filter((w) => !/^(?:and|or)$/i.test(w) && w !== w.toUpperCase()).length;
 }
@@ -182,8 +184,8 @@ function lastMathSpan(text: string): Found | null {
   return last;
 }
 
-// A number (with thousands separators: 1,000, 14{,}916, 10\,080) or a comma list of numbers (1, 2, 3).
-const NUMBER = String.raw`[+-]?(?:\d{1,3}(?:(?:,|\{,\}|\\,|\\!|,\\!)\d{3})+(?!\d)|\d+)(?:\.\d+)?`;
+// A number (with thousands separators: 1,000, 14{,}916, 10\,080; or a fraction 2/3) or a comma list of numbers (1, 2, 3).
+const NUMBER = String.raw`[+-]?(?:\d{1,3}(?:(?:,|\{,\}|\\,|\\!|,\\!)\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+(?!\.?\d))?`;
 const NUMBER_RUN = new RegExp(`${NUMBER}(?:\\s*,\\s*${NUMBER})*`, 'g');
 // What may not touch a standalone number: letters and symbols that make it part of a word or an expression.
 const GLUED_BEFORE = /[A-Za-z0-9_^\\{}./]$|[A-Za-z]\($/;

@@ -131,6 +131,8 @@ export function normalizeAnswer(raw: string, opts: NormalizeOptions = {}): strin
   // Matrices: all bracket styles compare as pmatrix.
   s = s.replace(/\\begin\{array\}\{[^}]*\}/g, '\\begin{pmatrix}').replace(/\\end\{array\}/g, '\\end{pmatrix}');
   s = s.replace(/\b[bBvV]matrix(?![a-zA-Z])/g, 'pmatrix');
+  // Brackets written around a matrix environment (\left[\begin{array}…\right]) are its delimiters.
+  s = s.replace(/^\s*(?:\\left)?\s*[[(]\s*(\\begin\{pmatrix\}[\s\S]*\\end\{pmatrix\})\s*(?:\\right)?\s*[\])]\s*$/, '$1');
   s = s.replace(/\\[tdc]frac(?![a-zA-Z])/g, '\\frac');
   s = s.replace(/≤|<=/g, '\\le ').replace(/≥|>=/g, '\\ge ').replace(/≠/g, '\\ne ');
   s = s.replace(/\\neq(?![a-zA-Z])/g, '\\ne').replace(/\\leq(?:slant)?(?![a-zA-Z])/g, '\\le').replace(/\\geq(?:slant)?(?![a-zA-Z])/g, '\\ge');

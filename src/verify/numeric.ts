@@ -5,7 +5,7 @@ export const REL_TOL = 1e-4;
 
 // 12, -3.5, +2, .5, 1,234,567.25 (groups of three only), 4.5e33, 4.5\times10^{33}, 3\cdot10^8.
 const PLAIN = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
-const THOUSANDS = /^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
+const THOUSANDS = /^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$/;
 const E_NOTATION = /^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$/;
 const TIMES_TEN = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:\\times|\\cdot|\*|x)10\^(?:\{([+-]?\d+)\}|([+-]?\d))$/;
 

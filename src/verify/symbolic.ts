@@ -53,6 +53,19 @@ function rewriteBinomials(latex: string): string {
   return s;
 }
 
+/**
+ * Scientific notation in a form the parser keeps. It reads `7.4e-12` as 0 and folds `7.4\\times10^{-12}` and
+ * `0.0000000000074` into a literal that its tolerance chops to 0, which made `\\sqrt{7.4e-12}` equal 7.4e-12;
+ * `{10}^{-12}` stays a power. e-notation is rewritten only in unambiguous shapes (a decimal point or a
+ * two-digit exponent), since `2e-1` may be 2e − 1.
+ */
+function rewriteNumbers(latex: string): string {
+  return latex
+    .replace(/(?<![\w.])(\d+\.\d+|\d+(?=e[+-]?\d{2}))e([+-]?\d+)(?![\w.])/g, '$1\\times{10}^{$2}')
+    .replace(/(\d)\s*(\\times|\\cdot)\s*10\s*\^/g, '$1$2{10}^')
+    .replace(/(?<![\w.])0\.(0{6,})(\d+)/g, (_, zeros: string, digits: string) => `${digits}\\times{10}^{-${zeros.length + digits.length}}`);
+}
+
 function containsError(node: MathJson): boolean {
   if (!Array.isArray(node)) return false;
   if (node[0] === 'Error' || node[0] === 'ErrorCode') return true;
@@ -67,7 +80,7 @@ export function parseLatex(latex: string): MathJson | null {
   if (latex.length <= MAX_LATEX_CHARS) {
     try {
       // Non-canonical: canonicalisation folds exact arithmetic, which is unbounded on inputs like 99^(99^99).
-      json = ce().parse(rewriteBinomials(latex), { canonical: false }).json as MathJson;
+      json = ce().parse(rewriteNumbers(rewriteBinomials(latex)), { canonical: false }).json as MathJson;
       if (containsError(json)) json = null;
     } catch {
       json = null;
