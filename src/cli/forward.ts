@@ -8,6 +8,7 @@ import { ids } from '../tensor/ops.ts';
 import { lossGradients, writeGradients } from '../train/grads.ts';
 import { useBackend } from './backend_option.ts';
 import { readTokenRows } from './json_input.ts';
+import { claimOutputFile } from '../io/output_policy.ts';
 import { emitJson } from './output.ts';
 
 export function registerForward(program: Command): void {
@@ -20,7 +21,10 @@ export function registerForward(program: Command): void {
     .option('--out <file>', 'write the JSON here instead of stdout')
     .option('--adapter <dir>', 'apply this PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)')
     .option('--grads <file>', 'with --labels: write the loss gradient of every trainable tensor here (safetensors; LoRA under PEFT names without base_model.model., else every weight)')
-    .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string; adapter?: string; grads?: string }) {
+    .option('--overwrite', 'replace an existing --out or --grads')
+    .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string; adapter?: string; grads?: string; overwrite?: boolean }) {
+      if (o.out) claimOutputFile(o.out, { overwrite: o.overwrite });
+      if (o.grads) claimOutputFile(o.grads, { flag: '--grads', overwrite: o.overwrite });
       useBackend(this);
       const model = loadModel(o.model);
       if (o.adapter) model.adapter = loadPeftAdapter(o.adapter, model.config);

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { loadModel } from '../nn/load.ts';
 import type { GenerationResult } from '../sample/request.ts';
 import { useBackend } from './backend_option.ts';
+import { claimOutputFile } from '../io/output_policy.ts';
 import { emitJson, stderrNotice } from './output.ts';
 import { readTextPrompts, readTokenPrompts } from './prompt_input.ts';
 import { makeGenerator, optionalTokenizer, samplingParams } from '../sample/sampling.ts';
@@ -15,6 +16,7 @@ interface GenerateFlags extends SamplingFlags {
   tokens?: string;
   prompts?: string;
   out?: string;
+  overwrite?: boolean;
 }
 
 export function registerGenerate(program: Command): void {
@@ -24,13 +26,15 @@ export function registerGenerate(program: Command): void {
     .requiredOption('--model <dir>', 'HF model directory')
     .option('--tokens <file>', 'JSON array of token-id prompt rows (lengths may differ)')
     .option('--prompts <file>', 'JSONL of {"prompt": text} or {"messages": [...]} (needs tokenizer.json in --model)')
-    .option('--out <file>', 'write the JSON here instead of stdout');
+    .option('--out <file>', 'write the JSON here instead of stdout')
+    .option('--overwrite', 'replace an existing --out');
   addSamplingOptions(cmd, 32).action(function (this: Command, o: GenerateFlags) {
     if (!!o.tokens === !!o.prompts) throw new Error('generate: give exactly one of --tokens FILE or --prompts FILE.jsonl');
     useBackend(this);
     const tok = optionalTokenizer(o.model);
     if (o.prompts && !tok) throw new Error(`${o.model}: --prompts needs a tokenizer, and there is no tokenizer.json (use --tokens)`);
     const prompts = o.prompts ? readTextPrompts(o.prompts, tok!) : readTokenPrompts(o.tokens!);
+    if (o.out) claimOutputFile(o.out, { overwrite: o.overwrite });
     const model = loadModel(o.model);
     const gen = makeGenerator(model, prompts, o, tok, stderrNotice);
     const params = samplingParams(o);

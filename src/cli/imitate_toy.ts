@@ -92,7 +92,7 @@ async function runToyImitate(cmd: Command, o: SftFlags & ToyFlags): Promise<void
   const log = stageLog(o.quiet);
   log.line(`imitate: toy stage on the ${backend.name} backend → ${o.out}`);
   const started = performance.now();
-  const r = await imitateToy({ task, distill: { task: task.name, levels, examples, ...scarce, seed, reflectionRate, ...(stepStyle ? { stepStyle } : {}) }, model, train, outDir: o.out, log });
+  const r = await imitateToy({ task, distill: { task: task.name, levels, examples, ...scarce, seed, reflectionRate, ...(stepStyle ? { stepStyle } : {}) }, model, train, outDir: o.out, overwrite: o.overwrite === true, log });
   log.line(`imitate: ${r.train.steps} steps, final loss ${r.train.finalLoss.toFixed(3)}, ${Math.round(r.train.tokens / Math.max(r.train.seconds, 1e-9))} tok/s → ${o.out}`);
   process.stdout.write(`${JSON.stringify({
     status: 'done', model: o.out, task: task.name, levels, scarce_levels: scarce.scarceLevels, distilled: r.distilled, reflective: r.reflective, parameters: r.parameters,

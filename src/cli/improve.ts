@@ -116,7 +116,7 @@ async function improveToyCommand(cmd: Command, o: ImproveFlags): Promise<void> {
   log.line(`improve: ${o.model} on the ${backend.name} backend → ${o.out}`);
   const started = performance.now();
   const r = await improveToy({
-    model, init: o.init, distilled, pool, train, seed, round, task: spec?.task ?? note?.task ?? null, distill: spec ?? note?.distill ?? null, outDir: o.out, log,
+    model, init: o.init, distilled, pool, train, seed, round, task: spec?.task ?? note?.task ?? null, distill: spec ?? note?.distill ?? null, outDir: o.out, overwrite: o.overwrite === true, log,
   });
   log.line(`improve: ${r.train.steps} steps on ${r.train.examples} traces, final loss ${r.train.finalLoss.toFixed(3)} → ${o.out}`);
   process.stdout.write(`${JSON.stringify({

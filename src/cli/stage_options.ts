@@ -37,7 +37,7 @@ export function refuseFlags(cmd: Command, keep: ReadonlySet<string>, why: string
 }
 
 /** The SFT flags the toy trainer honours (the loop's TrainStageConfig, the seed, and the output switches). */
-export const TOY_TRAIN_KEYS = ['epochs', 'lr', 'batchSize', 'warmup', 'schedule', 'weightDecay', 'maxGradNorm', 'seed', 'quiet', 'full', 'out'] as const;
+export const TOY_TRAIN_KEYS = ['epochs', 'lr', 'batchSize', 'warmup', 'schedule', 'weightDecay', 'maxGradNorm', 'seed', 'quiet', 'full', 'out', 'overwrite'] as const;
 
 interface SftTrainFlags {
   epochs?: number;

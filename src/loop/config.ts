@@ -1,7 +1,8 @@
 // An experiment's configuration: plain JSON (see examples/*.json), filled in with defaults and validated
 // with errors that name the file and the field. Every stage reads its part; nothing else configures a run.
-import { readConfigJson } from './config_fields.ts';
-import { STEP_STYLES, type StepStyle } from '../tasks/task.ts';
+import { ConfigObject, readConfigJson } from './config_fields.ts';
+import { getTask, taskNames } from '../tasks/index.ts';
+import { STEP_STYLES, type StepStyle, type Task } from '../tasks/task.ts';
 
 export interface ToyModelConfig {
   hiddenSize: number;
@@ -83,92 +84,89 @@ export interface ExperimentConfig {
 }
 
 const TRAIN_DEFAULTS = { warmup: 10, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1 } as const;
+const SCHEDULES = ['constant', 'cosine', 'linear'] as const;
 
+/** Read and check a toy config: unknown fields (with the nearest known name) and out-of-range values are errors. */
 export function parseConfig(json: unknown, file: string): ExperimentConfig {
-  const at = (path: string) => `${file}: field '${path}'`;
-  const obj = (v: unknown, path: string): Record<string, unknown> => {
-    if (v === undefined) return {};
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at(path)} must be an object`);
-    return v as Record<string, unknown>;
-  };
-  const num = (o: Record<string, unknown>, path: string, key: string, dflt?: number, int = false): number => {
-    const v = o[key] ?? dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (int && !Number.isInteger(v))) {
-      throw new Error(`${at(`${path}${key}`)} must be a non-negative ${int ? 'integer' : 'number'}${v === undefined ? ' (missing)' : `, got ${JSON.stringify(v)}`}`);
-    }
-    return v;
-  };
-  const levels = (o: Record<string, unknown>, key: string): number[] => {
-    const v = o[key];
-    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => Number.isInteger(x) && x > 0)) {
-      throw new Error(`${at(`levels.${key}`)} must be a non-empty array of positive integers, got ${JSON.stringify(v)}`);
-    }
-    return v as number[];
-  };
-  const choice = <T extends string>(o: Record<string, unknown>, path: string, key: string, options: readonly T[], dflt: T): T => {
-    const v = o[key] ?? dflt;
-    if (!options.includes(v as T)) throw new Error(`${at(`${path}${key}`)} must be one of ${options.join(', ')}, got ${JSON.stringify(v)}`);
-    return v as T;
-  };
-  const train = (o: Record<string, unknown>, path: string): TrainStageConfig => ({
-    epochs: num(o, path, 'epochs'),
-    lr: num(o, path, 'lr'),
-    batchSize: num(o, path, 'batchSize', undefined, true),
-    warmup: num(o, path, 'warmup', TRAIN_DEFAULTS.warmup, true),
-    schedule: choice(o, path, 'schedule', ['constant', 'cosine', 'linear'] as const, TRAIN_DEFAULTS.schedule),
-    weightDecay: num(o, path, 'weightDecay', TRAIN_DEFAULTS.weightDecay),
-    maxGradNorm: num(o, path, 'maxGradNorm', TRAIN_DEFAULTS.maxGradNorm),
-  });
-  const sampling = (o: Record<string, unknown>, path: string, k: number): SamplingConfig => ({
-    temperature: num(o, path, 'temperature', 1),
-    topP: num(o, path, 'topP', 1),
-    k: num(o, path, 'k', k, true),
-    maxNewTokens: num(o, path, 'maxNewTokens', 512, true),
-  });
-
-  const root = obj(json, '');
-  const m = obj(root.model, 'model');
-  const lv = obj(root.levels, 'levels');
-  const im = obj(root.imitate, 'imitate');
-  const ex = obj(root.explore, 'explore');
-  const ip = obj(root.improve, 'improve');
-  const ev = obj(root.eval, 'eval');
-  const config: ExperimentConfig = {
-    name: typeof root.name === 'string' ? root.name : 'experiment',
-    seed: num(root, '', 'seed', 1, true),
-    task: typeof root.task === 'string' ? root.task : (() => { throw new Error(`${at('task')} must name a task`); })(),
-    model: {
-      hiddenSize: num(m, 'model.', 'hiddenSize', 128, true),
-      numLayers: num(m, 'model.', 'numLayers', 4, true),
-      numHeads: num(m, 'model.', 'numHeads', 4, true),
-      numKvHeads: num(m, 'model.', 'numKvHeads', 2, true),
-      intermediateSize: num(m, 'model.', 'intermediateSize', 352, true),
-      ropeTheta: num(m, 'model.', 'ropeTheta', 10000),
-    },
-    levels: {
-      distill: levels(lv, 'distill'), scarce: lv.scarce === undefined ? [] : levels(lv, 'scarce'),
-      explore: levels(lv, 'explore'), eval: levels(lv, 'eval'),
-    },
-    imitate: {
-      ...train(im, 'imitate.'), examples: num(im, 'imitate.', 'examples', undefined, true),
-      scarceExamples: num(im, 'imitate.', 'scarceExamples', 0, true), reflectionRate: num(im, 'imitate.', 'reflectionRate', 0.3),
-      stepStyle: im.stepStyle === undefined ? undefined : choice(im, 'imitate.', 'stepStyle', STEP_STYLES, 'compact'),
-    },
-    explore: { ...sampling(ex, 'explore.', 8), problemsPerLevel: num(ex, 'explore.', 'problemsPerLevel', 50, true), capPerProblem: num(ex, 'explore.', 'capPerProblem', 1, true) },
-    improve: {
-      ...train(ip, 'improve.'), rounds: num(ip, 'improve.', 'rounds', 3, true),
-      init: choice(ip, 'improve.', 'init', ['continue', 'base'] as const, 'continue'),
-      replay: ip.replay === undefined || ip.replay === null ? null : num(ip, 'improve.', 'replay', undefined, true),
-    },
-    eval: { ...sampling(ev, 'eval.', 4), problemsPerLevel: num(ev, 'eval.', 'problemsPerLevel', 40, true) },
-    ablation: { scarceScale: num(obj(root.ablation, 'ablation'), 'ablation.', 'scarceScale', 0) },
-    maxBatch: num(root, '', 'maxBatch', 64, true),
-  };
-  const c = config.model;
-  if (c.hiddenSize % c.numHeads !== 0 || c.numHeads % c.numKvHeads !== 0 || (c.hiddenSize / c.numHeads) % 2 !== 0) {
-    throw new Error(`${file}: model needs hiddenSize divisible by numHeads into an even head size, and numHeads divisible by numKvHeads; got ${c.hiddenSize}/${c.numHeads}/${c.numKvHeads}`);
+  const root = ConfigObject.root(json, file);
+  const name = root.string('name', 'experiment');
+  const taskName = root.string('task');
+  let task: Task;
+  try {
+    task = getTask(taskName);
+  } catch {
+    root.fail('task', `one of ${taskNames().map((t) => JSON.stringify(t)).join(', ')}`);
   }
-  if (config.explore.k === 0 || config.eval.k === 0) throw new Error(`${file}: explore.k and eval.k must be at least 1`);
+  const train = (o: ConfigObject): TrainStageConfig => ({
+    epochs: o.number('epochs', undefined, { min: 0, exclusiveMin: true }),
+    lr: o.number('lr', undefined, { min: 0, exclusiveMin: true }),
+    batchSize: o.number('batchSize', undefined, { min: 1, int: true }),
+    warmup: o.number('warmup', TRAIN_DEFAULTS.warmup, { min: 0, int: true }),
+    schedule: o.choice('schedule', SCHEDULES, TRAIN_DEFAULTS.schedule),
+    weightDecay: o.number('weightDecay', TRAIN_DEFAULTS.weightDecay, { min: 0 }),
+    maxGradNorm: o.number('maxGradNorm', TRAIN_DEFAULTS.maxGradNorm, { min: 0 }),
+  });
+  const sampling = (o: ConfigObject, k: number): SamplingConfig => ({
+    temperature: o.number('temperature', 1, { min: 0 }),
+    topP: o.number('topP', 1, { min: 0, max: 1, exclusiveMin: true }),
+    k: o.number('k', k, { min: 1, int: true }),
+    maxNewTokens: o.number('maxNewTokens', 512, { min: 1, int: true }),
+  });
+  const levelList = (o: ConfigObject, key: string, optional = false): number[] => {
+    if (optional && !o.has(key)) return (o.optionalLabels(key), []);
+    const v = o.optionalLabels(key);
+    const list = (v ?? []).map(Number);
+    if (v === null || !list.every((l) => Number.isInteger(l) && l >= task.minLevel && l <= task.maxLevel)) {
+      o.fail(key, `a non-empty list of ${task.name} levels, integers in [${task.minLevel}, ${task.maxLevel}]`);
+    }
+    return list;
+  };
+
+  const m = root.object('model');
+  const model: ToyModelConfig = {
+    hiddenSize: m.number('hiddenSize', 128, { min: 2, int: true }),
+    numLayers: m.number('numLayers', 4, { min: 1, int: true }),
+    numHeads: m.number('numHeads', 4, { min: 1, int: true }),
+    numKvHeads: m.number('numKvHeads', 2, { min: 1, int: true }),
+    intermediateSize: m.number('intermediateSize', 352, { min: 1, int: true }),
+    ropeTheta: m.number('ropeTheta', 10000, { min: 0, exclusiveMin: true }),
+  };
+  m.done();
+  if (model.hiddenSize % model.numHeads !== 0 || model.numHeads % model.numKvHeads !== 0 || (model.hiddenSize / model.numHeads) % 2 !== 0) {
+    throw new Error(`${file}: model needs hiddenSize divisible by numHeads into an even head size, and numHeads divisible by numKvHeads; got ${model.hiddenSize}/${model.numHeads}/${model.numKvHeads}`);
+  }
+  const lv = root.object('levels');
+  const levels = { distill: levelList(lv, 'distill'), scarce: levelList(lv, 'scarce', true), explore: levelList(lv, 'explore'), eval: levelList(lv, 'eval') };
+  lv.done();
+  const im = root.object('imitate');
+  const imitate = {
+    ...train(im), examples: im.number('examples', undefined, { min: 1, int: true }),
+    scarceExamples: im.number('scarceExamples', 0, { min: 0, int: true }), reflectionRate: im.number('reflectionRate', 0.3, { min: 0, max: 1 }),
+    stepStyle: im.optionalChoice('stepStyle', STEP_STYLES),
+  };
+  im.done();
+  const ex = root.object('explore');
+  const explore = {
+    ...sampling(ex, 8), problemsPerLevel: ex.number('problemsPerLevel', 50, { min: 1, int: true }), capPerProblem: ex.number('capPerProblem', 1, { min: 1, int: true }),
+  };
+  ex.done();
+  const ip = root.object('improve');
+  const improve = {
+    ...train(ip), rounds: ip.number('rounds', 3, { min: 0, int: true }), init: ip.choice('init', ['continue', 'base'] as const, 'continue'),
+    replay: ip.optionalNumber('replay', null, { min: 0, int: true }),
+  };
+  ip.done();
+  const ev = root.object('eval');
+  const evalConfig = { ...sampling(ev, 4), problemsPerLevel: ev.number('problemsPerLevel', 40, { min: 1, int: true }) };
+  ev.done();
+  const ab = root.object('ablation');
+  const ablation = { scarceScale: ab.number('scarceScale', 0, { min: 0 }) };
+  ab.done();
+  const config: ExperimentConfig = {
+    name, seed: root.number('seed', 1, { min: 0, int: true }), task: taskName, model, levels, imitate, explore, improve, eval: evalConfig, ablation,
+    maxBatch: root.number('maxBatch', 64, { min: 1, int: true }),
+  };
+  root.done();
   return config;
 }
 

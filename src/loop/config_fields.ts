@@ -117,13 +117,40 @@ export class ConfigObject {
     return v as T;
   }
 
+  /** A choice as above, or undefined when absent. */
+  optionalChoice<T extends string>(key: string, options: readonly T[]): T | undefined {
+    return this.has(key) ? this.choice(key, options, options[0]!) : (this.take(key), undefined);
+  }
+
   /** Refuse keys nobody read: a misspelt optional field would otherwise leave its default in force. */
   done(): void {
     for (const key of Object.keys(this.value)) {
       if (!this.read.has(key)) {
+        const guess = nearestName(key, [...this.read]);
         const known = [...this.read].sort().join(', ');
-        throw new Error(`${this.file}: unknown field '${this.at(key)}'${known ? ` (known here: ${known})` : ''}`);
+        throw new Error(`${this.file}: unknown field '${this.at(key)}'${guess ? `; did you mean '${this.at(guess)}'?` : ''}${known ? ` (known here: ${known})` : ''}`);
       }
     }
   }
+}
+
+/** The known name closest to a misspelt one (case-insensitive edit distance), when it is close enough to be a typo. */
+export function nearestName(name: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== null && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }

@@ -1,14 +1,13 @@
 // The toy imitate stage on its own (`still imitate --task`): a char-level student trained from scratch on
 // the teacher's traces, saved as an HF directory with its distilled set (distilled.jsonl, toy pool rows)
 // and a still_toy.json note, which `still explore` and `still improve` read.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveHfModel } from '../nn/save.ts';
 import type { Task } from '../tasks/task.ts';
 import type { ToyModelConfig, TrainStageConfig } from './config.ts';
 import type { StageLog } from './progress.ts';
 import { writeTrajectories } from './stage_pool_rows.ts';
-import { distilledTrajectories, trajectoryExamples, warmupSteps, writeToyNote, type DistillSpec } from './stage_toy.ts';
+import { distilledTrajectories, intoToyFolder, trajectoryExamples, warmupSteps, writeToyNote, type DistillSpec } from './stage_toy.ts';
 import { imitate, type TrainSummary } from './stages.ts';
 import { contextFor, newStudent } from './toy.ts';
 
@@ -19,6 +18,8 @@ export interface ToyImitateOptions {
   /** warmup: steps, or a fraction of the run when < 1. */
   train: TrainStageConfig;
   outDir: string;
+  /** Replace a model (or other files) in outDir; the old one stays until the new one is saved. */
+  overwrite?: boolean;
   log: StageLog;
 }
 
@@ -44,10 +45,12 @@ export async function imitateToy(o: ToyImitateOptions): Promise<ToyImitateResult
   o.log.line(`imitate: ${rows.length} teacher traces of ${o.task.name} at levels ${o.distill.levels.join(',')}${scarce} ` +
     `(${rows.filter((t) => t.reflection).length} with a caught slip), a ${parameters}-parameter student, context ${context}`);
   const train = { ...o.train, warmup: warmupSteps(o.train.warmup, o.train, examples.length) };
-  const summary = await imitate(model, examples, train, o.distill.seed, 'imitate', o.log);
-  mkdirSync(o.outDir, { recursive: true });
-  writeTrajectories(join(o.outDir, 'distilled.jsonl'), rows);
-  saveHfModel(model, o.outDir);
-  writeToyNote(o.outDir, { task: o.task.name, distill: o.distill, stage: 'imitate', round: 0 });
+  const summary = await intoToyFolder(o.outDir, o.overwrite, async (dir) => {
+    const s = await imitate(model, examples, train, o.distill.seed, 'imitate', o.log);
+    writeTrajectories(join(dir, 'distilled.jsonl'), rows);
+    saveHfModel(model, dir);
+    writeToyNote(dir, { task: o.task.name, distill: o.distill, stage: 'imitate', round: 0 });
+    return s;
+  });
   return { train: summary, distilled: rows.length, reflective: rows.filter((t) => t.reflection).length, context, parameters };
 }

@@ -1,13 +1,12 @@
 // The toy improve stage on its own (`still improve --pool … --task|--distilled`): retrain the student on
 // the distilled traces plus the pool, either continuing from its weights or from a fresh initialisation
 // of the same shape (the loop's improve.init), and save it with an updated still_toy.json note.
-import { mkdirSync } from 'node:fs';
 import type { DecoderModel } from '../nn/model.ts';
 import { saveHfModel } from '../nn/save.ts';
 import type { TrainStageConfig } from './config.ts';
 import type { Trajectory } from './pool.ts';
 import type { StageLog } from './progress.ts';
-import { freshStudent, trajectoryExamples, warmupSteps, writeToyNote, type DistillSpec } from './stage_toy.ts';
+import { freshStudent, intoToyFolder, trajectoryExamples, warmupSteps, writeToyNote, type DistillSpec } from './stage_toy.ts';
 import { imitate, type TrainSummary } from './stages.ts';
 
 export interface ToyImproveOptions {
@@ -25,6 +24,8 @@ export interface ToyImproveOptions {
   task: string | null;
   distill: DistillSpec | null;
   outDir: string;
+  /** Replace a model (or other files) in outDir; the old one stays until the new one is saved. */
+  overwrite?: boolean;
   log: StageLog;
 }
 
@@ -47,9 +48,11 @@ export async function improveToy(o: ToyImproveOptions): Promise<ToyImproveResult
   o.log.line(`improve (round ${round}): ${o.distilled.length} distilled + ${o.pool.length} pool traces, ` +
     `${o.init === 'base' ? 'from a fresh initialisation' : 'continuing from the explored student'}`);
   const train = { ...o.train, warmup: warmupSteps(o.train.warmup, o.train, examples.length) };
-  const summary = await imitate(model, examples, train, o.seed, `improve (round ${round})`, o.log);
-  mkdirSync(o.outDir, { recursive: true });
-  saveHfModel(model, o.outDir);
-  if (o.task !== null && o.distill !== null) writeToyNote(o.outDir, { task: o.task, distill: o.distill, stage: 'improve', round });
+  const summary = await intoToyFolder(o.outDir, o.overwrite, async (dir) => {
+    const s = await imitate(model, examples, train, o.seed, `improve (round ${round})`, o.log);
+    saveHfModel(model, dir);
+    if (o.task !== null && o.distill !== null) writeToyNote(dir, { task: o.task, distill: o.distill, stage: 'improve', round });
+    return s;
+  });
   return { train: summary, round, distilled: o.distilled.length, pool: o.pool.length, context };
 }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example } from '../data/example.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { claimOutputFolder } from '../io/output_policy.ts';
 import { initModel, loadModel } from '../nn/load.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import type { ModelConfig } from '../io/hf_config.ts';
@@ -124,6 +125,21 @@ export interface ToyNote {
 }
 
 export const TOY_NOTE = 'still_toy.json';
+
+/**
+ * Claim a toy stage's output folder (output_policy.ts: a saved model there is refused unless overwrite) and
+ * run `fn` writing into it; the model is swapped in only when `fn` has finished.
+ */
+export async function intoToyFolder<T>(outDir: string, overwrite: boolean | undefined, fn: (dir: string) => Promise<T>): Promise<T> {
+  const folder = claimOutputFolder(outDir, { what: 'toy model', finished: 'model.safetensors', overwrite });
+  try {
+    const value = await fn(folder.dir);
+    folder.commit();
+    return value;
+  } finally {
+    folder.release();
+  }
+}
 
 export function writeToyNote(dir: string, note: Omit<ToyNote, 'format'>): void {
   writeJsonAtomic(join(dir, TOY_NOTE), { format: 'still-toy/1', ...note });
