@@ -15,6 +15,7 @@ const EXAMPLES = new URL('../../examples/', import.meta.url);
 
 interface RunFlags {
   out?: string;
+  overwrite?: boolean;
   quiet?: boolean;
   dryRun?: boolean;
 }
@@ -30,13 +31,13 @@ async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: 
   const quiet = o.quiet ?? false;
   if (!quiet) process.stderr.write(`still: running ${configFile} on the ${backend.name} backend → ${outDir}\n`);
   if (loaded.kind === 'hf') {
-    const report = await runHfExperiment(loaded.config, { outDir, quiet, provenance: { ...packageProvenance(), backend: backend.name, device: describeBackend(backend) } });
+    const report = await runHfExperiment(loaded.config, { outDir, quiet, overwrite: o.overwrite, provenance: { ...packageProvenance(), backend: backend.name, device: describeBackend(backend) } });
     const hard = `${report.hard.bench}${report.hard.level !== null ? ` level ${report.hard.level}` : ''}`;
     process.stdout.write(`hard_gain_points ${report.hard_gain_points.toFixed(1)} (${hard}: ${report.hardAccuracy.map((a) => a.toFixed(1)).join(' → ')}); ` +
       `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
     return;
   }
-  const report = await runExperiment(loaded.config, { outDir, quiet });
+  const report = await runExperiment(loaded.config, { outDir, quiet, overwrite: o.overwrite });
   process.stdout.write(`hard_gain_points ${report.hard_gain_points.toFixed(1)} (level ${report.hardestLevel}); ` +
     `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
 }
@@ -47,6 +48,7 @@ export function registerRun(program: Command): void {
     .description('run a STILL experiment from a JSON config: the toy loop, or STILL-2 on an HF checkpoint (imitate → explore → refine → improve → eval rounds); resumes')
     .requiredOption('--config <file>', 'experiment config (see examples/*.json)')
     .option('--out <dir>', 'output directory (default: checkpoints/<name>)')
+    .option('--overwrite', 'start over: run beside the old run and replace it when the new one completes (a plain rerun resumes)')
     .option('--dry-run', 'print the plan (problems, rollouts, tokens to generate and train, memory) and run nothing')
     .option('--quiet', 'no progress output')
     .action(async function (this: Command, o: RunFlags & { config: string }) {
@@ -58,6 +60,7 @@ export function registerRun(program: Command): void {
     .description('the main job: train a tiny model from scratch to think slowly, then self-improve (CPU, minutes)')
     .option('--quick', 'a smaller run (≤ 2 minutes on 2 cores)')
     .option('--out <dir>', 'output directory (default: checkpoints/demo, or checkpoints/demo-quick with --quick)')
+    .option('--overwrite', 'start over: run beside the old run and replace it when the new one completes (a plain rerun resumes)')
     .option('--dry-run', 'print the plan and run nothing')
     .option('--quiet', 'no progress output')
     .action(async function (this: Command, o: RunFlags & { quick?: boolean }) {

@@ -75,7 +75,7 @@ export function claimOutputFolder(target: string, o: OutputFolderOptions): Outpu
       if (o.resume === true) throw new Error(`${flag} ${target}: nothing to resume (the folder is empty)`);
       return here;
     }
-    if (o.overwrite) return staged(target, release);
+    if (o.overwrite) return stageBeside(target, release);
     if (has(o.finished)) {
       if (o.resume === 'auto') return { ...here, finished: true };
       throw new Error(`${flag} ${target} already holds a finished ${o.what} (${o.finished}); choose another folder, or pass --overwrite to replace it`);
@@ -94,8 +94,8 @@ export function claimOutputFolder(target: string, o: OutputFolderOptions): Outpu
   }
 }
 
-/** Under --overwrite: a fresh staging folder beside target, swapped in by commit(). */
-function staged(target: string, release: () => void): OutputFolder {
+/** Under --overwrite: a fresh staging folder beside target (locked by `release`'s holder), swapped in by commit(). */
+export function stageBeside(target: string, release: () => void): OutputFolder {
   const dir = join(dirname(target), `.${basename(target)}.overwrite`);
   rmSync(dir, { recursive: true, force: true }); // an earlier --overwrite that did not finish
   mkdirSync(dir, { recursive: true });

@@ -4,6 +4,7 @@
 // sample of the easy ones. Each round writes its model, pool and metrics to its own folder, and a rerun
 // resumes after the last finished round. The Table 2 ablation adds a distill-only run with more teacher
 // traces at the hard levels, to compare against the small set with and without exploration.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example } from '../data/example.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
@@ -28,6 +29,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** Stop after this round (tests use it to simulate an interrupted run). */
   stopAfterRound?: number;
+  /** Start over: the new run is written beside the old one and swapped in when it completes. */
+  overwrite?: boolean;
 }
 
 /** Teacher traces for problems, each with its own seeded randomness (so adding problems changes no trace). */
@@ -47,9 +50,20 @@ function replayed(bulk: Example[], count: number | null, seed: string): Example[
 }
 
 export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
+  const folder = claimRunFolder(opts.outDir, cfg, opts);
+  try {
+    const report = await experimentIn(cfg, { ...opts, outDir: folder.dir });
+    if (opts.stopAfterRound === undefined || opts.stopAfterRound >= cfg.improve.rounds) folder.commit();
+    return report;
+  } finally {
+    folder.release();
+  }
+}
+
+/** The rounds, written into opts.outDir (the run folder, or its --overwrite stand-in). */
+async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
   const log = stageLog(opts.quiet);
   const task = getTask(cfg.task);
-  claimRunFolder(opts.outDir, cfg);
   const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);
@@ -79,7 +93,11 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
     if (finished) {
       rounds.push(finished);
       model = loadModel(dir, { quiet: true });
-      for (const t of Pool.load(join(dir, 'pool.jsonl'), cfg.explore.capPerProblem).all()) pool.add(t);
+      const poolFile = join(dir, 'pool.jsonl');
+      if (!existsSync(poolFile) && finished.poolSize > 0) {
+        throw new Error(`${poolFile} is missing, but round ${r} finished with a pool of ${finished.poolSize}; restore it, or delete ${done} to redo that round`);
+      }
+      for (const t of Pool.load(poolFile, cfg.explore.capPerProblem).all()) pool.add(t);
       log.line(`round ${r}: already done (${done}), resuming after it`);
       continue;
     }

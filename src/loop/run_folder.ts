@@ -1,16 +1,36 @@
 // A run's output folder and the config that made it. Resuming is only sound when the finished stages came
 // from this very config: a different one is refused, naming the first field that differs, rather than
-// silently mixing two experiments (or overwriting the old one). Used by `still run` for toy and HF runs.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+// silently mixing two experiments (or overwriting the old one). A folder that holds nothing but the old
+// config (a run that failed before its first stage wrote anything) takes the new one. One process writes a
+// run at a time (folder_lock.ts); --overwrite runs beside the old run and swaps it in at the end
+// (output_policy.ts). Used by `still run` for toy and HF runs.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { LOCK_FILE, lockFolder } from '../io/folder_lock.ts';
+import { stageBeside, type OutputFolder } from '../io/output_policy.ts';
 
-/** Check that `outDir` holds no run of another config, then record this one (config.json). */
-export function claimRunFolder(outDir: string, config: unknown): void {
-  mkdirSync(outDir, { recursive: true });
+/**
+ * Lock `outDir`, check that it holds no run of another config, and record this one (config.json). The run
+ * writes into the returned folder's `dir` and calls commit() when it is done (release() on failure).
+ */
+export function claimRunFolder(outDir: string, config: unknown, o: { overwrite?: boolean } = {}): OutputFolder {
+  const release = lockFolder(outDir);
+  try {
+    const folder = o.overwrite ? stageBeside(outDir, release) : { target: outDir, dir: outDir, finished: false, resume: false, commit: release, release };
+    recordConfig(folder.dir, config);
+    return folder;
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+function recordConfig(outDir: string, config: unknown): void {
   const file = join(outDir, 'config.json');
   const now = JSON.parse(JSON.stringify(config)) as unknown;
-  if (existsSync(file)) {
+  const onlyConfig = () => readdirSync(outDir).every((e) => e === 'config.json' || e.startsWith(LOCK_FILE));
+  if (existsSync(file) && !onlyConfig()) {
     let before: unknown;
     try {
       before = JSON.parse(readFileSync(file, 'utf8'));
@@ -20,9 +40,14 @@ export function claimRunFolder(outDir: string, config: unknown): void {
     const diff = firstDifference(before, now, '');
     if (diff !== null) {
       throw new Error(`${file}: this folder holds a run with a different config (field '${diff}' differs); ` +
-        'choose another --out, or delete the folder to start over');
+        'choose another --out, or pass --overwrite to start over');
     }
     return;
+  }
+  const foreign = readdirSync(outDir).filter((e) => e !== 'config.json' && !e.startsWith(LOCK_FILE));
+  if (foreign.length > 0) {
+    throw new Error(`${outDir} holds files that are not a still run (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); ` +
+      'choose a new or empty --out, or pass --overwrite to replace them');
   }
   writeJsonAtomic(file, now);
 }

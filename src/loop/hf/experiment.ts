@@ -51,6 +51,8 @@ export interface HfRunOptions {
   log?: StageLog;
   /** Stop after this round (tests use it to split a run). */
   stopAfterRound?: number;
+  /** Start over: the new run is written beside the old one and swapped in when it completes. */
+  overwrite?: boolean;
   /** Where the run ran, for report.json. */
   provenance: Omit<Provenance, 'model' | 'data'>;
 }
@@ -86,7 +88,6 @@ export async function runHfExperiment(cfg: HfExperimentConfig, opts: HfRunOption
   const log = opts.log ?? stageLog(opts.quiet);
   requireModelDir(cfg);
   const context = loadHfConfig(cfg.model).maxPositionEmbeddings;
-  claimRunFolder(opts.outDir, cfg);
   const exploreBudget = clampBudget(cfg.explore.maxNewTokens, context, 'explore.maxNewTokens', log);
   const evalBudget = clampBudget(cfg.eval.maxNewTokens, context, 'eval.maxNewTokens', log);
   const ordered = withoutEvalProblems(exploreOrder(loadExploreData(cfg.explore.data, cfg.explore.format), cfg.explore.levels, cfg.seed), cfg, log);
@@ -96,6 +97,28 @@ export async function runHfExperiment(cfg: HfExperimentConfig, opts: HfRunOption
   const provenance: Provenance = { ...opts.provenance, model: cfg.model, data: { imitate: cfg.imitate.data, explore: cfg.explore.data, eval: cfg.eval.benches.map((b) => b.source) } };
   log.line(`${cfg.name}: ${cfg.model}, imitate on ${cfg.imitate.data.length} file(s), ${cfg.improve.rounds} explore rounds of ${cfg.explore.problemsPerRound} problems × k=${cfg.explore.k} ` +
     `(${ordered.length} in the explore set), eval on ${cfg.eval.benches.map((b) => b.name).join(', ')} → ${opts.outDir}`);
+
+  // Every input is read and checked: only now is the folder claimed (locked, config recorded).
+  const folder = claimRunFolder(opts.outDir, cfg, opts);
+  try {
+    const report = await hfRounds(cfg, { ...opts, outDir: folder.dir }, { log, exploreBudget, evalBudget, ordered, provenance });
+    if (opts.stopAfterRound === undefined || opts.stopAfterRound >= cfg.improve.rounds) folder.commit();
+    return report;
+  } finally {
+    folder.release();
+  }
+}
+
+interface HfRunInputs {
+  log: StageLog;
+  exploreBudget: number;
+  evalBudget: number;
+  ordered: DataProblem[];
+  provenance: Provenance;
+}
+
+/** The rounds, written into opts.outDir (the run folder, or its --overwrite stand-in). */
+async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, exploreBudget, evalBudget, ordered, provenance }: HfRunInputs): Promise<HfReport> {
 
   const filter = (t: Trajectory) => {
     const tokens = t.tokens ?? 0;
