@@ -1,6 +1,7 @@
 // The `still` command line. Each subcommand lives in its own file and registers itself here.
 // Run: npx still --help
 import { Command } from 'commander';
+import { registerDpo } from './dpo.ts';
 import { registerEval } from './eval.ts';
 import { registerExplore } from './explore.ts';
 import { registerForward } from './forward.ts';
@@ -18,7 +19,7 @@ const program = new Command('still')
   .option('--backend <name>', 'compute backend: auto | cpu | cuda (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerImitate, registerExplore, registerImprove]) register(program);
+for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerDpo, registerImitate, registerExplore, registerImprove]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.

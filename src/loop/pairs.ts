@@ -7,11 +7,14 @@
 // HF runs read the all-rollouts file an explore run writes (rollouts_file.ts) and give TRL-layout text
 // rows {prompt, chosen, rejected}, the prompt rendered exactly as explore prompted it; the toy gives
 // pre-tokenized rows with each completion's thought length (data/pairs.ts reads both).
-import type { HfTokenizer } from '../io/hf_tokenizer.ts';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { loadHfTokenizer, type HfTokenizer } from '../io/hf_tokenizer.ts';
 import { userTurn, type PromptStyle } from '../eval/prompt.ts';
 import { THOUGHT_CLOSE } from '../data/still2.ts';
 import { Rng } from '../tasks/rng.ts';
-import type { RolloutsFileRow } from './rollouts_file.ts';
+import { readRolloutsFile, type RolloutsFileRow } from './rollouts_file.ts';
 
 export const PAIR_RULES = ['perplexity', 'random', 'shortest'] as const;
 export type PairRule = (typeof PAIR_RULES)[number];
@@ -140,4 +143,19 @@ export function tokenPairRow(id: string, prompt: number[], chosen: string, rejec
   const [c, ct] = side(chosen);
   const [r, rt] = side(rejected);
   return { prompt_input_ids: prompt, chosen_input_ids: c, rejected_input_ids: r, chosen_thought_tokens: ct, rejected_thought_tokens: rt, id };
+}
+
+/**
+ * Build pairs from an explore run's rollouts file and write them as TRL text rows to `out` (what `still dpo
+ * --rollouts` trains on). The tokenizer directory renders the prompts as explore did.
+ */
+export function writeRolloutPairs(rolloutsFile: string, out: string, tokenizerDir: string, style: PromptStyle, s: PairSelection): PairCounts & { rollouts: number } {
+  const rows = readRolloutsFile(rolloutsFile);
+  const built = pairsFromRolloutRows(rows, rolloutsFile, loadHfTokenizer(tokenizerDir), style, s);
+  if (built.rows.length === 0) {
+    throw new Error(`${rolloutsFile}: none of its ${built.counts.problems} problems has both a correct and an incorrect rollout, so there are no pairs to train on`);
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileAtomic(out, built.rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  return { ...built.counts, rollouts: rows.length };
 }
