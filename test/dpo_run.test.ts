@@ -51,6 +51,8 @@ describe('still dpo on an HF checkpoint (LoRA)', () => {
     expect(JSON.parse(readFileSync(join(out, 'reference_logps.json'), 'utf8')).train).toHaveLength(6);
     expect(JSON.parse(stdout.trim())['rewards/accuracies']).toBeTypeOf('number');
     await expect(still(['--model', model, '--data', pairsFile, '--out', out, '--steps', '1'])).rejects.toThrow(/already holds a finished training run/);
+    await still(['--model', model, '--data', pairsFile, '--out', out, '--steps', '1', '--overwrite']);
+    expect(JSON.parse(readFileSync(join(out, 'training_summary.json'), 'utf8')).step).toBe(1);
   });
 
   it('a run stopped and resumed ends with the adapter an uninterrupted run ends with', async () => {

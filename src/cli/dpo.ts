@@ -10,8 +10,8 @@ import { DPO_LOSS_TYPES, type DpoLossType } from '../train/dpo_loss.ts';
 import { DPO_RECIPE, runDpo, type DpoOptions } from '../train/dpo_run.ts';
 import { TrainProgress } from '../train/progress.ts';
 import { SCHEDULES, type ScheduleKind } from '../train/schedule.ts';
-import { SFT_SUMMARY, finishedSft } from '../train/sft_run.ts';
 import { useBackend } from './backend_option.ts';
+import { resumeCommand, withGracefulStop } from './interrupt.ts';
 
 interface DpoCliOptions {
   model: string;
@@ -56,6 +56,7 @@ interface DpoCliOptions {
   log?: string;
   saveEvery: number;
   resume?: boolean;
+  overwrite?: boolean;
   stopAfter?: number;
   mergeTo?: string;
   quiet?: boolean;
@@ -117,6 +118,7 @@ export function registerDpo(program: Command): void {
     .option('--log <file>', 'append one JSON line per optimizer step: loss, lr, grad_norm, rewards/*, logps/*, eval_*')
     .option('--save-every <n>', 'checkpoint every n steps (Ctrl-C always checkpoints)', int('--save-every'), 0)
     .option('--resume', 'continue from the latest checkpoint in --out/checkpoints (same settings and pairs)')
+    .option('--overwrite', 'replace a finished run (or other files) in --out and --merge-to; the old one stays until the new one is saved')
     .option('--stop-after <n>', 'checkpoint and stop after step n (continue with --resume)', int('--stop-after'))
     .option('--merge-to <dir>', 'LoRA: also write the merged model here as an HF directory')
     .option('--quiet', 'no progress bar or notes')
@@ -141,7 +143,7 @@ export function dpoOptions(o: DpoCliOptions, data: string): DpoOptions {
     steps: o.steps, epochs: o.epochs, lr: o.lr, batchSize: o.batchSize, gradAccum: o.gradAccum, weightDecay: o.weightDecay, warmup,
     schedule: o.schedule as ScheduleKind, minLrRatio: o.minLrRatio, maxGradNorm: o.maxGradNorm, beta1: o.beta1, beta2: o.beta2,
     adamEps: o.adamEps, shuffle: o.shuffle, seed: o.seed, maxLength: o.maxLength, evalData: o.evalData, evalSplit: o.evalSplit,
-    evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log, saveEvery: o.saveEvery, resume: o.resume === true,
+    evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log, saveEvery: o.saveEvery, resume: o.resume === true, overwrite: o.overwrite === true,
     stopAfter: o.stopAfter, mergeTo: o.mergeTo,
   };
 }
@@ -151,37 +153,26 @@ async function runDpoCommand(cmd: Command, o: DpoCliOptions): Promise<void> {
   useBackend(cmd);
   const progress = new TrainProgress({ quiet: o.quiet, label: 'dpo' });
   const note = (line: string) => progress.note(`dpo: ${line}`);
-  let data = o.data!;
-  if (o.rollouts !== undefined) {
-    if (finishedSft(o.out)) throw new Error(`${o.out} already holds a finished training run (${SFT_SUMMARY}); choose another output folder`);
-    data = join(o.out, 'pairs.jsonl');
-    if (!(o.resume === true)) {
-      const c = writeRolloutPairs(o.rollouts, data, o.tokenizer ?? o.model, o.prompt as PromptStyle, { rule: o.pairs as PairRule, perProblem: o.pairsPerProblem, seed: o.seed });
-      note(`${o.rollouts}: ${c.rollouts} rollouts of ${c.problems} problems, ${c.mixed} with a correct and an incorrect one: ${c.pairs} pairs (${o.pairs}) → ${data}`);
-    }
-  }
-  const options = dpoOptions(o, data);
-
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    note('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to abort without one)');
+  const rollouts = o.rollouts;
+  const options = dpoOptions(o, rollouts === undefined ? o.data! : join(o.out, 'pairs.jsonl'));
+  // With --rollouts the pairs are built into the claimed output folder, once, when the run starts.
+  const preparePairs = rollouts === undefined ? undefined : (path: string) => {
+    const c = writeRolloutPairs(rollouts, path, o.tokenizer ?? o.model, o.prompt as PromptStyle, { rule: o.pairs as PairRule, perProblem: o.pairsPerProblem, seed: o.seed });
+    note(`${rollouts}: ${c.rollouts} rollouts of ${c.problems} problems, ${c.mixed} with a correct and an incorrect one: ${c.pairs} pairs (${o.pairs}) → ${options.data}`);
   };
-  process.on('SIGINT', onSigint);
   let result;
   try {
-    result = await runDpo(options, {
+    result = await withGracefulStop(note, (stopRequested) => runDpo(options, {
       note,
+      preparePairs,
       onStart: (i) => progress.start(i.totalSteps, i.startStep),
       onStep: (s) => {
         progress.update(s);
         if (s.eval) note(`step ${s.step}: eval loss ${s.eval.eval_loss.toFixed(4)}, eval rewards/accuracies ${s.eval['eval_rewards/accuracies'].toFixed(3)}, margins ${s.eval['eval_rewards/margins'].toFixed(3)}`);
       },
-      shouldStop: () => stopRequested,
-    });
+      shouldStop: stopRequested,
+    }));
   } finally {
-    process.off('SIGINT', onSigint);
     progress.stop();
   }
   const summary: Record<string, unknown> = {
@@ -190,7 +181,9 @@ async function runDpoCommand(cmd: Command, o: DpoCliOptions): Promise<void> {
   };
   for (const key of ['adapter', 'merged', 'model'] as const) if (result[key] !== undefined) summary[key] = result[key];
   if (result.status !== 'done') {
-    note(`stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}; continue with the same command and --resume`);
+    note(options.overwrite
+      ? `stopped at step ${result.step}/${result.totalSteps}; ${o.out} is unchanged (an interrupted --overwrite starts over when rerun)`
+      : `stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}. Resume with:\n  ${resumeCommand()}`);
     if (result.status === 'interrupted') process.exitCode = 130;
   }
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -10,9 +10,10 @@
 // reference_logps.json, so there is never a second copy of the weights: with LoRA the starting policy is
 // the base plus the SFT adapter, which DPO then continues to train (or a new adapter on a full checkpoint).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadPairs, type TokenPair } from '../data/pairs.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
 import { loadPeftAdapter, savePeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { LORA_TARGETS, createLora, parseTargets } from '../nn/lora.ts';
@@ -74,6 +75,8 @@ export interface DpoOptions {
   log?: string;
   saveEvery?: number;
   resume?: boolean | 'auto';
+  /** Replace a finished run (or other files) in out: the new run is written beside it and swapped in when done. */
+  overwrite?: boolean;
   stopAfter?: number;
   mergeTo?: string;
 }
@@ -105,6 +108,8 @@ export interface DpoHooks {
   onStart?(info: { totalSteps: number; startStep: number }): void;
   onStep?(stats: DpoStepStats): void;
   shouldStop?(): boolean;
+  /** On a fresh run, write the pairs file `data` names (at `path`, inside the claimed folder) before it is read. */
+  preparePairs?(path: string): void;
 }
 
 /** training_summary.json of a DPO run. */
@@ -249,20 +254,54 @@ function prefixed(m: DpoMetrics, prefix: string): Record<string, number> {
 
 export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoResult> {
   checkDpoOptions(o);
-  const started = performance.now();
-  const note = hooks.note ?? (() => {});
-  const finished = finishedSft(o.out) as DpoResult | null;
-  if (finished) {
-    if (o.resume === 'auto') return finished;
-    throw new Error(`${o.out} already holds a finished training run (${SFT_SUMMARY}); choose another output folder`);
-  }
-  const checkpointDir = join(o.out, 'checkpoints');
-  const existing = findCheckpoint(checkpointDir);
-  const resume = o.resume === 'auto' ? existing !== null : o.resume === true;
-  if (resume && !existing) throw new Error(`${checkpointDir}: no checkpoint to resume from (expected latest.json)`);
-  if (!resume && existing) throw new Error(`${o.out} already holds a training checkpoint; add --resume to continue it, or choose another --out`);
   const mode = o.mode ?? { kind: 'lora' };
   if (mode.kind === 'adapter') checkAdapterBase(mode.dir, o.model);
+  const started = performance.now();
+  // A folder holding only the reference cache (and built pairs) is a run that never reached its first checkpoint.
+  const folder = claimOutputFolder(o.out, {
+    what: 'training run', finished: SFT_SUMMARY, resumable: REFERENCE_FILE, overwrite: o.overwrite, resume: o.resume,
+  });
+  if (folder.finished) {
+    folder.release();
+    return finishedSft(o.out) as unknown as DpoResult;
+  }
+  let merged: OutputFolder | null = null;
+  try {
+    if (o.log && !folder.resume && !isInside(o.log, o.out)) claimOutputFile(o.log, { flag: '--log', overwrite: o.overwrite });
+    if (o.mergeTo) merged = claimOutputFolder(o.mergeTo, { flag: '--merge-to', what: 'merged model', finished: 'config.json', overwrite: o.overwrite });
+    const summary = await trainInto(folder.dir, merged?.dir ?? null, folder.resume, mode, o, hooks, started);
+    if (summary.status === 'done') {
+      merged?.commit();
+      folder.commit();
+    }
+    return summary;
+  } finally {
+    merged?.release();
+    folder.release();
+  }
+}
+
+function isInside(file: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(file));
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** A path the user gave inside the output folder, moved to where the run writes (the --overwrite stand-in). */
+function within(path: string, target: string, out: string): string {
+  return isInside(path, target) ? join(out, relative(target, path)) : path;
+}
+
+/** The run itself, writing into `out` (the output folder, or its --overwrite stand-in) and `mergeTo`. */
+async function trainInto(
+  out: string, mergeTo: string | null, resumeFolder: boolean, mode: DpoMode, o: DpoOptions, hooks: DpoHooks, started: number,
+): Promise<DpoResult> {
+  const note = hooks.note ?? (() => {});
+  const checkpointDir = join(out, 'checkpoints');
+  const existing = resumeFolder ? findCheckpoint(checkpointDir) : null;
+  // Resuming a run that cached its reference but saved no checkpoint yet starts its training from step 0.
+  const resume = existing !== null;
+  const data = within(o.data, o.out, out);
+  if (!resumeFolder && hooks.preparePairs) hooks.preparePairs(data);
 
   const model = loadModel(o.model, { quiet: true });
   const cfg = model.config;
@@ -270,7 +309,7 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
   const recipe: SftRecipe = { ...SFT_RECIPE };
   const ctx = sftRenderContext({ model: o.model, tokenizer: o.tokenizer }, recipe);
   const loadOpts = { vocabSize: cfg.vocabSize, maxLength };
-  const loaded = loadPairs(o.data, ctx, loadOpts);
+  const loaded = loadPairs(data, ctx, loadOpts);
   const seed = o.seed ?? 0;
   let trainPairs = loaded.pairs;
   let heldPairs: TokenPair[] = [];
@@ -291,19 +330,17 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
     model: resolve(o.model), adapter: mode.kind === 'adapter' ? resolve(mode.dir) : null, thoughtOnly: lo.thoughtOnly,
     train: fingerprint(trainPairs), eval: fingerprint(heldPairs),
   };
-  const refFile = join(o.out, REFERENCE_FILE);
+  const refFile = join(out, REFERENCE_FILE);
   let cache: ReferenceCache | null = existsSync(refFile) ? (JSON.parse(readFileSync(refFile, 'utf8')) as ReferenceCache) : null;
   if (cache && JSON.stringify(cache.key) !== JSON.stringify(refKey)) {
-    if (resume) throw new Error(`${refFile}: the cached reference log-probs are for other pairs or another reference model; resume with the same settings`);
+    if (resumeFolder) throw new Error(`${refFile}: the cached reference log-probs are for other pairs or another reference model; resume with the same settings`);
     cache = null;
   }
   if (!cache) {
-    if (resume) throw new Error(`${refFile}: missing; a resumed run needs the reference log-probs its first run cached`);
     const all = [...trainPairs, ...heldPairs];
     note(`reference log-probs for ${all.length} pairs (computed once, cached in ${refFile})`);
     const ref = referenceLogps(model, all, lo.thoughtOnly, batchSize, padId, () => {});
     cache = { key: refKey, train: ref.slice(0, trainPairs.length).map((r) => [r.chosen, r.rejected]), eval: ref.slice(trainPairs.length).map((r) => [r.chosen, r.rejected]) };
-    mkdirSync(o.out, { recursive: true });
     writeJsonAtomic(refFile, cache);
   }
   const refTrain = cache.train.map(([chosen, rejected]) => ({ chosen, rejected }));
@@ -360,7 +397,8 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
     consumed = existing!.state.consumed;
     rng.state = existing!.state.rngState;
   }
-  if (o.log) prepareLog(o.log, resume ? step : null);
+  const log = o.log ? within(o.log, o.out, out) : undefined;
+  if (log) prepareLog(log, resume ? step : null);
   const what = model.adapter ? `LoRA r=${model.adapter.config.r} on ${model.adapter.pairs.size} projections` : 'full fine-tuning';
   note(`DPO (${lo.lossType}, beta ${lo.beta}${lo.labelSmoothing ? `, label smoothing ${lo.labelSmoothing}` : ''}${lo.thoughtOnly ? ', thought only' : ''}` +
     `${lo.nllWeight ? `, NLL weight ${lo.nllWeight}` : ''}), ${what}, ${params.reduce((a, p) => a + p.value.size, 0)} trainable parameters, steps ${step}→${totalSteps}`);
@@ -430,9 +468,9 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
         if (e) stats.eval = lastEval = e;
       }
       last = stats;
-      if (o.log) {
+      if (log) {
         const { eval: ev, epoch: _e, ...line } = stats;
-        appendFileSync(o.log, `${JSON.stringify({ ...line, ...ev })}\n`);
+        appendFileSync(log, `${JSON.stringify({ ...line, ...ev })}\n`);
       }
       hooks.onStep?.(stats);
       if ((o.saveEvery ?? 0) > 0 && step % o.saveEvery! === 0 && step < totalSteps) savedAt = checkpoint();
@@ -466,19 +504,19 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
   }
   if (status !== 'done') return summary;
   if (model.adapter) {
-    savePeftAdapter(o.out, model.adapter, cfg, { baseModel: resolve(o.model) });
+    savePeftAdapter(out, model.adapter, cfg, { baseModel: resolve(o.model) });
     summary.adapter = o.out;
-    if (o.mergeTo) {
+    if (mergeTo) {
       mergeLora(model);
-      saveHfModel(model, o.mergeTo, { copyFilesFrom: o.model });
+      saveHfModel(model, mergeTo, { copyFilesFrom: o.model });
       summary.merged = o.mergeTo;
     }
   } else {
-    saveHfModel(model, o.out, { copyFilesFrom: o.model });
+    saveHfModel(model, out, { copyFilesFrom: o.model });
     summary.model = o.out;
   }
   summary.checkpoint = null;
-  writeJsonAtomic(join(o.out, SFT_SUMMARY), summary); // last: the folder now holds a finished run
+  writeJsonAtomic(join(out, SFT_SUMMARY), summary); // last: the folder now holds a finished run
   rmSync(checkpointDir, { recursive: true, force: true });
   return summary;
 }
