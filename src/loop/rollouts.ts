@@ -19,6 +19,8 @@ export interface Rollout {
   finished: boolean;
   tokens: number;
   thoughtChars: number;
+  /** Mean log-prob per generated token under the sampling model (preference pairs choose by perplexity). */
+  logprob?: number;
 }
 
 export interface RolloutStats {
@@ -38,7 +40,7 @@ export function sampleRollouts(
   const job = runRolloutJob<Rollout>({
     problems: problems.map((p) => ({ id: p.id, prompt: promptIds(p) })),
     n: greedy ? 1 : s.k,
-    params: { temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens },
+    params: { temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens, logprobs: true }, // kept, not changed: the sampler always computes them
     context: opts.maxLen,
     generator: { maxBatch: opts.maxBatch, tokenizer, seed: opts.seed },
     model: () => model,
@@ -49,6 +51,7 @@ export function sampleRollouts(
       return {
         id: problem.id, problem, sample: r.sample, completion, correct: v.correct, answer: v.answer,
         finished: r.finishReason === 'stop', tokens: r.tokens.length, thoughtChars: thoughtText(completion).length,
+        ...(r.logprobs && r.logprobs.length > 0 ? { logprob: r.logprobs.reduce((a, x) => a + x, 0) / r.logprobs.length } : {}),
       };
     }),
     onStep: (e) => opts.onProgress?.(e.finished, e.total),
