@@ -55,12 +55,15 @@ export interface ExploreSummary extends GateCounts {
   seconds: number;
 }
 
+/** `onRollouts` sees every graded rollout, correct or not (preference pairs are built from them). */
 export function explore(
   model: DecoderModel, task: Task, problems: Problem[], s: SamplingConfig, pool: Pool, round: number, ctx: SampleContext,
+  onRollouts?: (rollouts: readonly Rollout[]) => void,
 ): ExploreSummary {
   const bar = ctx.log.bar(`explore (round ${round})`, problems.length * s.k, 'rollouts');
   const { rollouts, stats } = sampleRollouts(model, task, problems, s, { ...ctx, seed: ctx.seed + 1000 * round, onProgress: (d) => bar.update(d) });
   bar.stop();
+  onRollouts?.(rollouts);
   return { ...admitRollouts(task, problems, rollouts, pool, round), tokens: stats.tokens, seconds: stats.seconds };
 }
 
