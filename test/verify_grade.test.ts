@@ -98,6 +98,8 @@ describe('verdicts do not depend on the clock (issue 18)', () => {
   });
 });
 
+const POLYNOMIALS = Array.from({ length: 24 }, (_, k) => `x^{5}y^{3}+${k}x^{4}y^{2}z+${k + 1}x\\cdot y\\cdot z^{3}-${k + 2}x^{2}z^{4}+\\frac{x}{y+${k}}`);
+
 describe('cost', () => {
   it('grades plain integers in well under a millisecond', () => {
     const t = performance.now();
@@ -115,6 +117,8 @@ describe('cost', () => {
       [`${'('.repeat(300)}1${')'.repeat(300)}`, '1'], [`${'\\sqrt{'.repeat(200)}2${'}'.repeat(200)}`, '1'],
       [`${'1,'.repeat(500)}1`, `${'1,'.repeat(500)}2`], [`${'(1,2),'.repeat(40)}(1,2)`, `${'(2,1),'.repeat(40)}(1,2)`],
       ['x'.repeat(20_000), 'y'], [`${'{'.repeat(50_000)}\\boxed{${'{'.repeat(50_000)}`, '42'],
+      // 24 polynomials against 24 others: unbounded, the multiset matching takes ~63,000 steps.
+      [POLYNOMIALS.join(', '), POLYNOMIALS.map((q) => `${q}+1`).reverse().join(', ')],
     ];
     for (const [p, g] of hostile) {
       const t = performance.now();

@@ -77,6 +77,10 @@ const TABLE: Record<string, Case[]> = {
     ['$(1,4.5)$', '$(1,\\frac{9}{2})$', true], ['$\\frac{34}{16}+\\frac{\\sqrt{1358}}{16}$', '$4$', false],
     ['$1$', '$1\\sqrt{19}$', false], ['$x+1$', '$x+2n+1$', false], ['$(+5)(b+2)$', '$(a+5)(b+2)$', false],
     ['$\\frac{x}{7}+\\frac{2}{7}$', '$\\frac{x+2}{7}$', true], ['$\\sec^2(y)$', '$\\tan^2(y)+1$', true],
+    // A gold of data/train/math_train.jsonl: its values at the sample points are near 4·10^4, where a
+    // relative 1e-4 once let "+1" pass.
+    ['$\\boxed{(2x^2 + 35x + 120)(x + 8)(2x + 15) + 1}$', '(2x^2 + 35x + 120)(x + 8)(2x + 15)', false],
+    ['$\\boxed{(x+8)(2x+15)(2x^2+35x+120)}$', '(2x^2 + 35x + 120)(x + 8)(2x + 15)', true],
   ],
   'text answers (MV)': [
     ['Therefore, $\\boxed{\\text{Evelyn}}$ is our answer.', '$\\text{Evelyn}$', true],
@@ -85,7 +89,7 @@ const TABLE: Record<string, Case[]> = {
   'multiple choice (GP)': [
     ['C', 'C', true], ['(C)', 'C', true], ['\\boxed{C}', 'C', true], ['The answer is C', 'C', true], ['The answer is C).', 'C', true],
     ['Answer: $C$', 'C', true], ['**Answer:** D', 'D', true], ['\\boxed{(B) 42}', 'B', true],
-    ['The correct answer is B)', 'C', false], ['\\boxed{\\text{(A)}}', 'B', false], ['Answer: A', 'D', false],
+    ['The correct answer is B)', 'C', false], ['\\boxed{\\text{(A)}}', 'B', false], ['Answer: A', 'D', false], ['\\boxed{(C)+1}', 'C', false],
   ],
 };
 

@@ -34,9 +34,10 @@ const NAME = String.raw`(?:\\angle\s?)?(?:[a-zA-Z]{1,3}|\\[a-zA-Z]+)(?:_[0-9a-zA
 // Left-hand sides that just name the answer: a name, f(x), N(n), a tuple of names (p,q), a ratio S_1:S_2.
 const SIMPLE_LHS = new RegExp(`^(?:${NAME}(?:\\([a-zA-Z]\\))?|\\(${NAME}(?:,${NAME})+\\)|${NAME}(?::${NAME})+)$`);
 
-// A multiple-choice letter, and a prediction that starts with one: "(C)", "C)", "C.", "(C)42", "C:42".
+// A multiple-choice letter, and a prediction that starts with one and then only names the option's content:
+// "(C)", "C)", "C.", "(C)42", "C:\frac{1}{2}" (normalised, so without spaces), but not "(C)+1".
 const CHOICE = /^[A-J]$/;
-const CHOICE_PREFIX = /^(?:\(([A-J])\)|([A-J])[.:)])/;
+const CHOICE_PREFIX = /^(?:\(([A-J])\)|([A-J])[.:)])(?![+\-*/^=_])/;
 // "0,5", "0,111" or "3{,}14": a decimal comma. After 1–999, a comma before exactly three digits is a
 // thousands separator instead (1,500).
 const DECIMAL_COMMA = /^([+-]?\d+)(?:,|\{,\})(\d+)$/;

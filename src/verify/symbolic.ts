@@ -17,7 +17,14 @@ import { matchingBrace } from './normalize.ts';
 const MAX_LATEX_CHARS = 400;
 /** Largest expression (in MathJSON nodes) we let the Compute Engine simplify. */
 const MAX_SIMPLIFY_NODES = 60;
+/** Relative tolerance for constants: the Qwen grader's 1e-4, for answers given as rounded decimals. */
 const NUMERIC_TOL = 1e-4;
+/**
+ * Relative tolerance for functions at sample points. Both sides are evaluated exactly in doubles there, so
+ * only rounding separates equal expressions; 1e-4 let a polynomial that takes values near 4·10^4 equal
+ * itself plus 1.
+ */
+const FUNCTION_TOL = 1e-9;
 const SAMPLE_TRIES = 12;
 const SAMPLES_NEEDED = 4;
 /** Steps charged per character parsed, per node simplified, per node evaluated at one point. */
@@ -129,10 +136,10 @@ function casEqual(a: MathJson, b: MathJson, simplify: boolean): boolean {
  * Relative closeness of complex values. `absFloor` is 0 for constants (a physical 1.3e-27 is not 0) and tiny
  * for values at random points, where an identity such as x − x yields rounding noise around 0.
  */
-function closeComplex(a: { re: number; im: number }, b: { re: number; im: number }, absFloor: number): boolean {
+function closeComplex(a: { re: number; im: number }, b: { re: number; im: number }, absFloor: number, tol = NUMERIC_TOL): boolean {
   const diff = Math.hypot(a.re - b.re, a.im - b.im);
   const scale = Math.max(Math.hypot(a.re, a.im), Math.hypot(b.re, b.im));
-  return diff <= NUMERIC_TOL * scale + absFloor;
+  return diff <= tol * scale + absFloor;
 }
 
 type Verdict = boolean | 'inconclusive';
@@ -196,7 +203,7 @@ function numericEqual(a: MathJson, b: MathJson, vars: string[], functions: Reado
     if (r === null) return 'inconclusive';
     const [va, vb] = r;
     if (!va || !vb) continue;
-    if (!closeComplex(va, vb, 1e-12)) return false;
+    if (!closeComplex(va, vb, 1e-12, FUNCTION_TOL)) return false;
     agreed++;
   }
   return agreed >= 2 ? true : 'inconclusive';
