@@ -26,6 +26,7 @@ interface EvalFlags extends SamplingFlags {
   out: string;
   resume?: boolean;
   overwrite?: boolean;
+  force?: boolean;
 }
 
 function positiveInt(flag: string) {
@@ -47,7 +48,8 @@ export function registerEval(program: Command): void {
     .option('--prompt <style>', `${PROMPT_STYLES.join(' | ')}: STILL-2 instruction + question, or the bare question`, 'still2')
     .requiredOption('--out <dir>', 'write results.jsonl and summary.json here')
     .option('--resume', 'continue the interrupted eval in --out (same flags): sample only the problems it has not finished')
-    .option('--overwrite', 'replace a finished eval (or other files) in --out; the old one stays until the new one is written');
+    .option('--overwrite', 'replace a finished eval (or other files) in --out; the old one stays until the new one is written')
+    .option('--force', 'apply --adapter even if it records another base model than --model');
   addSamplingOptions(cmd, LONG_THOUGHT_TOKENS).action(async function (this: Command, o: EvalFlags) {
     const style = promptStyle(o.prompt);
     useBackend(this);
@@ -56,7 +58,7 @@ export function registerEval(program: Command): void {
     try {
       run = await withResumableExit(join(o.out, 'results.partial.jsonl'), () => runEval({
         model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out,
-        resume: o.resume === true, overwrite: o.overwrite === true,
+        resume: o.resume === true, overwrite: o.overwrite === true, forceAdapter: o.force === true,
         onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`),
       }));
     } finally {

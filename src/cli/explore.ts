@@ -49,6 +49,7 @@ interface ExploreFlags {
   out: string;
   resume?: boolean;
   overwrite?: boolean;
+  force?: boolean;
   quiet?: boolean;
 }
 
@@ -77,6 +78,7 @@ export function registerExplore(program: Command): void {
     .requiredOption('--out <file>', 'the pool to write (JSONL); may be the same file as --pool')
     .option('--resume', 'real: continue the interrupted run journaled in OUT.partial.jsonl (same flags), sampling only the problems it lacks')
     .option('--overwrite', 'replace an existing --out (and its rollouts file) instead of refusing; --pool F --out F always extends F')
+    .option('--force', 'real: apply --adapter even if it records another base model than --model')
     .option('--quiet', 'no progress output')
     .action(async function (this: Command, o: ExploreFlags) {
       if ((o.task === undefined) === (o.data === undefined)) throw new Error('still explore needs one of --task NAME (a toy student) or --data FILE (an HF model)');
@@ -117,7 +119,7 @@ async function exploreToyCommand(cmd: Command, o: ExploreFlags, log: ReturnType<
 }
 
 async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType<typeof stageLog>): Promise<Record<string, unknown>> {
-  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'resume', 'prompt']), 'does not apply to --data (it is for a toy student, with --task)');
+  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'force', 'resume', 'prompt']), 'does not apply to --data (it is for a toy student, with --task)');
   const format = o.benchFormat === undefined ? null : evalSetName(o.benchFormat);
   const problems = loadExploreData(o.data!, format, o.problems);
   const journal = `${o.out}.partial.jsonl`;
@@ -133,7 +135,7 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   if (!extending) claimOutputFile(rollouts, { flag: '--out (its rollouts file)', overwrite: o.overwrite });
   const earlier = extending && existsSync(rollouts) ? readRolloutsFile(rollouts) : [];
   const r = await withResumableExit(journal, () => exploreText({
-    model: o.model, adapter: o.adapter, problems, dataset: format ?? undefined, prompt: o.prompt as PromptStyle, pool, round: 1, log, journal, resume: o.resume === true,
+    model: o.model, adapter: o.adapter, forceAdapter: o.force === true, problems, dataset: format ?? undefined, prompt: o.prompt as PromptStyle, pool, round: 1, log, journal, resume: o.resume === true,
     sampling: {
       k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16,
     },

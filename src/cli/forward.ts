@@ -1,6 +1,6 @@
 // `still forward`: logits (and the HF-style shifted loss) of a model on given token ids.
 import type { Command } from 'commander';
-import { loadPeftAdapter } from '../io/peft.ts';
+import { loadAdapterFor } from '../io/adapter_base.ts';
 import { loadModel } from '../nn/load.ts';
 import { shiftedLoss } from '../nn/loss.ts';
 import { noGrad } from '../tensor/autograd.ts';
@@ -9,7 +9,7 @@ import { lossGradients, writeGradients } from '../train/grads.ts';
 import { useBackend } from './backend_option.ts';
 import { readTokenRows } from './json_input.ts';
 import { claimOutputFile } from '../io/output_policy.ts';
-import { emitJson } from './output.ts';
+import { emitJson, stderrNotice } from './output.ts';
 
 export function registerForward(program: Command): void {
   program
@@ -22,12 +22,13 @@ export function registerForward(program: Command): void {
     .option('--adapter <dir>', 'apply this PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)')
     .option('--grads <file>', 'with --labels: write the loss gradient of every trainable tensor here (safetensors; LoRA under PEFT names without base_model.model., else every weight)')
     .option('--overwrite', 'replace an existing --out or --grads')
-    .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string; adapter?: string; grads?: string; overwrite?: boolean }) {
+    .option('--force', 'apply --adapter even if it records another base model')
+    .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string; adapter?: string; grads?: string; overwrite?: boolean; force?: boolean }) {
       if (o.out) claimOutputFile(o.out, { overwrite: o.overwrite });
       if (o.grads) claimOutputFile(o.grads, { flag: '--grads', overwrite: o.overwrite });
       useBackend(this);
       const model = loadModel(o.model);
-      if (o.adapter) model.adapter = loadPeftAdapter(o.adapter, model.config);
+      if (o.adapter) model.adapter = loadAdapterFor(o.adapter, o.model, model.config, { force: o.force, notice: stderrNotice });
       if (o.grads && !o.labels) throw new Error('--grads needs --labels (the gradient is of the labelled loss)');
       const rows = readTokenRows(o.tokens);
       const labels = o.labels ? readTokenRows(o.labels, 'labels') : null;

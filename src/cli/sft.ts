@@ -56,6 +56,7 @@ export interface SftCliOptions {
   saveEvery: number;
   resume?: boolean;
   overwrite?: boolean;
+  force?: boolean;
   stopAfter?: number;
   mergeTo?: string;
   quiet?: boolean;
@@ -121,6 +122,7 @@ export function addSftOptions(cmd: Command, r: SftRecipe, opts: { data: boolean 
     .option('--save-every <n>', 'checkpoint every n steps (Ctrl-C always checkpoints)', int('--save-every'), 0)
     .option('--resume', 'continue from the latest checkpoint in --out/checkpoints (same settings and data)')
     .option('--overwrite', 'replace a finished run (or other files) in --out and --merge-to; the old one stays until the new one is saved')
+    .option('--force', 'train on --init-adapter even if it records another base model than --model')
     .option('--stop-after <n>', 'checkpoint and stop after step n (split a run; continue with --resume)', int('--stop-after'))
     .option('--merge-to <dir>', 'LoRA: also write the merged model here as an HF directory')
     .option('--quiet', 'no progress bar or notes');
@@ -155,7 +157,7 @@ export function sftOptions(o: SftCliOptions): SftOptions {
     adamEps: o.adamEps, shuffle: o.shuffle, seed: o.seed, maxLength: o.maxLength, rowTokens: o.rowTokens, pack: o.pack,
     evalData: o.evalData, evalSplit: o.evalSplit, evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log,
     still2Template: o.prompt === 'plain' ? '' : undefined,
-    saveEvery: o.saveEvery, resume: o.resume === true, overwrite: o.overwrite === true, stopAfter: o.stopAfter, mergeTo: o.mergeTo,
+    saveEvery: o.saveEvery, resume: o.resume === true, overwrite: o.overwrite === true, forceAdapter: o.force === true, stopAfter: o.stopAfter, mergeTo: o.mergeTo,
   };
 }
 

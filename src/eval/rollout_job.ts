@@ -12,6 +12,7 @@
 //   again (keeping the rows the journal already has), so its rollouts match an uninterrupted run's bit
 //   for bit: batched CPU matmuls round a row differently depending on how many rows share the call.
 // The caller writes its real output from the rows and then deletes the journal (discardJournal).
+import { explainNanLogits } from '../nn/weights_check.ts';
 import { JournalWriter, openJournal, type JournalRow, type JournalSettings } from '../io/journal.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { onFinishedRequest } from '../sample/finished_requests.ts';
@@ -40,6 +41,8 @@ export interface RolloutJob<Row extends JournalRow> {
   generator: Omit<GeneratorOptions, 'maxLen'>;
   /** Called only when some problem is left to sample. */
   model: () => DecoderModel;
+  /** Names the model in errors (its directory, and adapter). */
+  source?: string;
   /** The rows to keep for problem i from its n results (in sample order); each row carries the problem's id. */
   grade(problem: number, results: GenerationResult[]): Row[];
   /**
@@ -160,6 +163,8 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
           const e = last as StepEvent | null;
           if (e) Object.assign(before, { step: before.step + e.step, finished: before.finished + e.finished, generated: before.generated + e.generated });
         }
+      } catch (e) {
+        throw explainNanLogits(e, model, job.source ?? 'the model');
       } finally {
         gen.dispose();
       }

@@ -9,7 +9,7 @@ import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { discardJournal, type JournalSettings } from '../io/journal.ts';
 import { claimOutputFolder } from '../io/output_policy.ts';
-import { loadPeftAdapter } from '../io/peft.ts';
+import { loadAdapterFor } from '../io/adapter_base.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
 import type { StepEvent } from '../sample/generator.ts';
@@ -35,6 +35,8 @@ export interface EvalOptions {
   resume?: boolean;
   /** Replace a finished eval (or other files) in `out`; the old one stays until the new one is written. */
   overwrite?: boolean;
+  /** Load `adapter` even if it records another base model. */
+  forceAdapter?: boolean;
   /** Problems per generator call, so a resumed run matches an uninterrupted one bit for bit (rollout_job.ts). */
   wave?: number;
   onStep?: (e: StepEvent) => void;
@@ -152,13 +154,13 @@ async function evaluateInto(out: string, { o, set, tok, problems, config, contex
   const countTokens = (text: string) => tok.encode(text).length;
   let loadS = 0;
   const job = runRolloutJob<EvalRollout>({
-    problems, n: o.sampling.n, params, context, wave: o.wave,
+    problems, n: o.sampling.n, params, context, wave: o.wave, source: o.adapter ? `${o.model} + ${o.adapter}` : o.model,
     contextSource: o.sampling.maxLen ? '--max-len' : 'max_position_embeddings in config.json',
     model: () => {
       const t0 = performance.now();
       const model = loadModel(o.model);
       // Merged, the adapter costs nothing per token; evaluation never needs the separate factors.
-      if (o.adapter) mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
+      if (o.adapter) mergeLora(model, loadAdapterFor(o.adapter, o.model, model.config, { force: o.forceAdapter, notice })).dispose();
       loadS = seconds(t0);
       return model;
     },

@@ -14,7 +14,19 @@ export type AtomicData = string | Uint8Array | readonly Uint8Array[];
 // writeSync takes an int32 length; stay well below it.
 const MAX_WRITE = 1 << 30;
 
-/** Atomically replace `path` with `data`. Throws (and leaves `path` untouched) on any I/O error. */
+/** A write failure the tests inject (a full disk, say): returns the error to throw for `path`, or null. */
+export type WriteFault = (path: string) => NodeJS.ErrnoException | null;
+let injectedFault: WriteFault | null = null;
+
+/** For tests: make atomic writes fail as `fault` says (null: stop). */
+export function injectWriteFault(fault: WriteFault | null): void {
+  injectedFault = fault;
+}
+
+/**
+ * Atomically replace `path` with `data`. Throws (and leaves `path` untouched) on any I/O error, with a
+ * message that names the path: "ENOSPC: no space left on device, write" alone does not say which file.
+ */
 export function writeFileAtomic(path: string, data: AtomicData): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -22,6 +34,8 @@ export function writeFileAtomic(path: string, data: AtomicData): void {
   let fd: number | null = null;
   try {
     fd = openSync(tmp, 'wx', 0o644);
+    const fault = injectedFault?.(path);
+    if (fault) throw fault;
     for (const chunk of chunks) writeAll(fd, chunk);
     fsyncSync(fd);
     closeSync(fd);
@@ -34,7 +48,7 @@ export function writeFileAtomic(path: string, data: AtomicData): void {
     } catch {
       // The temp file may not exist (open failed) or is already renamed; nothing to clean up.
     }
-    throw err;
+    throw namedWriteError(path, err);
   }
   syncDirectory(dir);
 }
@@ -42,6 +56,14 @@ export function writeFileAtomic(path: string, data: AtomicData): void {
 /** Atomically write `value` as JSON (pretty-printed, trailing newline). */
 export function writeJsonAtomic(path: string, value: unknown, indent = 2): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, indent)}\n`);
+}
+
+function namedWriteError(path: string, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.message === 'string' && e.message.includes(path)) return e;
+  const named = new Error(`${path}: cannot write (${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(err)})${e?.code === 'ENOSPC' ? '; free some disk space and rerun (finished work is kept)' : ''}`, { cause: err });
+  (named as NodeJS.ErrnoException).code = e?.code;
+  return named;
 }
 
 function writeAll(fd: number, chunk: Uint8Array): void {

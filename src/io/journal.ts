@@ -117,7 +117,13 @@ export class JournalWriter<T extends JournalRow> {
   }
 
   private write(rows: readonly unknown[]): void {
-    writeSync(this.fd, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    fsyncSync(this.fd);
+    try {
+      writeSync(this.fd, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      fsyncSync(this.fd);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // A torn last line is dropped on --resume, so the journal stays usable: say so.
+      throw new Error(`${this.path}: cannot append to the journal (${code ?? (e as Error).message}); the problems journaled so far are kept, and --resume continues from them`, { cause: e });
+    }
   }
 }

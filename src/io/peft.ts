@@ -19,6 +19,8 @@ import { keep } from '../tensor/scope.ts';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** The adapter_config.json field with the base model's fingerprint (adapter_base.ts); PEFT ignores unknown fields. */
+export const FINGERPRINT_FIELD = 'still_base_fingerprint';
 
 /** What an adapter_config.json says, reduced to what we compute with. */
 export interface PeftLoraSpec {
@@ -175,6 +177,8 @@ export function loadPeftAdapter(dir: string, cfg: ModelConfig, random: () => num
 export interface SavePeftOptions {
   /** Recorded as base_model_name_or_path (PEFT and vLLM use it to find the base model). */
   baseModel?: string | null;
+  /** The base's fingerprint (adapter_base.ts), checked when the adapter is loaded. */
+  baseFingerprint?: string | null;
 }
 
 /** The adapter_config.json object PEFT writes for this adapter. */
@@ -206,6 +210,7 @@ export function peftConfigJson(adapter: LoraAdapter, cfg: ModelConfig, opts: Sav
     task_type: 'CAUSAL_LM',
     use_dora: false,
     use_rslora: lora.useRslora ?? false,
+    ...(opts.baseFingerprint ? { [FINGERPRINT_FIELD]: opts.baseFingerprint } : {}),
   };
 }
 

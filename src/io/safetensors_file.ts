@@ -33,6 +33,8 @@ export interface TensorSource {
   /** Read one tensor's bytes; `into`, if given, must be exactly byteLength long. */
   read(name: string, into?: Uint8Array): RawTensor;
   readF32(name: string): Float32Array;
+  /** `length` bytes of a tensor from byte `start` of its data (clipped to the tensor). */
+  readRange(name: string, start: number, length: number): Uint8Array;
   close(): void;
 }
 
@@ -131,6 +133,15 @@ export class SafetensorsFile implements TensorSource {
   /** Read a float tensor as f32 (f16/bf16 widen exactly, f64 rounds). */
   readF32(name: string): Float32Array {
     return rawToF32(this.read(name), `${this.path}: tensor '${name}'`);
+  }
+
+  readRange(name: string, start: number, length: number): Uint8Array {
+    const info = this.info(name);
+    if (this.fd === null) throw new SafetensorsError(`${this.path}: read of tensor '${name}' after close()`, this.path, name);
+    const from = Math.min(Math.max(0, start), info.byteLength);
+    const data = new Uint8Array(Math.min(length, info.byteLength - from));
+    readInto(this.fd, this.path, name, this.dataStart + info.dataOffsets[0] + from, data);
+    return data;
   }
 
   close(): void {

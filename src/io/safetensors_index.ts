@@ -116,6 +116,10 @@ export class ShardedCheckpoint implements TensorSource {
     return this.shardOf(name).readF32(name);
   }
 
+  readRange(name: string, start: number, length: number): Uint8Array {
+    return this.shardOf(name).readRange(name, start, length);
+  }
+
   close(): void {
     for (const s of this.shards) s.close();
   }

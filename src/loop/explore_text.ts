@@ -9,6 +9,7 @@
 // interrupted run, sampling only the problems it lacks with the same seeds.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { benchOverlapWarnings } from '../data/bench_overlap.ts';
 import { THOUGHT_OPEN } from '../data/still2.ts';
 import { promptIds, styleStops, type PromptStyle } from '../eval/prompt.ts';
 import { completedText } from '../eval/rollout.ts';
@@ -16,7 +17,7 @@ import { runRolloutJob } from '../eval/rollout_job.ts';
 import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import type { FinishReason } from '../sample/request.ts';
-import { loadPeftAdapter } from '../io/peft.ts';
+import { loadAdapterFor } from '../io/adapter_base.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
 import { generatorOptions, samplingParams } from '../sample/sampling.ts';
@@ -84,6 +85,8 @@ export interface TextExploreOptions {
   model: string;
   /** A PEFT LoRA adapter merged into the weights (e.g. `still imitate`'s output). */
   adapter?: string;
+  /** Load `adapter` even if it records another base model. */
+  forceAdapter?: boolean;
   problems: readonly DataProblem[];
   /** A shipped set's name: the grader's per-set rules (percent leniency, units). */
   dataset?: string;
@@ -132,6 +135,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
     k: n, temperature: s.temperature, top_p: s.topP, max_new_tokens: s.maxNewTokens, seed: s.seed,
     context: config.maxPositionEmbeddings, ...o.settings,
   };
+  for (const warning of benchOverlapWarnings(o.problems.map((p) => p.problem), 'the explore data')) o.log.line(`explore: ${warning}`);
   o.log.line(`explore: ${o.problems.length} problems × k=${n}, temperature ${s.temperature}, up to ${s.maxNewTokens} new tokens` +
     `${o.pool.size ? `, merging into a pool of ${o.pool.size}` : ''}`);
 
@@ -142,11 +146,11 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   let job;
   try {
     job = runRolloutJob<TextRollout>({
-      problems, n, params: samplingParams(sampling), context: config.maxPositionEmbeddings, contextSource: 'max_position_embeddings', wave: o.wave,
+      problems, n, params: samplingParams(sampling), source: o.adapter ? `${o.model} + ${o.adapter}` : o.model, context: config.maxPositionEmbeddings, contextSource: 'max_position_embeddings', wave: o.wave,
       generator: generatorOptions(config, sampling, tok),
       model: () => {
         const model = loadModel(o.model, { quiet: true });
-        if (o.adapter) mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
+        if (o.adapter) mergeLora(model, loadAdapterFor(o.adapter, o.model, model.config, { force: o.forceAdapter, notice: (l) => o.log.line(`explore: ${l}`) })).dispose();
         return model;
       },
       grade: (i, results) => results.map((r) => {

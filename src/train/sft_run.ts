@@ -9,10 +9,13 @@
 // run ends with. training_summary.json is written last, so a folder that has it holds a finished run.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { benchOverlapWarnings } from '../data/bench_overlap.ts';
 import { loadSftDataset, splitHeldOut, type DatasetStats } from '../data/dataset.ts';
+import { readJsonl } from '../data/jsonl.ts';
 import type { Example } from '../data/example.ts';
 import type { ChatRenderer, RenderContext } from '../data/render.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { baseFingerprint, loadAdapterFor } from '../io/adapter_base.ts';
 import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { loadPeftAdapter, savePeftAdapter } from '../io/peft.ts';
@@ -81,6 +84,8 @@ export interface SftOptions {
   resume?: boolean | 'auto';
   /** Replace a finished run (or other files) in out: the new run is written beside it and swapped in when done. */
   overwrite?: boolean;
+  /** Load an initial adapter (mode 'adapter') even if it records another base model. */
+  forceAdapter?: boolean;
   /** Checkpoint and return after this step. */
   stopAfter?: number;
   /** LoRA: also write the merged model here. */
@@ -237,6 +242,7 @@ async function trainInto(
   if (o.evalData) evalSet = loadSftDataset(o.evalData, ctx, loadOpts).examples;
   else if (o.evalSplit !== undefined) ({ train: trainSet, held: evalSet } = splitHeldOut(examples, o.evalSplit, seed));
   note(`${typeof o.data === 'string' ? o.data : o.data.join(' + ')}: ${describeStats(stats, maxLength)}`);
+  for (const warning of benchOverlapWarnings(dataQuestions(o.data), 'the training data')) note(warning);
 
   const mode = o.mode ?? { kind: 'lora' };
   let full = mode.kind === 'full';
@@ -245,7 +251,7 @@ async function trainInto(
     full = existing!.state.mode === 'full';
     if (!full) model.adapter = loadPeftAdapter(existing!.dir, cfg);
   } else if (mode.kind === 'adapter') {
-    model.adapter = loadPeftAdapter(mode.dir, cfg);
+    model.adapter = loadAdapterFor(mode.dir, o.model, cfg, { force: o.forceAdapter, notice: note });
   } else if (mode.kind === 'lora') {
     const r = mode.r ?? 16;
     const init = new TrainRng(mixSeed(seed, 2));
@@ -311,7 +317,7 @@ async function trainInto(
   };
   if (result.status !== 'done') return summary;
   if (model.adapter) {
-    savePeftAdapter(out, model.adapter, cfg, { baseModel: resolve(o.model) });
+    savePeftAdapter(out, model.adapter, cfg, { baseModel: resolve(o.model), baseFingerprint: baseFingerprint(o.model) });
     summary.adapter = o.out;
     if (mergeTo) {
       mergeLora(model);
@@ -327,6 +333,12 @@ async function trainInto(
   // The run is complete and saved; its resume state would only block the next run into this folder.
   rmSync(checkpointDir, { recursive: true, force: true });
   return summary;
+}
+
+/** The questions of text rows (STILL-2 `question`, `problem`), for the benchmark-overlap warning. */
+function dataQuestions(data: string | readonly string[]): string[] {
+  return (typeof data === 'string' ? [data] : data).flatMap((file) => readJsonl(file).flatMap(({ value: v }) =>
+    typeof v.question === 'string' ? [v.question] : typeof v.problem === 'string' ? [v.problem] : []));
 }
 
 function isInside(file: string, dir: string): boolean {

@@ -17,6 +17,7 @@
 // from its last checkpoint and explore/eval from their journals, and everything is seeded and sampled in
 // fixed waves, so the report's numbers equal an uninterrupted run's.
 import { existsSync } from 'node:fs';
+import { normalizeQuestion } from '../../data/bench_overlap.ts';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../io/atomic.ts';
 import { loadHfConfig } from '../../io/hf_config.ts';
@@ -72,8 +73,8 @@ export function waveSize(maxBatch: number, samplesPerProblem: number): number {
 
 /** Explore problems that are also in an eval bench (exact text) would train on the test: they are left out. */
 function withoutEvalProblems(problems: DataProblem[], cfg: HfExperimentConfig, log: StageLog): DataProblem[] {
-  const tested = new Set(cfg.eval.benches.flatMap((b) => loadEvalSet(b.source).items.map((item) => item.problem.trim())));
-  const kept = problems.filter((p) => !tested.has(p.problem.trim()));
+  const tested = new Set(cfg.eval.benches.flatMap((b) => loadEvalSet(b.source).items.map((item) => normalizeQuestion(item.problem))));
+  const kept = problems.filter((p) => !tested.has(normalizeQuestion(p.problem)));
   if (kept.length < problems.length) {
     log.line(`explore: ${problems.length - kept.length} problem(s) of ${cfg.explore.data} are also in an eval bench (${cfg.eval.benches.map((b) => b.name).join(', ')}); they are not explored`);
   }
