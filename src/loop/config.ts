@@ -1,6 +1,7 @@
 // An experiment's configuration: plain JSON (see examples/*.json), filled in with defaults and validated
 // with errors that name the file and the field. Every stage reads its part; nothing else configures a run.
 import { ConfigObject, readConfigJson } from './config_fields.ts';
+import { IMPROVE_METHODS, readDpoStage, type DpoStageConfig } from './dpo_config.ts';
 import { getTask, taskNames } from '../tasks/index.ts';
 import { STEP_STYLES, type StepStyle, type Task } from '../tasks/task.ts';
 
@@ -72,6 +73,12 @@ export interface ExperimentConfig {
     init: 'continue' | 'base';
     /** Bulk distilled traces replayed each round beside the pool and the scarce traces (null = all). */
     replay: number | null;
+    /**
+     * 'dpo': after each round's SFT, DPO on pairs of that round's rollouts (STILL-2's SFT+DPO, loop/dpo_stage.ts).
+     * Absent for 'sft' (the default), so configs written before the option still match their run folders.
+     */
+    method?: 'dpo';
+    dpo?: DpoStageConfig;
   };
   eval: SamplingConfig & { problemsPerLevel: number };
   /**
@@ -154,6 +161,9 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
   const improve = {
     ...train(ip), rounds: ip.number('rounds', 3, { min: 0, int: true }), init: ip.choice('init', ['continue', 'base'] as const, 'continue'),
     replay: ip.optionalNumber('replay', null, { min: 0, int: true }),
+    ...(ip.choice('method', IMPROVE_METHODS, 'sft') === 'dpo'
+      ? { method: 'dpo' as const, dpo: readDpoStage(ip.object('dpo'), { lr: 3e-4, epochs: 2, batchSize: 8 }) }
+      : ip.has('dpo') ? ip.fail('dpo', "absent unless improve.method is 'dpo'") : {}),
   };
   ip.done();
   const ev = root.object('eval');
