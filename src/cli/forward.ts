@@ -24,12 +24,12 @@ export function registerForward(program: Command): void {
     .option('--overwrite', 'replace an existing --out or --grads')
     .option('--force', 'apply --adapter even if it records another base model')
     .action(function (this: Command, o: { model: string; tokens: string; labels?: string; out?: string; adapter?: string; grads?: string; overwrite?: boolean; force?: boolean }) {
+      if (o.grads && !o.labels) throw new Error('--grads needs --labels (the gradient is of the labelled loss)');
       if (o.out) claimOutputFile(o.out, { overwrite: o.overwrite });
       if (o.grads) claimOutputFile(o.grads, { flag: '--grads', overwrite: o.overwrite });
       useBackend(this);
       const model = loadModel(o.model);
       if (o.adapter) model.adapter = loadAdapterFor(o.adapter, o.model, model.config, { force: o.force, notice: stderrNotice });
-      if (o.grads && !o.labels) throw new Error('--grads needs --labels (the gradient is of the labelled loss)');
       const rows = readTokenRows(o.tokens);
       const labels = o.labels ? readTokenRows(o.labels, 'labels') : null;
       if (labels && (labels.length !== rows.length || labels[0].length !== rows[0].length)) {
