@@ -107,6 +107,8 @@ describe('extractAnswer', () => {
     expect(extractAnswer('\\(k = \\frac{1}{3}\\)')).toBe('k = \\frac{1}{3}');
     expect(extractAnswer('x = 1 or x = 2')).toBe('x = 1 or x = 2');
     expect(extractAnswer('$\\text{E}$')).toBe('\\text{E}');
+    // A sentence is not a bare answer, however short its words.
+    expect(extractAnswer('So it is 5')).toBe('5');
   });
 
   it('reads multiple-choice phrasings', () => {

@@ -140,16 +140,19 @@ function answerPhrase(text: string): string | null {
   return rest.length > 0 ? rest : null;
 }
 
+// Two-letter English words that mark a sentence ("So it is 5"); longer words are found by length.
+const SHORT_WORDS = new Set(['so', 'is', 'it', 'we', 'to', 'of', 'as', 'be', 'by', 'if', 'on', 'at', 'an', 'my', 'no', 'do']);
+
 /**
  * Words of prose: letter runs of three or more outside LaTeX commands and \text{…}, other than "and"/"or"
- * and all-capital names (SRMC, AB). An answer holds none; a sentence does.
+ * and all-capital names (SRMC, AB), and common two-letter words. An answer holds none; a sentence does.
  */
 function proseWords(text: string): number {
   const bare = text
     .replace(/\\(?:text|mbox|mathrm|textbf|textit|begin|end)\s*\{[^{}]*\}(?:\{[a-z|]*\})?/g, ' ')
     .replace(/\\[a-zA-Z]+/g, ' ');
-  const words = bare.match(/[A-Za-z]{3,}/g) ?? [];
-  return words.filter((w) => !/^(?:and|or)$/i.test(w) && w !== w.toUpperCase()).length;
+  const words = bare.match(/(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])/g) ?? [];
+  return words.filter((w) => (w.length === 2 ? SHORT_WORDS.has(w.toLowerCase()) : !/^(?:and|or)$/i.test(w) && w !== w.toUpperCase())).length;
 }
 
 const MAX_BARE_ANSWER_CHARS = 200;
