@@ -21,6 +21,8 @@ import { Pool } from './pool.ts';
 import { stageLog, type StageLog } from './progress.ts';
 import { buildReport, type Report, type RoundMetrics } from './report.ts';
 import { writeReports } from './report_files.ts';
+import { toyDpoStep } from './dpo_stage.ts';
+import type { Rollout } from './rollouts.ts';
 import { evaluate, explore, imitate, type SampleContext } from './stages.ts';
 import { contextFor, newStudent, traceExample } from './toy.ts';
 
@@ -104,11 +106,13 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
     const started = performance.now();
     let exploreSummary = null;
     let trainSummary;
+    let dpo: Pick<RoundMetrics, 'dpo' | 'sftAccuracy'> = {};
     if (r === 0) {
       model = newStudent(cfg.model, maxLen, cfg.seed);
       trainSummary = await imitate(model, distill, cfg.imitate, cfg.seed, 'imitate (round 0)', log);
     } else {
-      exploreSummary = explore(model!, task, exploreSets[r - 1], cfg.explore, pool, r, ctx);
+      let rollouts: readonly Rollout[] = [];
+      exploreSummary = explore(model!, task, exploreSets[r - 1], cfg.explore, pool, r, ctx, (all) => (rollouts = all));
       log.line(`round ${r}: explored ${exploreSummary.problems} problems × ${cfg.explore.k}: ${exploreSummary.correct} correct rollouts, ` +
         `${exploreSummary.added} new in the pool (now ${pool.size}), solved by level ${fmtLevels(exploreSummary.solvedByLevel)}`);
       if (cfg.improve.init === 'base') model = newStudent(cfg.model, maxLen, cfg.seed);
@@ -118,6 +122,13 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
       // Retraining from the initial weights repeats round 0's recipe with the pool added (the paper's retrain).
       const recipe = cfg.improve.init === 'base' ? cfg.imitate : cfg.improve;
       trainSummary = await imitate(model!, [...replay, ...scarce, ...poolExamples], recipe, cfg.seed + r, `improve (round ${r})`, log);
+      if (cfg.improve.method === 'dpo') {
+        // SFT+DPO: the SFT model's accuracy is kept, so the report can set DPO's effect beside it.
+        const sftAccuracy = evaluate(model!, task, evalProblems, { ...cfg.eval, k: 1 }, ctx).levels;
+        const step = await toyDpoStep(model!, rollouts, cfg.improve.dpo!, dir, cfg.seed + r, log);
+        model = step.model;
+        dpo = { dpo: step.record, sftAccuracy };
+      }
     }
     const evalSummary = evaluate(model!, task, evalProblems, cfg.eval, ctx);
     const metrics: RoundMetrics = {
@@ -125,7 +136,7 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
       reflectionRate: evalSummary.reflectionRate, explore: exploreSummary, train: trainSummary,
       trainTokensPerSec: trainSummary.tokens / Math.max(trainSummary.seconds, 1e-9),
       sampleTokensPerSec: (evalSummary.tokens + (exploreSummary?.tokens ?? 0)) / Math.max(evalSummary.seconds + (exploreSummary?.seconds ?? 0), 1e-9),
-      wallSeconds: (performance.now() - started) / 1000, examples: evalSummary.examples,
+      wallSeconds: (performance.now() - started) / 1000, examples: evalSummary.examples, ...dpo,
     };
     saveHfModel(model!, dir);
     pool.save(join(dir, 'pool.jsonl'));

@@ -1,5 +1,6 @@
 // The experiment report: per-round metrics, the hardest-level gain, and the Table 2 style ablation.
 import type { ExperimentConfig } from './config.ts';
+import type { DpoRecord } from './dpo_stage.ts';
 import type { LevelScore } from './metrics.ts';
 import type { ExploreSummary, TrainSummary } from './stages.ts';
 
@@ -16,6 +17,10 @@ export interface RoundMetrics {
   sampleTokensPerSec: number;
   wallSeconds: number;
   examples: { question: string; completion: string; correct: boolean }[];
+  /** improve.method 'dpo': the DPO step after this round's SFT (null: too few pairs) ... */
+  dpo?: DpoRecord | null;
+  /** ... and the greedy accuracy of the SFT model before it. */
+  sftAccuracy?: LevelScore[];
 }
 
 export interface AblationRow {
@@ -65,8 +70,13 @@ export function buildReport(
   if (large) ablation.push(row('distill only (large)', large, distilled.large, 0, large.train.steps));
   if (first) ablation.push(row('distill only (small)', first, distilled.small, 0, first.train.steps));
   if (last && last !== first) {
-    const steps = rounds.reduce((a, m) => a + m.train.steps, 0);
-    ablation.push(row(`small + explore (${rounds.length - 1} rounds)`, last, distilled.small, last.poolSize, steps));
+    const steps = rounds.reduce((a, m) => a + m.train.steps + (m.dpo?.steps ?? 0), 0);
+    if (last.sftAccuracy) {
+      // SFT+DPO run: the last round's SFT model (before its DPO step) and the final model, side by side.
+      const sft = { ...last, accuracy: last.sftAccuracy };
+      ablation.push(row(`small + explore, SFT (${rounds.length - 1} rounds)`, sft, distilled.small, last.poolSize, steps - (last.dpo?.steps ?? 0)));
+      ablation.push(row(`small + explore, SFT+DPO (${rounds.length - 1} rounds, ${last.dpo?.pairs ?? 0} pairs last)`, last, distilled.small, last.poolSize, steps));
+    } else ablation.push(row(`small + explore (${rounds.length - 1} rounds)`, last, distilled.small, last.poolSize, steps));
   }
   return {
     name: cfg.name, task: cfg.task, config: cfg, rounds, hardestLevel: hardest,

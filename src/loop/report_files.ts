@@ -23,6 +23,21 @@ export function reportMarkdown(r: Report): string {
     }),
     '',
   ];
+  const dpoRounds = r.rounds.filter((m) => m.dpo);
+  if (dpoRounds.length > 0) {
+    const acc = (x: Record<string, number> | null | undefined, k: string) => (x?.[k] === undefined ? '–' : x[k].toFixed(3));
+    lines.push('## SFT+DPO', '', 'Each round\'s DPO step after its SFT: pairs of a correct and an incorrect rollout of one problem; ' +
+      'rewards/accuracies on the pairs of held-out problems before (the SFT model is the reference) and after DPO, and greedy accuracy (%) before → after.', '',
+      `| round | problems with pairs | pairs (held out) | steps | held-out rewards/accuracies | held-out margin | ${levels.map((l) => `L${l}`).join(' | ')} |`,
+      `|---|---:|---:|---:|---:|---:|${levels.map(() => '---:').join('|')}|`,
+      ...dpoRounds.map((m) => {
+        const d = m.dpo!;
+        const before = (l: number) => m.sftAccuracy?.find((a) => a.level === l)?.greedy ?? null;
+        const after = (l: number) => m.accuracy.find((a) => a.level === l)?.greedy ?? null;
+        return `| ${m.round} | ${d.mixed}/${d.problems} | ${d.pairs} (${d.evalPairs}) | ${d.steps} | ${acc(d.evalStart, 'eval_rewards/accuracies')} → ${acc(d.eval, 'eval_rewards/accuracies')} | ` +
+          `${acc(d.eval, 'eval_rewards/margins')} | ${levels.map((l) => `${pct(before(l))} → ${pct(after(l))}`).join(' | ')} |`;
+      }), '');
+  }
   if (r.ablation.length > 0) {
     lines.push('## Table 2 on a toy scale', '', 'Greedy accuracy (%) on the held-out problems; "explored" counts the pool\'s self-found trajectories.', '',
       `| setting | distilled | explored | train steps | ${levels.map((l) => `L${l}`).join(' | ')} | mean |`,
