@@ -3,10 +3,14 @@
 // f32. It checks what cuBLASLt checks (layout shapes against the transposes, attribute sizes), so a wrong
 // row-major ↔ column-major mapping on our side fails here before it reaches a GPU. Like the real library it
 // works in stream order: while the stream captures a graph, the GEMM is recorded (through the fake libcuda)
-// and runs at each replay, on whatever the pointers then hold.
+// and runs at each replay, on whatever the pointers then hold. bf16 and f16 results are rounded to nearest
+// even, as the GPU's conversions do. STILL_EMU_CUBLASLT_FAIL=1 makes every cublasLtMatmul return
+// NOT_SUPPORTED, for the tests of the backend's fallback to its own GEMM kernel.
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -45,13 +49,30 @@ float read(const void* p, int type, int64_t i) {
   return f;
 }
 
+/** f32 → f16 bits, rounded to nearest even like __float2half_rn (overflow to ±inf, subnormals kept). */
+uint16_t toF16(float v) {
+  uint32_t x;
+  memcpy(&x, &v, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);   // NaN
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // ≥ 65520 rounds to inf
+  if (a < 0x38800000u) {                                    // below 2^-14: a multiple of 2^-24
+    float f;
+    memcpy(&f, &a, 4);
+    return (uint16_t)(sign | (uint32_t)lrintf(f * 16777216.0f));  // lrintf rounds half to even
+  }
+  uint32_t h = ((((a >> 23) - 112) << 10) | ((a >> 13) & 0x3ffu));
+  const uint32_t rest = a & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;  // a carry into the exponent is still right
+  return (uint16_t)(sign | h);
+}
+
 void write(void* p, int type, int64_t i, float v) {
   if (type == R_32F) { static_cast<float*>(p)[i] = v; return; }
+  if (type == R_16F) { static_cast<uint16_t*>(p)[i] = toF16(v); return; }
   uint32_t u;
   memcpy(&u, &v, 4);
-  if (type == R_16BF) { static_cast<uint16_t*>(p)[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); return; }
-  // f16 through a float cast of the emulator's rule is not needed by the tests: f16 GEMMs go through bf16's path.
-  static_cast<uint16_t*>(p)[i] = 0;
+  static_cast<uint16_t*>(p)[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 bool validType(int t) { return t == R_32F || t == R_16F || t == R_16BF; }
@@ -155,6 +176,7 @@ Status cublasLtMatmul(void*, Desc* d, const void* alpha, const void* A, Layout* 
                       const void* beta, const void* C, Layout* c, void* D, Layout* dd, const Algo* algo, void*, size_t,
                       void* stream) {
   if (algo && algo->data[0] != kAlgoMark) return INVALID_VALUE;
+  if (getenv("STILL_EMU_CUBLASLT_FAIL")) return NOT_SUPPORTED;  // tests: a cuBLASLt that refuses every GEMM
   const Status s = checkShapes(d, a, b, c, dd);
   if (s != OK) return s;
   float al, be;

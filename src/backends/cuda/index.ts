@@ -53,13 +53,16 @@ const COUNTERS = 1 << 16;
 export class CudaBackend implements Backend {
   readonly name = 'cuda' as const;
   readonly capabilities: BackendCapabilities = { fusedInference: true, deviceSampler: true, decodeGraphs: true };
-  /** One line for `still info`: the GPU, and what GEMMs run on. */
-  readonly device: string;
   readonly drv: CudaDriver;
   readonly kernels: KernelLibrary;
-  /** null when cuBLASLt could not be loaded or failed (GEMMs then use the slow gemm.cu kernel); blasError says why. */
+  /**
+   * The GEMM path: cuBLASLt, or null when it was not loaded or failed; GEMMs then run on the slower gemm.cu
+   * kernel and blasError says why (`device` says so too). STILL_CUDA_GEMM picks: unset = cuBLASLt, falling back to
+   * the kernel with a one-line notice; `cublaslt` = cuBLASLt or an error (no fallback); `kernel` = the kernel.
+   */
   blas: CublasLt | null;
   blasError: string | null;
+  private readonly requireBlas: boolean;
   /** Query tiles of 16 rows per warp in the D 64 flash forward: 2 (default) or 1 (the 64-query twin, for comparison). */
   flashQueryTiles: 1 | 2 = 2;
   readonly allocator: CachingAllocator;
@@ -78,17 +81,21 @@ export class CudaBackend implements Backend {
     this.kernels = new KernelLibrary(this.drv, env);
     this.maxBlocks = this.drv.info.multiprocessors * 32;
     this.genericAttention = env.STILL_CUDA_ATTENTION === 'generic';
+    const gemmChoice = env.STILL_CUDA_GEMM ?? '';
+    if (!['', 'cublaslt', 'kernel'].includes(gemmChoice)) throw new Error(`STILL_CUDA_GEMM: expected cublaslt or kernel, got '${gemmChoice}'`);
+    this.requireBlas = gemmChoice === 'cublaslt';
     let blas: CublasLt | null = null;
     let blasError: string | null = null;
-    if (env.STILL_CUDA_GEMM === 'kernel') {
+    if (gemmChoice === 'kernel') {
       blasError = 'STILL_CUDA_GEMM=kernel';
     } else {
       const workspace = this.allocator.alloc(WORKSPACE_BYTES);
       try {
         blas = new CublasLt(this.drv.stream, workspace.ptr, env);
       } catch (e) {
-        blasError = (e as Error).message;
         this.allocator.release(workspace);
+        if (this.requireBlas) throw new Error(`cuBLASLt is required (STILL_CUDA_GEMM=cublaslt) but did not load: ${(e as Error).message}`);
+        blasError = (e as Error).message;
       }
     }
     this.blas = blas;
@@ -97,9 +104,13 @@ export class CudaBackend implements Backend {
     this.drv.memset32(this.flags.ptr, 0, FLAG_INTS);
     this.counters = this.allocator.alloc(4 * COUNTERS);
     this.drv.memset32(this.counters.ptr, 0, COUNTERS);
+  }
+
+  /** One line for `still info`: the GPU, and what GEMMs run on now (after a fallback, the kernel and why). */
+  get device(): string {
     const i = this.drv.info;
-    const gemm = blas ? `cuBLASLt ${blas.version}` : `GEMM kernel (no cuBLASLt: ${blasError})`;
-    this.device = `${i.name} (sm_${i.computeCapability}, ${i.multiprocessors} SMs, ${(i.totalBytes / 2 ** 30).toFixed(0)} GiB, driver ${i.driverVersion}, ${gemm})`;
+    const gemm = this.blas ? `cuBLASLt ${this.blas.version}` : `GEMM kernel (no cuBLASLt: ${this.blasError})`;
+    return `${i.name} (sm_${i.computeCapability}, ${i.multiprocessors} SMs, ${(i.totalBytes / 2 ** 30).toFixed(0)} GiB, driver ${i.driverVersion}, ${gemm})`;
   }
 
   // ---- plumbing -----------------------------------------------------------------------------------------
@@ -332,10 +343,12 @@ export class CudaBackend implements Backend {
         this.blasGemm(this.blas, dtype, m, n, k, transA, transB, batch, pa, pb, pc, strideA, strideB, strideC);
         return;
       } catch (e) {
-        // Keep the process going on our own kernel, and say so once: GEMM speed is now not cuBLASLt's.
-        this.blasError = (e as Error).message;
+        if (this.requireBlas) throw e;
+        // Keep the process going on our own kernel, and say so once: GEMM speed is now not cuBLASLt's. The switch
+        // stays visible afterwards in blas (null), blasError and device, which tests and `still info` read.
+        this.blasError = `cuBLASLt failed, GEMMs moved to the kernel: ${(e as Error).message}`;
         this.blas = null;
-        process.stderr.write(`still: cuBLASLt failed (${this.blasError}); using the GEMM kernel from now on\n`);
+        process.stderr.write(`still: ${this.blasError}; STILL_CUDA_GEMM=cublaslt makes this an error\n`);
       }
     }
     for (let b0 = 0; b0 < batch; b0 += 65535) {

@@ -78,15 +78,28 @@ function err(c: Ctx, got: Tensor, want: Tensor): number {
 const worst = (...xs: number[]) => Math.max(...xs);
 const L = (c: Ctx, small: number, large: number) => (c.size === 'small' ? small : large);
 
+type Float = 'f32' | 'bf16' | 'f16';
+
 const F32 = 2e-5;
+// Half types: a few roundings of the storage type on inputs, the result and any intermediate the kernel stores.
+// bf16 keeps 8 significant bits (a rounding moves a value by up to 2^-9 ≈ 2e-3 of it), f16 11 (4.9e-4). On the
+// emulator's small sizes (seeds 1, 2, 3 and the default) the worst errors are 7.7e-3 (bf16) and 7.4e-4 (f16);
+// bf16's limit has held at the GPU's large sizes (f16's is not yet measured there). f16's limit is below what
+// one bf16 rounding costs, so an f16 kernel that loses precision through a bf16 intermediate fails it.
 const BF16 = 2e-2;
+const F16 = 1.5e-3;
+
+/** The limit for a check: `f32` for f32 tensors, the half type's own for bf16 and f16. */
+function tolFor(dtype: Float, f32: number): number {
+  return dtype === 'f32' ? f32 : dtype === 'bf16' ? BF16 : F16;
+}
 
 function binaryChecks(): Check[] {
   const out: Check[] = [];
-  for (const dtype of ['f32', 'bf16'] as const) {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
     out.push({
       name: `binary add/sub/mul/div, broadcast (${dtype})`,
-      tol: dtype === 'f32' ? 1e-6 : BF16,
+      tol: tolFor(dtype, 1e-6),
       run: (c) => {
         const n = L(c, 5, 67);
         const shapes: [number[], number[]][] = [[[3, n, 4], [3, n, 4]], [[3, n, 4], [4]], [[3, n, 4], [1]], [[3, 1, 4], [n, 1]], [[2, 3, n, 4], [3, 1, 4]]];
@@ -105,7 +118,7 @@ function binaryChecks(): Check[] {
     });
     out.push({
       name: `unary ops and affine (${dtype})`,
-      tol: dtype === 'f32' ? 1e-6 : BF16,
+      tol: tolFor(dtype, 1e-6),
       run: (c) => {
         const shape = [L(c, 7, 300), 33];
         let e = 0;
@@ -180,10 +193,10 @@ const layoutChecks: Check[] = [
 
 function matmulChecks(): Check[] {
   const out: Check[] = [];
-  for (const dtype of ['f32', 'bf16'] as const) {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
     out.push({
       name: `matmul: transposes, batched, shared weight (${dtype})`,
-      tol: dtype === 'f32' ? F32 : BF16,
+      tol: tolFor(dtype, F32),
       run: (c) => {
         const [m, k, n] = c.size === 'small' ? [5, 7, 6] : [192, 320, 256];
         let e = 0;
@@ -216,73 +229,6 @@ const modelOpChecks: Check[] = [
     },
   },
   {
-    name: 'rmsnorm forward + backward (f32, bf16)',
-    tol: BF16,
-    run: (c) => {
-      let e = 0;
-      for (const dtype of ['f32', 'bf16'] as const) {
-        const [rows, d] = c.size === 'small' ? [6, 40] : [2048, 896];
-        const [gx, rx] = randBoth(c, [2, rows / 2, d], dtype, 3);
-        const [gw, rw] = randBoth(c, [d], dtype);
-        const [gy, ry] = randBoth(c, [2, rows / 2, d], dtype);
-        const g = c.cuda.rmsnorm(gx, gw, 1e-6);
-        const r = c.cpu.rmsnorm(rx, rw, 1e-6);
-        e = worst(e, err(c, g.y, r.y), err(c, g.rstd, r.rstd));
-        const gb = c.cuda.rmsnormBackward(gy, gx, gw, g.rstd);
-        const rb = c.cpu.rmsnormBackward(ry, rx, rw, r.rstd);
-        e = worst(e, err(c, gb.gx, rb.gx), err(c, gb.gw, rb.gw));
-      }
-      return e;
-    },
-  },
-  {
-    name: 'rope forward + inverse at long positions',
-    tol: 1e-5,
-    run: (c) => {
-      const [b, t, h, d] = c.size === 'small' ? [2, 5, 3, 8] : [2, 2048, 14, 64];
-      const [gx, rx] = randBoth(c, [b, t, h, d], 'f32');
-      const pos = Int32Array.from({ length: b * t }, (_, i) => (i % t) * (c.size === 'small' ? 997 : 16) + 3);
-      const [gp, rp] = both(c, pos, [b, t], 'i32');
-      return worst(err(c, c.cuda.rope(gx, gp, 1e6, false), c.cpu.rope(rx, rp, 1e6, false)), err(c, c.cuda.rope(gx, gp, 1e4, true), c.cpu.rope(rx, rp, 1e4, true)));
-    },
-  },
-  {
-    name: 'swiglu forward + backward (f32, bf16)',
-    tol: BF16,
-    run: (c) => {
-      let e = 0;
-      for (const dtype of ['f32', 'bf16'] as const) {
-        const shape = [L(c, 3, 64), L(c, 10, 4864)];
-        const [gg, rg] = randBoth(c, shape, dtype, 4);
-        const [gu, ru] = randBoth(c, shape, dtype);
-        const [gy, ry] = randBoth(c, shape, dtype);
-        e = worst(e, err(c, c.cuda.swiglu(gg, gu), c.cpu.swiglu(rg, ru)));
-        const gb = c.cuda.swigluBackward(gy, gg, gu);
-        const rb = c.cpu.swigluBackward(ry, rg, ru);
-        e = worst(e, err(c, gb.gGate, rb.gGate), err(c, gb.gUp, rb.gUp));
-      }
-      return e;
-    },
-  },
-  {
-    name: 'cross-entropy forward + backward, ignore_index (f32, bf16 logits)',
-    tol: BF16,
-    run: (c) => {
-      let e = 0;
-      for (const dtype of ['f32', 'bf16'] as const) {
-        const [n, v] = c.size === 'small' ? [7, 50] : [256, 151936];
-        const [gl, rl] = randBoth(c, [n, v], dtype, 8);
-        const [gt, rt] = idsBoth(c, [n], v, { value: -100, every: 3 });
-        const g = c.cuda.crossEntropy(gl, gt, -100);
-        const r = c.cpu.crossEntropy(rl, rt, -100);
-        e = worst(e, err(c, g.loss, r.loss), err(c, g.lse, r.lse));
-        const [gg, rg] = randBoth(c, [n], 'f32');
-        e = worst(e, err(c, c.cuda.crossEntropyBackward(gg, gl, gt, g.lse, -100), c.cpu.crossEntropyBackward(rg, rl, rt, r.lse, -100)));
-      }
-      return e;
-    },
-  },
-  {
     name: 'adamw step (f32 master, bf16 grad) and sumSquares',
     tol: 1e-5,
     run: (c) => {
@@ -301,10 +247,75 @@ const modelOpChecks: Check[] = [
   },
 ];
 
-function slotCacheCheck(dtype: 'f32' | 'bf16'): Check {
+/**
+ * RMSNorm, SwiGLU and cross-entropy, forward and backward, in one dtype, each with that dtype's limit (small
+ * sizes on the emulator measured 1.3e-7, 1.0e-7, 1.5e-7 in f32; 2.1e-3 to 2.8e-3 in bf16; 2.8e-4 to 3.5e-4 in f16).
+ */
+function modelOpDtypeChecks(dtype: Float): Check[] {
+  return [
+    {
+      name: `rmsnorm forward + backward (${dtype})`,
+      tol: tolFor(dtype, F32), // a sum of squares per row, like the sum check
+      run: (c) => {
+        const [rows, d] = c.size === 'small' ? [6, 40] : [2048, 896];
+        const [gx, rx] = randBoth(c, [2, rows / 2, d], dtype, 3);
+        const [gw, rw] = randBoth(c, [d], dtype);
+        const [gy, ry] = randBoth(c, [2, rows / 2, d], dtype);
+        const g = c.cuda.rmsnorm(gx, gw, 1e-6);
+        const r = c.cpu.rmsnorm(rx, rw, 1e-6);
+        const gb = c.cuda.rmsnormBackward(gy, gx, gw, g.rstd);
+        const rb = c.cpu.rmsnormBackward(ry, rx, rw, r.rstd);
+        return worst(err(c, g.y, r.y), err(c, g.rstd, r.rstd), err(c, gb.gx, rb.gx), err(c, gb.gw, rb.gw));
+      },
+    },
+    {
+      name: `swiglu forward + backward (${dtype})`,
+      tol: tolFor(dtype, 1e-6), // elementwise, like the unary ops
+      run: (c) => {
+        const shape = [L(c, 3, 64), L(c, 10, 4864)];
+        const [gg, rg] = randBoth(c, shape, dtype, 4);
+        const [gu, ru] = randBoth(c, shape, dtype);
+        const [gy, ry] = randBoth(c, shape, dtype);
+        const gb = c.cuda.swigluBackward(gy, gg, gu);
+        const rb = c.cpu.swigluBackward(ry, rg, ru);
+        return worst(err(c, c.cuda.swiglu(gg, gu), c.cpu.swiglu(rg, ru)), err(c, gb.gGate, rb.gGate), err(c, gb.gUp, rb.gUp));
+      },
+    },
+    {
+      name: `cross-entropy forward + backward, ignore_index (${dtype} logits)`,
+      tol: tolFor(dtype, F32), // a log-sum-exp per row
+      run: (c) => {
+        const [n, v] = c.size === 'small' ? [7, 50] : [256, 151936];
+        const [gl, rl] = randBoth(c, [n, v], dtype, 8);
+        const [gt, rt] = idsBoth(c, [n], v, { value: -100, every: 3 });
+        const g = c.cuda.crossEntropy(gl, gt, -100);
+        const r = c.cpu.crossEntropy(rl, rt, -100);
+        const [gg, rg] = randBoth(c, [n], 'f32');
+        const back = err(c, c.cuda.crossEntropyBackward(gg, gl, gt, g.lse, -100), c.cpu.crossEntropyBackward(rg, rl, rt, r.lse, -100));
+        return worst(err(c, g.loss, r.loss), err(c, g.lse, r.lse), back);
+      },
+    },
+  ];
+}
+
+function ropeCheck(dtype: Float): Check {
+  return {
+    name: `rope forward + inverse at long positions (${dtype})`,
+    tol: tolFor(dtype, 1e-5),
+    run: (c) => {
+      const [b, t, h, d] = c.size === 'small' ? [2, 5, 3, 8] : [2, 2048, 14, 64];
+      const [gx, rx] = randBoth(c, [b, t, h, d], dtype);
+      const pos = Int32Array.from({ length: b * t }, (_, i) => (i % t) * (c.size === 'small' ? 997 : 16) + 3);
+      const [gp, rp] = both(c, pos, [b, t], 'i32');
+      return worst(err(c, c.cuda.rope(gx, gp, 1e6, false), c.cpu.rope(rx, rp, 1e6, false)), err(c, c.cuda.rope(gx, gp, 1e4, true), c.cpu.rope(rx, rp, 1e4, true)));
+    },
+  };
+}
+
+function slotCacheCheck(dtype: Float): Check {
   return {
     name: `slot KV cache: kvWrite, kvCopy, slotAttention prefill + decode (${dtype})`,
-    tol: dtype === 'f32' ? 1e-5 : BF16,
+    tol: tolFor(dtype, 1e-5),
     run: (c) => {
       // [slots, maxLen, Hkv, D, Hq, rows, prefill T]: a toy shape, then Qwen2.5-0.5B's heads (GQA 7) over a
       // cache long enough that decode attention splits each row into several blocks and merges them.
@@ -318,7 +329,7 @@ function slotCacheCheck(dtype: 'f32' | 'bf16'): Check {
   };
 }
 
-function slotCacheCase(c: Ctx, dtype: 'f32' | 'bf16', slots: number, maxLen: number, hkv: number, d: number, hq: number, rows: number, t: number): number {
+function slotCacheCase(c: Ctx, dtype: Float, slots: number, maxLen: number, hkv: number, d: number, hq: number, rows: number, t: number): number {
   const [gk, rk] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
   const [gv, rv] = both(c, new Float32Array(slots * maxLen * hkv * d), [slots, maxLen, hkv, d], dtype);
   // Prefill T positions into `rows` distinct slots at staggered starts, then copy one slot's prefix.
@@ -376,7 +387,7 @@ function sampleRows(n: number, vocab: number, r: () => number): SampleRow[] {
   }));
 }
 
-function samplerCheck(dtype: 'f32' | 'bf16'): Check {
+function samplerCheck(dtype: Float): Check {
   return {
     name: `fused sampler: same tokens and log-probs as the CPU sampler (${dtype} logits)`,
     tol: 1e-6,
@@ -473,11 +484,11 @@ function attentionCases(size: CheckSize, d: number): AttnCase[] {
   ];
 }
 
-function attentionCheck(dtype: 'f32' | 'bf16', d: number, backward: boolean): Check {
+function attentionCheck(dtype: Float, d: number, backward: boolean): Check {
   const kernel = dtype !== 'f32' && (d === 64 || d === 128) ? 'flash' : 'generic';
   return {
     name: `attention ${backward ? 'fwd+bwd' : 'forward'} ${kernel} (${dtype}, D=${d})`,
-    tol: dtype === 'f32' ? 1e-4 : BF16,
+    tol: tolFor(dtype, 1e-4),
     run: (c) => {
       let e = 0;
       for (const k of attentionCases(c.size, d)) {
@@ -570,10 +581,10 @@ function fusedLinearCheck(dtype: 'f32' | 'bf16'): Check {
 }
 
 /** ropeKvWrite: q with RoPE, and k (RoPE) and v written into slot caches, with and without the bias. */
-function ropeKvCheck(dtype: 'f32' | 'bf16'): Check {
+function ropeKvCheck(dtype: Float): Check {
   return {
     name: `rope + KV write from the stacked qkv projection (${dtype})`,
-    tol: dtype === 'f32' ? 1e-5 : BF16,
+    tol: tolFor(dtype, 1e-5),
     run: (c) => {
       if (!hasFusedInference(c.cuda) || !hasFusedInference(c.cpu)) throw new Error('the backend does not declare fusedInference');
       // [rows, T, Hq, Hkv, D, slots, maxLen]
@@ -645,20 +656,31 @@ export function allChecks(): Check[] {
     ...binaryChecks(),
     ...matmulChecks(),
     ...modelOpChecks,
+    ropeCheck('f32'),
+    ropeCheck('bf16'),
+    ropeCheck('f16'),
+    ...modelOpDtypeChecks('f32'),
+    ...modelOpDtypeChecks('bf16'),
+    ...modelOpDtypeChecks('f16'),
     samplerCheck('f32'),
     samplerCheck('bf16'),
+    samplerCheck('f16'),
     slotCacheCheck('f32'),
     slotCacheCheck('bf16'),
+    slotCacheCheck('f16'),
     attentionCheck('f32', 16, true),
     attentionCheck('f32', 64, true),
     attentionCheck('bf16', 24, true),
     attentionCheck('bf16', 64, true),
     attentionCheck('bf16', 128, true),
+    attentionCheck('f16', 24, true),
+    attentionCheck('f16', 64, true),
     queryTilesCheck(attentionCheck('bf16', 64, false)),
     fusedLinearCheck('f32'),
     fusedLinearCheck('bf16'),
     ropeKvCheck('f32'),
     ropeKvCheck('bf16'),
+    ropeKvCheck('f16'),
     qkvRopeKvCheck('f32'),
     qkvRopeKvCheck('bf16'),
   ];
