@@ -33,4 +33,9 @@ describe.skipIf(!cuda)('cuda backend on a GPU', () => {
     const m = tinyTrainingMemory(cuda!, 5);
     expect(new Set(m.deviceAllocs.slice(1)).size).toBe(1);
   }, 120_000);
+
+  it('ran every GEMM above on cuBLASLt (a failed call would have moved them to the slower kernel)', () => {
+    expect(cuda!.blasError).toBeNull();
+    expect(cuda!.device).toContain('cuBLASLt');
+  });
 });
