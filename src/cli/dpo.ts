@@ -159,6 +159,7 @@ async function runDpoCommand(cmd: Command, o: DpoCliOptions): Promise<void> {
   const preparePairs = rollouts === undefined ? undefined : (path: string) => {
     const c = writeRolloutPairs(rollouts, path, o.tokenizer ?? o.model, o.prompt as PromptStyle, { rule: o.pairs as PairRule, perProblem: o.pairsPerProblem, seed: o.seed });
     note(`${rollouts}: ${c.rollouts} rollouts of ${c.problems} problems, ${c.mixed} with a correct and an incorrect one: ${c.pairs} pairs (${o.pairs}) → ${options.data}`);
+    if (c.pairs === 0) throw new Error(`${rollouts}: none of its ${c.problems} problems has both a correct and an incorrect rollout, so there are no pairs to train on`);
   };
   let result;
   try {

@@ -162,7 +162,7 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
     ...train(ip), rounds: ip.number('rounds', 3, { min: 0, int: true }), init: ip.choice('init', ['continue', 'base'] as const, 'continue'),
     replay: ip.optionalNumber('replay', null, { min: 0, int: true }),
     ...(ip.choice('method', IMPROVE_METHODS, 'sft') === 'dpo'
-      ? { method: 'dpo' as const, dpo: readDpoStage(ip.object('dpo'), { lr: 3e-4, epochs: 2, batchSize: 8 }) }
+      ? { method: 'dpo' as const, dpo: readDpoStage(ip.object('dpo'), { lr: 3e-4, epochs: 2, batchSize: 8, gradAccum: 1 }) }
       : ip.has('dpo') ? ip.fail('dpo', "absent unless improve.method is 'dpo'") : {}),
   };
   ip.done();

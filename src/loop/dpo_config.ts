@@ -19,13 +19,15 @@ export interface DpoStageConfig {
   nllWeight: number;
   epochs: number;
   lr: number;
+  /** Pairs per micro-batch, and micro-batches per optimizer step. */
   batchSize: number;
+  gradAccum: number;
   /** Share of the problems whose pairs are held out for eval metrics (0 = none). */
   heldOut: number;
 }
 
 /** Read `improve.dpo` (defaults differ between toy and HF runs: `dflt`). */
-export function readDpoStage(o: ConfigObject, dflt: { lr: number; epochs: number; batchSize: number }): DpoStageConfig {
+export function readDpoStage(o: ConfigObject, dflt: { lr: number; epochs: number; batchSize: number; gradAccum: number }): DpoStageConfig {
   const c: DpoStageConfig = {
     pairs: o.choice('pairs', PAIR_RULES, 'perplexity'),
     pairsPerProblem: o.number('pairsPerProblem', 1, { min: 1, int: true }),
@@ -37,6 +39,7 @@ export function readDpoStage(o: ConfigObject, dflt: { lr: number; epochs: number
     epochs: o.number('epochs', dflt.epochs, { min: 0, exclusiveMin: true }),
     lr: o.number('lr', dflt.lr, { min: 0, exclusiveMin: true }),
     batchSize: o.number('batchSize', dflt.batchSize, { min: 1, int: true }),
+    gradAccum: o.number('gradAccum', dflt.gradAccum, { min: 1, int: true }),
     heldOut: o.number('heldOut', 0.2, { min: 0, max: 0.9 }),
   };
   o.done();

@@ -76,7 +76,7 @@ export async function toyDpoStep(
   const bar = { current: null as ReturnType<StageLog['bar']> | null };
   const r = await runDpo({
     model: sft, data, out: join(dir, 'dpo'), mode: { kind: 'full' }, lossType: c.loss, beta: c.beta, labelSmoothing: c.labelSmoothing,
-    thoughtOnly: c.thoughtOnly, nllWeight: c.nllWeight, epochs: c.epochs, lr: c.lr, batchSize: c.batchSize, seed,
+    thoughtOnly: c.thoughtOnly, nllWeight: c.nllWeight, epochs: c.epochs, lr: c.lr, batchSize: c.batchSize, gradAccum: c.gradAccum, seed,
     ...(c.heldOut > 0 ? { evalSplit: c.heldOut } : {}), resume: 'auto', maxGradNorm: 1, schedule: 'linear',
   }, {
     note: (line) => log.line(`dpo: ${line}`),

@@ -147,14 +147,12 @@ export function tokenPairRow(id: string, prompt: number[], chosen: string, rejec
 
 /**
  * Build pairs from an explore run's rollouts file and write them as TRL text rows to `out` (what `still dpo
- * --rollouts` trains on). The tokenizer directory renders the prompts as explore did.
+ * --rollouts` and the STILL-2 loop's DPO step train on). The tokenizer directory renders the prompts as
+ * explore did. `out` is written even when no problem gave a pair (empty), so the counts say why.
  */
 export function writeRolloutPairs(rolloutsFile: string, out: string, tokenizerDir: string, style: PromptStyle, s: PairSelection): PairCounts & { rollouts: number } {
   const rows = readRolloutsFile(rolloutsFile);
   const built = pairsFromRolloutRows(rows, rolloutsFile, loadHfTokenizer(tokenizerDir), style, s);
-  if (built.rows.length === 0) {
-    throw new Error(`${rolloutsFile}: none of its ${built.counts.problems} problems has both a correct and an incorrect rollout, so there are no pairs to train on`);
-  }
   mkdirSync(dirname(out), { recursive: true });
   writeFileAtomic(out, built.rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   return { ...built.counts, rollouts: rows.length };

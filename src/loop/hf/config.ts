@@ -9,6 +9,7 @@
 //              a length window, which correct rollout to keep, and the difficulty filter
 //   improve    rounds; retrain from the base on distilled + pool (the paper's D_t) or continue
 //   eval       benches after every round (greedy by default), and the hard split hard_gain_points reads
+import { IMPROVE_METHODS, readDpoStage, type DpoStageConfig } from '../dpo_config.ts';
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { PROMPT_STYLES, type PromptStyle } from '../../eval/prompt.ts';
@@ -80,7 +81,8 @@ export interface HfExperimentConfig {
     /** Difficulty filter: a problem solved by every rollout is not explored again (with repeat). */
     skipSolved: boolean;
   };
-  improve: HfTrainConfig & { rounds: number; init: 'base' | 'continue' };
+  /** method 'dpo' (absent for 'sft'): DPO after each improve round's SFT on that round's rollouts (loop/hf/dpo_stage.ts). */
+  improve: HfTrainConfig & { rounds: number; init: 'base' | 'continue'; method?: 'dpo'; dpo?: DpoStageConfig };
   eval: {
     benches: HfBench[];
     limit: number | null;
@@ -197,6 +199,9 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
     rounds: ip.number('rounds', 2, { min: 0, int: true }),
     // The paper's recipe: each round retrains the base on the distilled data plus the whole pool.
     init: ip.choice('init', ['base', 'continue'] as const, 'base'),
+    ...(ip.choice('method', IMPROVE_METHODS, 'sft') === 'dpo'
+      ? { method: 'dpo' as const, dpo: readDpoStage(ip.object('dpo'), { lr: 5e-6, epochs: 1, batchSize: 1, gradAccum: 8 }) }
+      : ip.has('dpo') ? ip.fail('dpo', "absent unless improve.method is 'dpo'") : {}),
   };
   if (improve.init === 'continue' && improve.mode !== imitate.mode) {
     ip.fail('mode', `'${imitate.mode}' like imitate.mode when improve.init is 'continue' (a round continues the policy the last one trained)`, improve.mode);

@@ -32,6 +32,8 @@ import { requireModelDir, type HfExperimentConfig, type HfTrainConfig } from './
 import { exploreOrder, selectRoundProblems } from './problems.ts';
 import { buildHfReport, type HfReport, type Provenance } from './report.ts';
 import { writeHfReports } from './report_files.ts';
+import { hfDpoStage } from './dpo_stage.ts';
+import type { DpoRecord } from '../dpo_stage.ts';
 import { evalStage, exploreStage, lengthStats, trainStage, type BenchRecord, type ExploreRecord, type LengthStats, type Policy, type TrainRecord } from './stages.ts';
 
 export interface HfRoundMetrics {
@@ -44,6 +46,8 @@ export interface HfRoundMetrics {
   eval: Record<string, BenchRecord>;
   /** Wall seconds of this round's stages in the process that finished them. */
   seconds: { train: number; explore: number; eval: number; total: number };
+  /** improve.method 'dpo': the DPO step after this round's SFT (null: too few pairs); policy is its output. */
+  dpo?: DpoRecord | null;
 }
 
 export interface HfRunOptions {
@@ -156,6 +160,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
     let pool = new TextPool(cfg.refine.capPerProblem, cfg.refine.keep);
     const poolFile = join(dir, 'pool.jsonl');
     let trained;
+    let dpo: Pick<HfRoundMetrics, 'dpo'> = {};
     if (r === 0) {
       trained = await timed('train', () => trainStage({
         label: 'imitate (round 0)', model: cfg.model, mode: trainMode(cfg.imitate), data: cfg.imitate.data, out: join(dir, 'imitate'), train: cfg.imitate, seed: cfg.seed,
@@ -183,13 +188,20 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
         label: `improve (round ${r})`, model: continued && cfg.improve.mode === 'full' ? previous!.policy.model : cfg.model, mode,
         data: [...cfg.imitate.data, poolFile], out: join(dir, 'improve'), train: cfg.improve, seed: cfg.seed + r,
       }, cfg, log));
+      if (cfg.improve.method === 'dpo') {
+        const t0 = performance.now();
+        const step = await hfDpoStage({ round: r, policy: trained.policy, rollouts: join(dir, 'explore', 'rollouts.jsonl'), dir, seed: cfg.seed + r }, cfg, log);
+        seconds.train += (performance.now() - t0) / 1000;
+        trained = { ...trained, policy: step.policy };
+        dpo = { dpo: step.record };
+      }
     }
     const evalRecord = await timed('eval', () => evalStage(trained.policy, join(dir, 'eval'), cfg, evalBudget, waveSize(cfg.maxBatch, cfg.eval.n), log));
     seconds.total = (performance.now() - started) / 1000;
     const metrics: HfRoundMetrics = {
       round: r, policy: trained.policy, train: trained.record, explore: exploreRecord,
       pool: { size: pool.size, added: exploreRecord?.added ?? 0, tokens: lengthStats(pool.pool.all().map((t) => t.tokens ?? 0)) },
-      eval: evalRecord, seconds,
+      eval: evalRecord, seconds, ...dpo,
     };
     writeJsonAtomic(metricsFile, metrics); // last: a round with metrics.json is complete
     rounds.push(metrics);
