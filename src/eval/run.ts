@@ -9,7 +9,8 @@ import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { discardJournal, type JournalSettings } from '../io/journal.ts';
 import { claimOutputFolder } from '../io/output_policy.ts';
-import { loadAdapterFor } from '../io/adapter_base.ts';
+import { checkAdapterBase } from '../io/adapter_base.ts';
+import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
 import type { StepEvent } from '../sample/generator.ts';
@@ -118,6 +119,7 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     top_k: params.topK ?? 0, min_p: params.minP ?? 0, repetition_penalty: params.repetitionPenalty ?? 1,
     max_new_tokens: maxNew, context, seed: o.sampling.seed ?? 0, stop: params.stop ?? [],
   };
+  if (o.adapter) checkAdapterBase(o.adapter, o.model, { force: o.forceAdapter, notice: (l) => notice(`still eval: ${l}`) });
   // Every input is checked: only now is the folder claimed (and locked), so a refused run leaves nothing.
   const folder = claimOutputFolder(o.out, {
     what: 'eval', finished: 'summary.json', resumable: 'results.partial.jsonl', overwrite: o.overwrite, resume: o.resume,
@@ -160,7 +162,7 @@ async function evaluateInto(out: string, { o, set, tok, problems, config, contex
       const t0 = performance.now();
       const model = loadModel(o.model);
       // Merged, the adapter costs nothing per token; evaluation never needs the separate factors.
-      if (o.adapter) mergeLora(model, loadAdapterFor(o.adapter, o.model, model.config, { force: o.forceAdapter, notice })).dispose();
+      if (o.adapter) mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
       loadS = seconds(t0);
       return model;
     },

@@ -17,7 +17,8 @@ import { runRolloutJob } from '../eval/rollout_job.ts';
 import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import type { FinishReason } from '../sample/request.ts';
-import { loadAdapterFor } from '../io/adapter_base.ts';
+import { checkAdapterBase } from '../io/adapter_base.ts';
+import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { mergeLora } from '../nn/merge.ts';
 import { generatorOptions, samplingParams } from '../sample/sampling.ts';
@@ -126,6 +127,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   if (tok.chatTemplate === null) o.log.line(`explore: ${o.model} has no chat template; prompts are the bare user turn`);
   const problems = o.problems.map((p) => ({ id: p.id, prompt: promptIds(tok, p.problem, style) }));
   const config = loadHfConfig(o.model);
+  if (o.adapter) checkAdapterBase(o.adapter, o.model, { force: o.forceAdapter, notice: (l) => o.log.line(`explore: ${l}`) });
   const s = o.sampling;
   const n = s.temperature < 1e-5 ? 1 : s.k; // greedy samples would all be the same
   const sampling = { maxNewTokens: s.maxNewTokens, n, temperature: s.temperature, topP: s.topP, seed: s.seed, stop: styleStops(style), maxBatch: s.maxBatch,
@@ -150,7 +152,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
       generator: generatorOptions(config, sampling, tok),
       model: () => {
         const model = loadModel(o.model, { quiet: true });
-        if (o.adapter) mergeLora(model, loadAdapterFor(o.adapter, o.model, model.config, { force: o.forceAdapter, notice: (l) => o.log.line(`explore: ${l}`) })).dispose();
+        if (o.adapter) mergeLora(model, loadPeftAdapter(o.adapter, model.config)).dispose();
         return model;
       },
       grade: (i, results) => results.map((r) => {
