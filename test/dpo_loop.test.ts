@@ -1,12 +1,14 @@
 // improve.method "dpo" in the toy loop: each improve round runs DPO after its SFT on pairs from its own
 // rollouts, the round's metrics keep the SFT model's accuracy and the DPO record, and Table 2 shows the
 // SFT and SFT+DPO rows. A micro config (seconds); the measured run is in bench/NOTES.md.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/loop/config.ts';
 import { toyDpoStep } from '../src/loop/dpo_stage.ts';
+import { parseHfExperimentConfig } from '../src/loop/hf/config.ts';
+import { hfDpoStage } from '../src/loop/hf/dpo_stage.ts';
 import { runExperiment } from '../src/loop/experiment.ts';
 import { stageLog } from '../src/loop/progress.ts';
 import type { Rollout } from '../src/loop/rollouts.ts';
@@ -68,5 +70,25 @@ describe('the toy loop with improve.method "dpo"', () => {
 
   it('a dpo block without method "dpo" is refused, naming the field', () => {
     expect(() => parseConfig({ ...MICRO, improve: { ...MICRO.improve, method: 'sft' } }, 'micro.json')).toThrow(/micro\.json: field 'improve\.dpo' must be absent unless improve\.method is 'dpo'/);
+  });
+
+  it('HF: improve.method "dpo" trains the SFT policy on pairs of the round\'s rollouts file', async () => {
+    const json = JSON.parse(readFileSync('examples/still2-tiny.json', 'utf8'));
+    const cfg = parseHfExperimentConfig({ ...json, improve: { ...json.improve, method: 'dpo', dpo: { heldOut: 0, batchSize: 2, gradAccum: 1, lr: 1e-4 } } }, 'examples/still2-tiny.json');
+    expect(cfg.improve.dpo).toMatchObject({ pairs: 'perplexity', thoughtOnly: true, nllWeight: 1, beta: 0.1, gradAccum: 1 });
+    const text = (answer: number) => `<|begin_of_thought|>2 + 3 = ${answer}<|end_of_thought|><|begin_of_solution|>\\boxed{${answer}}<|end_of_solution|>`;
+    const row = (id: string, sample: number, answer: number, logprob: number) => JSON.stringify({
+      id, question: `What is 2 + 3? (${id})`, gold: '5', sample, text: text(answer), tokens: 20, thought_tokens: 8, finish_reason: 'stop',
+      correct: answer === 5, answer: String(answer), format_problem: null, logprob,
+    });
+    const rollouts = join(tmp, 'rollouts.jsonl');
+    writeFileSync(rollouts, ['a', 'b', 'c'].flatMap((id) => [row(id, 0, 5, -0.4), row(id, 1, 6, -0.2), row(id, 2, 5, -0.9)]).join('\n') + '\n');
+    const dir = join(tmp, 'hf-round');
+    const step = await hfDpoStage({ round: 1, policy: { model: 'examples/tiny-math/model', adapter: null }, rollouts, dir, seed: 1 }, cfg, stageLog(true));
+    expect(step.policy).toEqual({ model: join(dir, 'dpo'), adapter: null });
+    expect(step.record).toMatchObject({ problems: 3, mixed: 3, pairs: 3, evalPairs: 0, steps: 2 });
+    const pairs = readFileSync(join(dir, 'pairs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(pairs.map((p) => [p.chosen_sample, p.rejected_sample])).toEqual([[2, 1], [2, 1], [2, 1]]);
+    expect(existsSync(join(dir, 'dpo', 'model.safetensors'))).toBe(true);
   });
 });
