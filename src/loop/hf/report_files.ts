@@ -62,7 +62,28 @@ export function hfTables(r: HfReport): Table[] {
           m.explore ? f0(m.explore.tokensPerSec) : '–', f0(m.seconds.eval), f0(evalTokens / Math.max(evalSeconds, 1e-9)), f0(m.seconds.total)];
       }),
     },
+    ...dpoTables(r),
   ];
+}
+
+/** improve.method 'dpo': each round's DPO step (pairs, held-out reward accuracy before → after). */
+function dpoTables(r: HfReport): Table[] {
+  const rounds = r.rounds.filter((m) => m.dpo !== undefined);
+  if (rounds.length === 0) return [];
+  const at = (x: Record<string, number> | null | undefined, k: string) => (x?.[k] === undefined ? '–' : x[k]!.toFixed(3));
+  return [{
+    title: 'SFT+DPO',
+    note: 'DPO after each improve round\'s SFT, on pairs of a correct and an incorrect rollout of one problem (the SFT policy is the reference); ' +
+      'rewards/accuracies and margins on the pairs of held-out problems, before → after.',
+    head: ['round', 'problems with pairs', 'pairs (held out)', 'steps', 'held-out rewards/accuracies', 'held-out margins', 'DPO s'],
+    rows: rounds.map((m) => {
+      const d = m.dpo;
+      if (!d) return [String(m.round), '–', '0', '0', '–', '–', '–'];
+      return [String(m.round), `${d.mixed}/${d.problems}`, `${d.pairs} (${d.evalPairs})`, String(d.steps),
+        `${at(d.evalStart, 'eval_rewards/accuracies')} → ${at(d.eval, 'eval_rewards/accuracies')}`,
+        `${at(d.evalStart, 'eval_rewards/margins')} → ${at(d.eval, 'eval_rewards/margins')}`, f0(d.seconds)];
+    }),
+  }];
 }
 
 function provenanceLines(r: HfReport): string[] {
