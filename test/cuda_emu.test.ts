@@ -12,6 +12,7 @@ import { loadModel } from '../src/nn/load.ts';
 import { Generator } from '../src/sample/generator.ts';
 import type { GenerationRequest } from '../src/sample/request.ts';
 import { emulatorAvailable, emulatorEnv } from './emu_helpers.ts';
+import { LONG_REFERENCE_TOL, longCaseErrors, readLongReference } from './long_reference_helpers.ts';
 
 const available = emulatorAvailable();
 
@@ -127,6 +128,20 @@ describe.skipIf(!available)('cuda backend on the emulator', () => {
     expect(tinyLogitsError(cuda, 'bf16')).toBeLessThan(0.05);
     expect(tinyLogitsError(cuda, 'f16')).toBeLessThan(0.00625);
     expect(tinyGreedyMatches(cuda)).toBe(true);
+  }, 120_000);
+
+  it('matches the long-sequence PyTorch reference on tiny-qwen2 (f32: 200 tokens; positions up to 4047)', () => {
+    const ref = readLongReference('fixtures/tiny-qwen2/long_reference.json');
+    const model = onCuda(cuda, () => loadModel('fixtures/tiny-qwen2', { quiet: true, dtype: 'f32' }));
+    try {
+      for (const c of ref.cases) {
+        const e = onCuda(cuda, () => longCaseErrors(model, c));
+        expect(e.logits, c.name).toBeLessThan(LONG_REFERENCE_TOL);
+        expect(e.logprobs, c.name).toBeLessThan(LONG_REFERENCE_TOL);
+      }
+    } finally {
+      for (const w of model.weights.values()) w.dispose();
+    }
   }, 120_000);
 
   it('gives PEFT\'s LoRA loss and gradients on tiny-qwen2', () => {
