@@ -1,6 +1,8 @@
 // grade()/gradeAnswer(): end-to-end verdicts, dataset policies, speed of the easy path, bounded work on hostile input.
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { COMPARE_BUDGET_STEPS, WorkBudget } from '../src/verify/budget.ts';
+import { equalNormalized } from '../src/verify/equal.ts';
+import { normalizeAnswer } from '../src/verify/normalize.ts';
 import { symbolicEqual } from '../src/verify/symbolic.ts';
 import { grade, gradeAnswer, mathVerifier, verifierFromCheck, warmUpGrader } from '../src/verify/grade.ts';
 
@@ -96,9 +98,19 @@ describe('verdicts do not depend on the clock (issue 18)', () => {
     symbolicEqual('(x-1)(x^4+x^2+1)', 'x^5 - x^4 + x^3 - x^2 + x - 1', budget);
     expect(budget.remaining).toBeLessThan(COMPARE_BUDGET_STEPS);
   });
-});
 
-const POLYNOMIALS = Array.from({ length: 24 }, (_, k) => `x^{5}y^{3}+${k}x^{4}y^{2}z+${k + 1}x\\cdot y\\cdot z^{3}-${k + 2}x^{2}z^{4}+\\frac{x}{y+${k}}`);
+  it('stops a comparison whose work is past the budget, the same way every time', () => {
+    // 24 long polynomials against the same 24 in reverse order: equal as sets, but parsing 48 long
+    // expressions alone is past the budget, so the grader gives up and says "different".
+    const items = Array.from({ length: 24 }, (_, k) => `x^{5}y^{3}+${k}x^{4}y^{2}z+${k + 1}x\\cdot y\\cdot z^{3}-${k + 2}x^{2}z^{4}+\\frac{x}{y+${k}}-\\frac{z^{2}}{x^{2}+${k + 3}}+\\sqrt{x+${k}}\\cdot\\sqrt{y+${k + 1}}`);
+    const pred = normalizeAnswer(items.join(', '));
+    const gold = normalizeAnswer([...items].reverse().map((q) => `${q}+0`).join(', '));
+    const ample = new WorkBudget(1e12);
+    expect(equalNormalized(pred, gold, { percent: false, skipUnits: false, budget: ample })).toBe(true);
+    expect(1e12 - ample.remaining).toBeGreaterThan(COMPARE_BUDGET_STEPS);
+    for (let i = 0; i < 2; i++) expect(gradeAnswer(pred, gold)).toBe(false);
+  });
+});
 
 describe('cost', () => {
   it('grades plain integers in well under a millisecond', () => {
@@ -117,8 +129,8 @@ describe('cost', () => {
       [`${'('.repeat(300)}1${')'.repeat(300)}`, '1'], [`${'\\sqrt{'.repeat(200)}2${'}'.repeat(200)}`, '1'],
       [`${'1,'.repeat(500)}1`, `${'1,'.repeat(500)}2`], [`${'(1,2),'.repeat(40)}(1,2)`, `${'(2,1),'.repeat(40)}(1,2)`],
       ['x'.repeat(20_000), 'y'], [`${'{'.repeat(50_000)}\\boxed{${'{'.repeat(50_000)}`, '42'],
-      // 24 polynomials against 24 others: unbounded, the multiset matching takes ~63,000 steps.
-      [POLYNOMIALS.join(', '), POLYNOMIALS.map((q) => `${q}+1`).reverse().join(', ')],
+      // A degenerate generation that repeats an opening box.
+      [`${'\\boxed{'.repeat(20_000)}1`, '2'],
     ];
     for (const [p, g] of hostile) {
       const t = performance.now();

@@ -6,15 +6,16 @@
 // verdict, and the work is still bounded: once the steps are spent, every further check says "different".
 
 /**
- * Steps one comparison may spend. Over every gold of data/eval and data/train, graded against a rewriting
- * and a near miss, the most any comparison took was 4,609 steps (a Minerva transfer function); a hostile
- * list of 24 polynomials that would take 63,551 steps (0.4–1.3 s) stops here after 35–70 ms
- * (bench/NOTES.md, "Grader speed").
+ * Steps one comparison may spend: a step is about a microsecond of work (see symbolic.ts), so this is the
+ * old 250 ms clock budget on an idle machine. The largest true comparison among the grader tests takes
+ * ~6,000 steps; a 24-item list of long expressions past the budget stops after 0.2–1.1 s on the shared
+ * 2-core machine (bench/NOTES.md, "Grader speed").
  */
-export const COMPARE_BUDGET_STEPS = 20_000;
+export const COMPARE_BUDGET_STEPS = 250_000;
 
 export class WorkBudget {
   private left: number;
+  private readonly charged = new Set<string>();
 
   constructor(steps: number = COMPARE_BUDGET_STEPS) {
     this.left = steps;
@@ -28,6 +29,17 @@ export class WorkBudget {
     }
     this.left -= steps;
     return true;
+  }
+
+  /**
+   * Takes `steps` the first time `key` is charged in this comparison, nothing after: work whose result is
+   * cached (parsing a string) costs once per comparison, whatever the cache held before, so the verdict
+   * never depends on what was graded earlier.
+   */
+  spendOnce(key: string, steps: number): boolean {
+    if (this.charged.has(key)) return true;
+    this.charged.add(key);
+    return this.spend(steps);
   }
 
   get remaining(): number {

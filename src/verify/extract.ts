@@ -15,20 +15,30 @@ const BOX_MARKER = /\\boxed|\\fbox|(?<![A-Za-z\\])boxed(?=\{)/g;
 /** Where a box's content starts and ends (end is exclusive), or `unclosed` when the braces never balance. */
 type BoxSpan = { start: number; end: number } | 'unclosed';
 
+/**
+ * For every `{` in `text`, the index of its matching `}` (or -1), in one pass: a degenerate output that
+ * repeats `\boxed{` thousands of times must not cost a scan to the end per box. A backslash escapes the
+ * next character: `\{` is a literal brace, and `\\` (a matrix row break) must not make the brace after
+ * it look escaped.
+ */
+function matchBraces(text: string): Int32Array {
+  const close = new Int32Array(text.length).fill(-1);
+  const open: number[] = [];
+  for (let j = 0; j < text.length; j++) {
+    const ch = text[j];
+    if (ch === '\\') { j++; continue; }
+    if (ch === '{') open.push(j);
+    else if (ch === '}' && open.length > 0) close[open.pop()!] = j;
+  }
+  return close;
+}
+
 /** Reads the argument of the box whose marker ends at `pos`: `{...}` by brace depth, or one bare token. */
-function readBoxArgument(text: string, pos: number): BoxSpan | null {
+function readBoxArgument(text: string, pos: number, close: Int32Array): BoxSpan | null {
   let i = pos;
   if (text[i] === '{') {
-    let depth = 0;
-    for (let j = i; j < text.length; j++) {
-      const ch = text[j];
-      // A backslash escapes the next character: `\{` is a literal brace, and `\\` (a matrix row break)
-      // must not make the brace after it look escaped.
-      if (ch === '\\') { j++; continue; }
-      if (ch === '{') depth++;
-      else if (ch === '}' && --depth === 0) return { start: i + 1, end: j };
-    }
-    return 'unclosed';
+    const j = close[i]!;
+    return j < 0 ? 'unclosed' : { start: i + 1, end: j };
   }
   // `\boxed 5` / `\boxed5`: LaTeX boxes one token; writers mean the whole number or word, so take up
   // to whitespace or `$` (Qwen's parser cuts at `$`).
@@ -74,8 +84,10 @@ const MAX_CONNECTOR_CHARS = 120;
 function finalBoxes(text: string): string[] | 'unclosed' | null {
   const spans: { marker: number; start: number; end: number }[] = [];
   BOX_MARKER.lastIndex = 0;
+  let close: Int32Array | null = null;
   for (let m = BOX_MARKER.exec(text); m !== null; m = BOX_MARKER.exec(text)) {
-    const span = readBoxArgument(text, m.index + m[0].length);
+    close ??= matchBraces(text);
+    const span = readBoxArgument(text, m.index + m[0].length, close);
     // A marker with nothing after it (`\boxed` at the very end) boxes nothing.
     if (span === null) continue;
     // A box whose braces never close: later markers may still close (they are read next).

@@ -27,9 +27,13 @@ const NUMERIC_TOL = 1e-4;
 const FUNCTION_TOL = 1e-9;
 const SAMPLE_TRIES = 12;
 const SAMPLES_NEEDED = 4;
-/** Steps charged per character parsed, per node simplified, per node evaluated at one point. */
-const PARSE_STEPS_PER_CHAR = 0.1;
-const SIMPLIFY_STEPS_PER_NODE = 20;
+/**
+ * Steps charged for each piece of work, about one per microsecond of it on the development machine (2 cores,
+ * shared; bench/NOTES.md "Grader speed"): the Compute Engine parses ~150 µs per character on first sight,
+ * simplifies at up to ~500 µs per node, and one node costs ~1.4 µs to evaluate at one point.
+ */
+const PARSE_STEPS_PER_CHAR = 100;
+const SIMPLIFY_STEPS_PER_NODE = 300;
 const EVAL_STEPS_PER_NODE = 1;
 
 let engine: ComputeEngine | null = null;
@@ -212,23 +216,25 @@ function numericEqual(a: MathJson, b: MathJson, vars: string[], functions: Reado
 /**
  * Whether two LaTeX expressions denote the same value (or the same function of their variables).
  * False when either cannot be parsed, or when `budget` runs out before a check could say "equal".
+ * Evaluation comes first because it is cheap and decides nearly every pair (a wrong member of a list is
+ * told apart at the first sample point); the Compute Engine simplifies only what evaluation cannot decide.
  */
 export function symbolicEqual(predLatex: string, goldLatex: string, budget: WorkBudget): boolean {
-  // Parsing is charged whether or not the parse cache holds it, so a verdict never depends on history.
-  if (!budget.spend(1 + Math.ceil((predLatex.length + goldLatex.length) * PARSE_STEPS_PER_CHAR))) return false;
+  const parseCost = (s: string) => 1 + Math.ceil(s.length * PARSE_STEPS_PER_CHAR);
+  if (!budget.spendOnce(predLatex, parseCost(predLatex)) || !budget.spendOnce(goldLatex, parseCost(goldLatex))) return false;
   const a = parseLatex(predLatex);
   const b = parseLatex(goldLatex);
   if (a === null || b === null) return false;
   const functions = functionSymbols([a, b]);
   const vars = [...freeVariables(a, functions, freeVariables(b, functions))].sort();
   const nodes = nodeCount(a) + nodeCount(b);
-  const simplify = () => budget.spend(nodes * SIMPLIFY_STEPS_PER_NODE) && casEqual(a, b, true);
-  // Constants skip simplification at first: evaluating them is exact enough and much cheaper.
-  if (vars.length > 0 ? simplify() : casEqual(a, b, false)) return true;
+  // Equal canonical forms settle it without evaluating; boxing costs about what evaluating at one point does.
+  if (!budget.spend(nodes * EVAL_STEPS_PER_NODE)) return false;
+  if (casEqual(a, b, false)) return true;
   if (!budget.spend(nodes * EVAL_STEPS_PER_NODE * (vars.length === 0 ? 1 : SAMPLE_TRIES))) return false;
   const verdict = numericEqual(a, b, vars, functions);
   if (verdict !== 'inconclusive') return verdict;
-  return vars.length === 0 && simplify();
+  return budget.spend(nodes * SIMPLIFY_STEPS_PER_NODE) && casEqual(a, b, true);
 }
 
 /**
