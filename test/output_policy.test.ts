@@ -206,6 +206,30 @@ describe('commands leave what exists byte-identical', () => {
     expect(snapshot(out)).toEqual(before);
   }, 60_000);
 
+  it('SIGTERM during eval stops it at once, keeps the finished problems, and the command it printed resumes them', async () => {
+    const many = rows(at('many.jsonl'), Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, question: `What is ${i}+1?`, answer: String(i + 1) })));
+    const out = at('eval-killed');
+    const args = ['--backend', 'cpu', 'eval', '--model', model, '--bench', many, '--max-new-tokens', '48', '--temperature', '1', '--max-batch', '1', '--out', out];
+    const child = spawn(process.execPath, ['bin/still.js', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const journal = join(out, 'results.partial.jsonl');
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(journal) && readFileSync(journal, 'utf8').split('\n').length > 3) {
+          clearInterval(poll);
+          child.kill('SIGTERM');
+        }
+      }, 20);
+      child.on('exit', (_, s) => (clearInterval(poll), resolve(s)));
+    });
+    expect(signal).toBe('SIGTERM');
+    expect(stderr).toContain(`still: eval: finished problems are journaled in ${journal}; if this run is interrupted, resume it with:\n  still ${args.join(' ')} --resume\n`);
+    const resumed = await still([...args.slice(2), '--resume']);
+    expect(resumed.stderr).toMatch(/resuming .*: \d+ of 40 problems done/);
+    expect(existsSync(join(out, 'summary.json'))).toBe(true);
+  }, 90_000);
+
   it('NaN weights: the error names the model and the weight', async () => {
     const broken = tinyEvalModelDir();
     const file = join(broken, 'model.safetensors');

@@ -13,7 +13,7 @@ import { PROMPT_STYLES, promptStyle } from '../eval/prompt.ts';
 import { runEval, type EvalRun } from '../eval/run.ts';
 import { formatScoresTable } from '../eval/table.ts';
 import { useBackend } from './backend_option.ts';
-import { withResumableExit } from './interrupt.ts';
+import { noteResumeCommand } from './interrupt.ts';
 import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
@@ -56,11 +56,12 @@ export function registerEval(program: Command): void {
     const progress = evalProgress(`eval ${o.bench}`);
     let run: EvalRun;
     try {
-      run = await withResumableExit(join(o.out, 'results.partial.jsonl'), () => runEval({
+      if (!o.overwrite) noteResumeCommand(`eval: finished problems are journaled in ${join(o.out, 'results.partial.jsonl')}`);
+      run = await runEval({
         model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out,
         resume: o.resume === true, overwrite: o.overwrite === true, forceAdapter: o.force === true,
         onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`),
-      }));
+      });
     } finally {
       progress.stop();
     }

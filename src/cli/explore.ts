@@ -26,7 +26,7 @@ import { getTask, taskNames } from '../tasks/index.ts';
 import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { EVAL_SETS, evalSetName } from '../verify/gold.ts';
 import { useBackend } from './backend_option.ts';
-import { withResumableExit } from './interrupt.ts';
+import { noteResumeCommand } from './interrupt.ts';
 import { intFlag, numFlag, refuseFlags } from './stage_options.ts';
 
 interface ExploreFlags {
@@ -134,13 +134,14 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
   claimOutputFile(o.out, { inputs: [o.pool], overwrite: o.overwrite });
   if (!extending) claimOutputFile(rollouts, { flag: '--out (its rollouts file)', overwrite: o.overwrite });
   const earlier = extending && existsSync(rollouts) ? readRolloutsFile(rollouts) : [];
-  const r = await withResumableExit(journal, () => exploreText({
+  if (!o.quiet) noteResumeCommand(`explore: finished problems are journaled in ${journal}`);
+  const r = await exploreText({
     model: o.model, adapter: o.adapter, forceAdapter: o.force === true, problems, dataset: format ?? undefined, prompt: o.prompt as PromptStyle, pool, round: 1, log, journal, resume: o.resume === true,
     sampling: {
       k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16,
     },
     settings: { data: resolve(o.data!) },
-  }));
+  });
   writeRolloutsFile(rollouts, [...earlier, ...rolloutsFileRows(problems, r.graded)]);
   writeStill2Rows(o.out, pool.rows());
   discardJournal(journal); // its rollouts are verified and in the pool now

@@ -5,10 +5,13 @@ import { stderrNotice } from './output.ts';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
-/** The command line that continues this run: the same arguments, with --resume and without --overwrite. */
-export function resumeCommand(argv: readonly string[] = process.argv.slice(2)): string {
+/**
+ * The command line that continues this run: the same arguments without --overwrite, and with --resume
+ * (`withFlag` false: commands like `still run` whose plain rerun resumes).
+ */
+export function resumeCommand(argv: readonly string[] = process.argv.slice(2), withFlag = true): string {
   const args = argv.filter((a) => a !== '--overwrite');
-  if (!args.includes('--resume')) args.push('--resume');
+  if (withFlag && !args.includes('--resume')) args.push('--resume');
   return ['still', ...args].map(shellQuote).join(' ');
 }
 
@@ -32,20 +35,12 @@ export async function withGracefulStop<T>(note: (line: string) => void, fn: (sto
 }
 
 /**
- * Run `fn` (a journaled sampling job) so that SIGINT/SIGTERM exits at once with 130, after saying where
- * the finished work is kept and the exact command that resumes it.
+ * Say, before a journaled job starts, how to resume it. Sampling runs synchronously between journal writes,
+ * so a signal handler could only run once the job is over: these commands let SIGINT/SIGTERM kill them at
+ * once (the journal holds every finished problem, fsynced) and print the resume command up front instead.
  */
-export async function withResumableExit<T>(journal: string, fn: () => Promise<T>): Promise<T> {
-  const onSignal = (signal: string) => {
-    stderrNotice(`${signal}: stopped; finished problems are kept in ${journal}. Resume with:\n  ${resumeCommand()}`);
-    process.exit(130);
-  };
-  for (const s of SIGNALS) process.on(s, onSignal);
-  try {
-    return await fn();
-  } finally {
-    for (const s of SIGNALS) process.off(s, onSignal);
-  }
+export function noteResumeCommand(kept: string, o: { resumeFlag?: boolean } = {}): void {
+  stderrNotice(`${kept}; if this run is interrupted, resume it with:\n  ${resumeCommand(undefined, o.resumeFlag ?? true)}`);
 }
 
 function shellQuote(arg: string): string {

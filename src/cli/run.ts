@@ -10,6 +10,7 @@ import { runHfExperiment } from '../loop/hf/experiment.ts';
 import { planHfExperiment } from '../loop/hf/plan.ts';
 import { packageProvenance } from '../loop/provenance.ts';
 import { useBackend } from './backend_option.ts';
+import { noteResumeCommand } from './interrupt.ts';
 
 const EXAMPLES = new URL('../../examples/', import.meta.url);
 
@@ -30,8 +31,12 @@ async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: 
   const outDir = o.out ?? defaultOut ?? join('checkpoints', loaded.config.name);
   const quiet = o.quiet ?? false;
   if (!quiet) process.stderr.write(`still: running ${configFile} on the ${backend.name} backend → ${outDir}\n`);
+  // Finished stages and journaled problems survive a kill; the same command (without --overwrite) resumes.
+  if (!quiet && !o.overwrite) noteResumeCommand(`finished stages are kept in ${outDir}`, { resumeFlag: false });
   if (loaded.kind === 'hf') {
-    const report = await runHfExperiment(loaded.config, { outDir, quiet, overwrite: o.overwrite, provenance: { ...packageProvenance(), backend: backend.name, device: describeBackend(backend) } });
+    const report = await runHfExperiment(loaded.config, {
+      outDir, quiet, overwrite: o.overwrite, provenance: { ...packageProvenance(), backend: backend.name, device: describeBackend(backend) },
+    });
     const hard = `${report.hard.bench}${report.hard.level !== null ? ` level ${report.hard.level}` : ''}`;
     process.stdout.write(`hard_gain_points ${report.hard_gain_points.toFixed(1)} (${hard}: ${report.hardAccuracy.map((a) => a.toFixed(1)).join(' → ')}); ` +
       `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
