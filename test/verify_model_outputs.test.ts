@@ -45,6 +45,9 @@ const TABLE: Record<string, Case[]> = {
     ['So, the ordered pair $(x, y)$ that solves the system is $(7, 6)$. <|im_start|>user', '$(7,6)$', true],
     ['So, the ordered pair $(x, y)$ that solves the system is $(6, 7)$.', '$(7,6)$', false],
     ['the sum is located between $\\boxed{12\\text{ and }13}$', '12\\text{ and }13', true],
+    // One value in two forms, as a MATH-500 reference solution (test/number_theory/459) writes it.
+    ['$d = \\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{639}{40}}$ inches.', '\\frac{639}{40}', true],
+    ['$d = \\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{640}{40}}$ inches.', '\\frac{639}{40}', false],
     ['We get \\boxed{3}. Checking again, the answer is \\boxed{5}.', '5', true],
     ['We get \\boxed{3}. Checking again, the answer is \\boxed{5}.', '3, 5', false],
   ],

@@ -179,6 +179,10 @@ function equalShapes(ps: AnswerShape, gs: AnswerShape, ctx: CompareContext, dept
   const pu = unordered(ps);
   const gu = unordered(gs);
   if (pu && gu) return equalUnordered(pu, gu, ctx, depth);
+  // One value that the prediction writes in several forms ("\boxed{15\frac{39}{40}} or \boxed{\frac{639}{40}}"):
+  // every form equals the gold. Repeats of one form are not forms (a gold "-2" is not "-2, -2"), and a gold
+  // list is always a list.
+  if (pu && gs.kind === 'atom' && new Set(pu).size === pu.length) return pu.every((x) => equalParts(x, gs.text, ctx, depth));
   // "2,4" for the point "(2,4)": the Qwen grader drops the parentheses and accepts it, in order.
   if (pu && ps.kind === 'list' && gs.kind === 'tuple' && gs.open === '(' && gs.close === ')') {
     return equalOrdered(pu, gs.items, ctx, depth);

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lastBoxed } from './extract.ts';
+import { boxedAnswer } from './extract.ts';
 
 export const EVAL_SETS = ['math500', 'aime24', 'aime25', 'amc23', 'minerva', 'olympiadbench', 'gsm8k'] as const;
 export type EvalSetName = (typeof EVAL_SETS)[number];
@@ -64,7 +64,8 @@ function requireString(row: Row, field: string, src: RowSource): string {
 
 function boxOf(row: Row, field: string, src: RowSource): string {
   const text = requireString(row, field, src);
-  const box = lastBoxed(text);
+  // The final box, with the boxes that only "and"/commas join to it (an answer in several boxes).
+  const box = boxedAnswer(text);
   if (box === null || box.length === 0) throw new Error(`${where(src, field)} has no \\boxed{...} answer`);
   return box;
 }
