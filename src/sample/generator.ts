@@ -20,6 +20,7 @@ import { keep, tidy } from '../tensor/scope.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { DecodeGraphs } from './decode_graph.ts';
 import { resolveRequest, type GenerationRequest, type GenerationResult, type ResolvedRequest } from './request.ts';
+import { freeSlots, GenerationSession } from './session.ts';
 import { sampleTokens } from '../backends/sampler.ts';
 import { Sequence } from './sequence.ts';
 import { SlotKVCache } from './slot_cache.ts';
@@ -86,7 +87,7 @@ export interface GeneratorStats {
 }
 
 /** The request whose samples are being admitted: its prompt's last-position logits, kept for siblings. */
-interface OpenRequest {
+export interface OpenRequest {
   req: ResolvedRequest;
   logits: Tensor | null;
   nextSample: number;
@@ -134,95 +135,43 @@ export class Generator {
 
   /** Run every request to completion. Results are ordered by request, then sample index. */
   generate(requests: readonly GenerationRequest[], hooks: GenerateHooks = {}): GenerationResult[] {
-    const vocab = this.model.config.vocabSize;
-    const defaults = {
-      vocabSize: vocab, maxLen: this.maxLen, eosIds: this.eosIds, seed: this.options.seed ?? 0,
-      hasTokenizer: !!this.options.tokenizer,
-    };
-    const queue = requests.map((r, i) => resolveRequest(r, i, defaults));
-    const results = queue.map((r) => new Array<GenerationResult>(r.n));
-    const total = queue.reduce((s, r) => s + r.n, 0);
-    const cache = (this.cache ??= new SlotKVCache(this.backend, this.model.config, this.maxBatch, this.maxLen, this.dtype));
-    const slots: (Sequence | null)[] = new Array(this.maxBatch).fill(null);
-    // Graphs are captured per call: the model's weights or adapter may change between calls.
-    const graphs = this.graphBackend ? new DecodeGraphs(this.graphBackend, this.model, cache, this.maxBatch, this.maxLen) : null;
-    let nextRequest = 0;
-    let open: OpenRequest | null = null;
-    let finished = 0;
-    let generated = 0;
-    let step = 0;
-    let early: EarlyPrefills | null = null;
-
-    /** Record a token; free the slot when its sequence ends. */
-    const accept = (slot: number, seq: Sequence, token: number, logprob: number) => {
-      const text = seq.push(token, logprob);
-      generated++;
-      let result: GenerationResult | undefined;
-      if (seq.finished) {
-        result = seq.result();
-        results[seq.req.index][seq.sample] = result;
-        slots[slot] = null;
-        finished++;
-      }
-      hooks.onToken?.({ request: seq.req.index, sample: seq.sample, token, text, finished: result });
-    };
-
+    const results: GenerationResult[][] = requests.map(() => []);
+    const session = this.session({
+      onToken: (e) => {
+        if (e.finished) results[e.request][e.sample] = e.finished;
+        hooks.onToken?.(e);
+      },
+      onStep: hooks.onStep,
+    });
     try {
-      while (finished < total) {
-        // With graphs, the prompts this round will admit are prefilled together first (see earlyPrefills).
-        if (graphs) early = this.earlyPrefills(cache, slots, queue, nextRequest, open);
-        // Admit queued samples into free slots, request by request, sample by sample.
-        for (;;) {
-          const free = freeSlots(slots);
-          if (free.length === 0) break;
-          if (!open) {
-            if (nextRequest >= queue.length) break;
-            open = { req: queue[nextRequest++], logits: null, nextSample: 0 };
-          }
-          const req: ResolvedRequest = open.req;
-          const want = Math.min(free.length, req.n - open.nextSample);
-          const taken = free.slice(0, want);
-          // A prefill done early is good only if nothing else has written its slot since.
-          early?.claim(req, taken);
-          // A live sibling still holds the prompt's KV in positions [0, prompt length): copy it. Otherwise
-          // prefill (again, if every earlier sibling has already finished and its slot been reused).
-          const sibling = slots.findIndex((s) => s !== null && s.req === req);
-          if (sibling >= 0) {
-            cache.copyPrefix(sibling, taken, req.prompt.length);
-            this.stats.sharedPrefills += taken.length;
-          } else {
-            const logits = early?.take(req, taken[0]) ?? this.prefill(cache, req.prompt, taken[0]);
-            if (open.logits) logits.dispose(); // same prompt, same logits: keep the first
-            else open.logits = logits;
-            cache.copyPrefix(taken[0], taken.slice(1), req.prompt.length);
-            this.stats.sharedPrefills += taken.length - 1;
-          }
-          const promptLogits = open.logits!;
-          for (const slot of taken) {
-            const seq = new Sequence(req, open.nextSample++, this.maxLen, vocab, this.options.tokenizer);
-            slots[slot] = seq;
-            const drawn = this.sample(promptLogits, [seq.sampleRow()]);
-            accept(slot, seq, drawn.tokens[0], drawn.logprobs[0]);
-          }
-          if (open.nextSample === req.n) {
-            promptLogits.dispose();
-            open = null;
-          }
-        }
-        early?.dispose();
-        early = null;
-        const live = liveSlots(slots);
-        if (live.length === 0) continue; // everything admitted finished on its first token
-        const drawn = this.decode(cache, live.map((s) => slots[s]!), live, graphs, slots);
-        live.forEach((slot, b) => accept(slot, slots[slot]!, drawn.tokens[b], drawn.logprobs[b]));
-        hooks.onStep?.({ step: ++step, active: live.length, finished, total, generated });
-      }
+      // Every request is checked before any is sampled, as the whole list is one call.
+      for (const r of requests) session.add(r);
+      while (session.busy) session.step();
     } finally {
-      open?.logits?.dispose();
-      early?.dispose();
-      graphs?.dispose();
+      session.close();
     }
     return results.flat();
+  }
+
+  /**
+   * A step-wise run over this generator's slots: requests join with add() while others are decoding, leave
+   * with cancel(), and step() advances one round of admission and one decode step. What generate() does
+   * in one call, for callers that must return to the event loop between steps (the server). One session
+   * at a time: it uses the generator's KV cache.
+   */
+  session(hooks: GenerateHooks = {}): GenerationSession {
+    const cache = (this.cache ??= new SlotKVCache(this.backend, this.model.config, this.maxBatch, this.maxLen, this.dtype));
+    // Graphs are captured per session: the model's weights or adapter may change between sessions.
+    const graphs = this.graphBackend ? new DecodeGraphs(this.graphBackend, this.model, cache, this.maxBatch, this.maxLen) : null;
+    return new GenerationSession(this, cache, graphs, hooks);
+  }
+
+  /** A request with every default filled in; `index` names it in results and errors. */
+  resolve(request: GenerationRequest, index: number): ResolvedRequest {
+    return resolveRequest(request, index, {
+      vocabSize: this.model.config.vocabSize, maxLen: this.maxLen, eosIds: this.eosIds, seed: this.options.seed ?? 0,
+      hasTokenizer: !!this.options.tokenizer,
+    });
   }
 
   /** Free the KV cache. The generator can run again afterwards (it reallocates). */
@@ -232,7 +181,7 @@ export class Generator {
   }
 
   /** Prefill one prompt into a slot; returns its last position's logits [1, V] (kept: the caller frees it). */
-  private prefill(cache: SlotKVCache, prompt: number[], slot: number): Tensor {
+  prefill(cache: SlotKVCache, prompt: number[], slot: number): Tensor {
     const t0 = performance.now();
     const logits = noGrad(() =>
       tidy(() => {
@@ -255,7 +204,7 @@ export class Generator {
    * need it. A sample that finishes on its first token frees a slot and shifts later assignments: such
    * requests miss their early prefill (claim/take below) and are prefilled the plain way.
    */
-  private earlyPrefills(cache: SlotKVCache, slots: readonly (Sequence | null)[], queue: readonly ResolvedRequest[], nextRequest: number, open: OpenRequest | null): EarlyPrefills | null {
+  earlyPrefills(cache: SlotKVCache, slots: readonly (Sequence | null)[], queue: readonly ResolvedRequest[], nextRequest: number, open: OpenRequest | null): EarlyPrefills | null {
     const free = freeSlots(slots);
     const plan: { req: ResolvedRequest; slot: number }[] = [];
     let at = 0;
@@ -318,7 +267,7 @@ export class Generator {
   }
 
   /** One decode step: feed each live sequence's last token, draw the next one for each. */
-  private decode(cache: SlotKVCache, seqs: Sequence[], slots: number[], graphs: DecodeGraphs | null, all: readonly (Sequence | null)[]): SampledTokens {
+  decode(cache: SlotKVCache, seqs: Sequence[], slots: number[], graphs: DecodeGraphs | null, all: readonly (Sequence | null)[]): SampledTokens {
     const t0 = performance.now();
     const drawn = graphs
       ? graphs.step(seqs.map((s, b) => ({ slot: slots[b], token: s.tokens[s.tokens.length - 1], position: s.position, sample: s.sampleRow() })), all.indexOf(null))
@@ -340,7 +289,7 @@ export class Generator {
   }
 
   /** The backend's fused sampler when it has one, else the host reference on downloaded logits. */
-  private sample(logits: Tensor, rows: SampleRow[]): SampledTokens {
+  sample(logits: Tensor, rows: SampleRow[]): SampledTokens {
     if (hasDeviceSampler(this.backend)) return this.backend.sample(logits, rows);
     return sampleTokens(logits.toArray() as Float32Array, logits.shape[1], rows);
   }
@@ -350,7 +299,7 @@ export class Generator {
 const PREFILL_TOKENS = 16384;
 
 /** Prefills done before their admission round, each valid while nothing else writes its slot. */
-class EarlyPrefills {
+export class EarlyPrefills {
   private readonly byReq = new Map<ResolvedRequest, { slot: number; logits: Tensor }>();
 
   add(req: ResolvedRequest, slot: number, logits: Tensor): void {
@@ -380,16 +329,4 @@ class EarlyPrefills {
     this.byReq.get(req)?.logits.dispose();
     this.byReq.delete(req);
   }
-}
-
-function freeSlots(slots: readonly (Sequence | null)[]): number[] {
-  const out: number[] = [];
-  slots.forEach((s, i) => s === null && out.push(i));
-  return out;
-}
-
-function liveSlots(slots: readonly (Sequence | null)[]): number[] {
-  const out: number[] = [];
-  slots.forEach((s, i) => s !== null && out.push(i));
-  return out;
 }
