@@ -155,23 +155,6 @@ const layoutChecks: Check[] = [
     },
   },
   {
-    name: 'sum over axes (thread and block kernels)',
-    tol: F32,
-    run: (c) => {
-      let e = 0;
-      const cases: [number[], number[]][] = [
-        [[4, 5, 6], [0]], [[4, 5, 6], [1]], [[4, 5, 6], [2]], [[4, 5, 6], [0, 2]], [[4, 5, 6], [0, 1, 2]],
-        [[3, L(c, 1100, 5000)], [1]], [[L(c, 1100, 8192), 3], [0]], [[2, 1, 3], [1]],
-      ];
-      for (const [shape, axes] of cases) {
-        const [g, r] = randBoth(c, shape, 'f32');
-        e = worst(e, err(c, c.cuda.sum(g, axes, true), c.cpu.sum(r, axes, true)));
-        e = worst(e, err(c, c.cuda.sum(g, axes, false), c.cpu.sum(r, axes, false)));
-      }
-      return e;
-    },
-  },
-  {
     name: 'permute, slice, concat (f32, bf16, i32)',
     tol: 0,
     run: (c) => {
@@ -216,20 +199,46 @@ function matmulChecks(): Check[] {
   return out;
 }
 
-const modelOpChecks: Check[] = [
-  {
-    name: 'embedding gather + scatter-add backward (repeated ids)',
+/** Sums over axes, on the one-thread-per-output and the block-per-output kernels; the result has x's dtype. */
+function sumCheck(dtype: Float): Check {
+  return {
+    name: `sum over axes (thread and block kernels, ${dtype})`,
+    tol: tolFor(dtype, F32),
+    run: (c) => {
+      let e = 0;
+      const cases: [number[], number[]][] = [
+        [[4, 5, 6], [0]], [[4, 5, 6], [1]], [[4, 5, 6], [2]], [[4, 5, 6], [0, 2]], [[4, 5, 6], [0, 1, 2]],
+        [[3, L(c, 1100, 5000)], [1]], [[L(c, 1100, 8192), 3], [0]], [[2, 1, 3], [1]],
+      ];
+      for (const [shape, axes] of cases) {
+        const [g, r] = randBoth(c, shape, dtype);
+        e = worst(e, err(c, c.cuda.sum(g, axes, true), c.cpu.sum(r, axes, true)));
+        e = worst(e, err(c, c.cuda.sum(g, axes, false), c.cpu.sum(r, axes, false)));
+      }
+      return e;
+    },
+  };
+}
+
+/** Embedding gather (exact in any dtype) and its scatter-add backward (an f32 gradient, summed over repeated ids). */
+function embeddingCheck(dtype: Float): Check {
+  return {
+    name: `embedding gather + scatter-add backward, repeated ids (${dtype})`,
     tol: F32,
     run: (c) => {
       const [v, d, n] = c.size === 'small' ? [11, 6, 20] : [5000, 896, 4096];
-      const [gw, rw] = randBoth(c, [v, d], 'f32');
+      const [gw, rw] = randBoth(c, [v, d], dtype);
       const [gi, ri] = idsBoth(c, [2, n / 2], v);
-      const [gg, rg] = randBoth(c, [2, n / 2, d], 'f32');
+      const [gg, rg] = randBoth(c, [2, n / 2, d], dtype);
       return worst(err(c, c.cuda.embedding(gw, gi), c.cpu.embedding(rw, ri)), err(c, c.cuda.embeddingBackward(gg, gi, v), c.cpu.embeddingBackward(rg, ri, v)));
     },
-  },
-  {
-    name: 'adamw step (f32 master, bf16 grad) and sumSquares',
+  };
+}
+
+/** One AdamW step on f32 master weights and moments, with a gradient in `grad`'s dtype, and sumSquares of it. */
+function adamwCheck(grad: Float): Check {
+  return {
+    name: `adamw step (f32 master, ${grad} grad) and sumSquares`,
     tol: 1e-5,
     run: (c) => {
       const n = L(c, 300, 1 << 20);
@@ -237,15 +246,15 @@ const modelOpChecks: Check[] = [
       const [gm, rm] = randBoth(c, [n], 'f32', 0.1);
       const vData = Float32Array.from(values(c, [n], 0.01), Math.abs);
       const [gv, rv] = both(c, vData, [n], 'f32');
-      const [gg, rg] = randBoth(c, [n], 'bf16');
+      const [gg, rg] = randBoth(c, [n], grad);
       const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
       c.cuda.adamw(gp, gg, gm, gv, h);
       c.cpu.adamw(rp, rg, rm, rv, h);
       const ss = Math.abs(c.cuda.sumSquares(gg) - c.cpu.sumSquares(rg)) / c.cpu.sumSquares(rg);
       return worst(err(c, gp, rp), err(c, gm, rm), err(c, gv, rv), ss);
     },
-  },
-];
+  };
+}
 
 /**
  * RMSNorm, SwiGLU and cross-entropy, forward and backward, in one dtype, each with that dtype's limit (small
@@ -653,9 +662,17 @@ function qkvRopeKvCheck(dtype: 'f32' | 'bf16'): Check {
 export function allChecks(): Check[] {
   return [
     ...layoutChecks,
+    sumCheck('f32'),
+    sumCheck('bf16'),
+    sumCheck('f16'),
     ...binaryChecks(),
     ...matmulChecks(),
-    ...modelOpChecks,
+    embeddingCheck('f32'),
+    embeddingCheck('bf16'),
+    embeddingCheck('f16'),
+    adamwCheck('f32'),
+    adamwCheck('bf16'),
+    adamwCheck('f16'),
     ropeCheck('f32'),
     ropeCheck('bf16'),
     ropeCheck('f16'),
