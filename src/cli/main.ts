@@ -11,6 +11,7 @@ import { registerImitate } from './imitate.ts';
 import { registerImprove } from './improve.ts';
 import { registerInfo } from './info.ts';
 import { registerSample } from './sample.ts';
+import { registerServe } from './serve.ts';
 import { registerRun } from './run.ts';
 import { registerSft } from './sft.ts';
 
@@ -19,7 +20,7 @@ const program = new Command('still')
   .option('--backend <name>', 'compute backend: auto | cpu | cuda (env STILL_BACKEND)', process.env.STILL_BACKEND ?? 'auto')
   .showHelpAfterError();
 
-for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerDpo, registerImitate, registerExplore, registerImprove]) register(program);
+for (const register of [registerEval, registerForward, registerGenerate, registerGrade, registerInfo, registerSample, registerRun, registerSft, registerDpo, registerImitate, registerExplore, registerImprove, registerServe]) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User-facing errors carry their own context (file, field, expectation); print them without a stack.

@@ -51,6 +51,8 @@ export interface TokenEvent {
   request: number;
   sample: number;
   token: number;
+  /** The token's log-prob under the raw logits (always set by the generator). */
+  logprob?: number;
   /** Text that can be shown now (held back while a stop string may still be completing). */
   text: string;
   /** Set on the sample's last token. */

@@ -73,6 +73,11 @@ export class GenerationSession {
     return this.queue.reduce((s, r) => s + r.n, 0) + (this.open ? this.open.req.n - this.open.nextSample : 0);
   }
 
+  /** Requests with a sample not yet admitted. */
+  get queuedRequests(): number {
+    return this.queue.length + (this.open ? 1 : 0);
+  }
+
   /** Slots decoding now. */
   get running(): number {
     return this.slots.reduce((s, x) => s + (x ? 1 : 0), 0);
@@ -168,7 +173,7 @@ export class GenerationSession {
       this.slots[slot] = null;
       this.finished++;
     }
-    this.hooks.onToken?.({ request: seq.req.index, sample: seq.sample, token, text, finished: result });
+    this.hooks.onToken?.({ request: seq.req.index, sample: seq.sample, token, logprob, text, finished: result });
   }
 }
 
