@@ -75,6 +75,8 @@ describe('the output policy', () => {
     writeFileSync(join(dir, 'notes.txt'), 'x');
     rmSync(join(dir, 'done.json'));
     expect(() => claimOutputFolder(dir, spec)).toThrow(`--out ${dir} holds files that are not a thing (notes.txt)`);
+    // A workflow's own folder ('auto'): what a killed attempt left without its marker is started over.
+    expect(claimOutputFolder(dir, { ...spec, resume: 'auto' })).toMatchObject({ dir, resume: false, finished: false });
     mkdirSync(join(dir, 'partial'));
     expect(() => claimOutputFolder(dir, spec)).toThrow('holds an unfinished thing (partial); add --resume to continue it');
     expect(claimOutputFolder(dir, { ...spec, resume: true })).toMatchObject({ dir, resume: true });

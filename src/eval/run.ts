@@ -33,7 +33,7 @@ export interface EvalOptions {
   sampling: SamplingOptions;
   out: string;
   /** Continue the unfinished eval journaled in `out` (same settings), sampling only the problems it lacks. */
-  resume?: boolean;
+  resume?: boolean | 'auto';
   /** Replace a finished eval (or other files) in `out`; the old one stays until the new one is written. */
   overwrite?: boolean;
   /** Load `adapter` even if it records another base model. */
@@ -125,7 +125,7 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     what: 'eval', finished: 'summary.json', resumable: 'results.partial.jsonl', overwrite: o.overwrite, resume: o.resume,
   });
   try {
-    const run = await evaluateInto(folder.dir, { o, set, tok, problems, config, context, params, settings, started });
+    const run = await evaluateInto(folder.dir, folder.resume, { o, set, tok, problems, config, context, params, settings, started });
     folder.commit();
     return run;
   } finally {
@@ -146,7 +146,7 @@ interface EvalPlan {
 }
 
 /** Sample, grade and score into `out` (the output folder, or its --overwrite stand-in). */
-async function evaluateInto(out: string, { o, set, tok, problems, config, context, params, settings, started }: EvalPlan): Promise<EvalRun> {
+async function evaluateInto(out: string, resume: boolean, { o, set, tok, problems, config, context, params, settings, started }: EvalPlan): Promise<EvalRun> {
   const notice = o.notice ?? (() => {});
   const maxNew = o.sampling.maxNewTokens;
   const journalFile = join(out, 'results.partial.jsonl');
@@ -168,7 +168,7 @@ async function evaluateInto(out: string, { o, set, tok, problems, config, contex
     },
     generator: generatorOptions(config, o.sampling, tok),
     grade: (i, results) => results.map((r) => gradeRollout(set.items[i]!, r, grade, countTokens, set.dataset)),
-    journal: { path: journalFile, settings, resume: !!o.resume },
+    journal: { path: journalFile, settings, resume },
     notice: (line) => notice(`still eval: ${line}`),
     onStep: o.onStep,
   });

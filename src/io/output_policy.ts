@@ -42,7 +42,11 @@ export interface OutputFolderOptions {
   /** What an unfinished run leaves for --resume (e.g. checkpoints/latest.json), if the command can resume. */
   resumable?: string;
   overwrite?: boolean;
-  /** true: continue an unfinished run (one must be there); 'auto': continue one if there is one. */
+  /**
+   * true: continue an unfinished run (one must be there). 'auto', for a workflow's own folders (a `still
+   * run` stage): continue one if there is one, accept a finished one, and otherwise start over whatever a
+   * killed attempt left (say, a checkpoints/ folder without its latest.json).
+   */
   resume?: boolean | 'auto';
 }
 
@@ -86,6 +90,7 @@ export function claimOutputFolder(target: string, o: OutputFolderOptions): Outpu
         'or pass --overwrite to start over, or choose another folder');
     }
     if (o.resume === true) throw new Error(`${flag} ${target}: nothing to resume (no ${o.resumable ?? o.finished} there)`);
+    if (o.resume === 'auto') return here;
     const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? `, … (${entries.length} entries)` : '');
     throw new Error(`${flag} ${target} holds files that are not a ${o.what} (${shown}); choose a new or empty folder, or pass --overwrite to replace them`);
   } catch (e) {

@@ -163,13 +163,12 @@ export async function evalStage(policy: Policy, dir: string, cfg: HfExperimentCo
     const benchDir = join(dir, bench.name);
     let summary = readRecord<EvalSummary>(join(benchDir, 'summary.json'));
     if (!summary) {
-      const journal = join(benchDir, 'results.partial.jsonl');
       let bar: ReturnType<StageLog['bar']> | null = null;
       try {
         ({ summary } = await runEval({
           model: policy.model, adapter: policy.adapter ?? undefined, bench: bench.source, limit: cfg.eval.limit ?? undefined, prompt: cfg.prompt,
           sampling: { maxNewTokens, n: cfg.eval.n, temperature: cfg.eval.temperature, topP: cfg.eval.topP, seed: cfg.seed, stop: [], maxBatch: cfg.maxBatch },
-          out: benchDir, resume: existsSync(journal), wave,
+          out: benchDir, resume: 'auto', wave,
           notice: (line) => log.line(line),
           onStep: (e) => {
             bar ??= log.bar(`eval ${bench.name}`, e.total, 'samples');
