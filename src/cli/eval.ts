@@ -16,8 +16,9 @@ import { useBackend } from './backend_option.ts';
 import { noteResumeCommand } from './interrupt.ts';
 import { LONG_THOUGHT_TOKENS } from '../sample/sampling.ts';
 import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
+import { addEngineOptions, engineFromFlags, type EngineFlags } from './engine_options.ts';
 
-interface EvalFlags extends SamplingFlags {
+interface EvalFlags extends SamplingFlags, EngineFlags {
   model: string;
   adapter?: string;
   bench: string;
@@ -50,8 +51,9 @@ export function registerEval(program: Command): void {
     .option('--resume', 'continue the interrupted eval in --out (same flags): sample only the problems it has not finished')
     .option('--overwrite', 'replace a finished eval (or other files) in --out; the old one stays until the new one is written')
     .option('--force', 'apply --adapter even if it records another base model than --model');
-  addSamplingOptions(cmd, LONG_THOUGHT_TOKENS).action(async function (this: Command, o: EvalFlags) {
+  addEngineOptions(addSamplingOptions(cmd, LONG_THOUGHT_TOKENS)).action(async function (this: Command, o: EvalFlags) {
     const style = promptStyle(o.prompt);
+    const engine = await engineFromFlags(o, o.adapter);
     useBackend(this);
     const progress = evalProgress(`eval ${o.bench}`);
     let run: EvalRun;
@@ -60,7 +62,7 @@ export function registerEval(program: Command): void {
       run = await runEval({
         model: o.model, adapter: o.adapter, bench: o.bench, limit: o.limit, prompt: style, sampling: o, out: o.out,
         resume: o.resume === true, overwrite: o.overwrite === true, forceAdapter: o.force === true,
-        onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`),
+        onStep: (e) => progress.onStep(e), notice: (line) => process.stderr.write(`${line}\n`), engine,
       });
     } finally {
       progress.stop();

@@ -28,8 +28,9 @@ import { EVAL_SETS, evalSetName } from '../verify/gold.ts';
 import { useBackend } from './backend_option.ts';
 import { noteResumeCommand } from './interrupt.ts';
 import { intFlag, numFlag, refuseFlags } from './stage_options.ts';
+import { addEngineOptions, engineFromFlags, type EngineFlags } from './engine_options.ts';
 
-interface ExploreFlags {
+interface ExploreFlags extends EngineFlags {
   model: string;
   adapter?: string;
   task?: string;
@@ -53,10 +54,11 @@ interface ExploreFlags {
   quiet?: boolean;
 }
 
+const ENGINE_KEYS = ['engine', 'baseUrl', 'apiKeyEnv', 'servedModel', 'concurrency', 'requestTimeoutS'];
 const COMMON = ['model', 'k', 'temperature', 'topP', 'maxNewTokens', 'seed', 'cap', 'pool', 'maxBatch', 'out', 'overwrite', 'quiet', 'problems'];
 
 export function registerExplore(program: Command): void {
-  program
+  const cmd = program
     .command('explore')
     .description('STILL explore stage: k rollouts per problem, verify, keep the correct ones in a pool (toy --task or real --data)')
     .requiredOption('--model <dir>', 'the policy: a toy student (still imitate --task) or an HF model directory with tokenizer.json')
@@ -79,8 +81,8 @@ export function registerExplore(program: Command): void {
     .option('--resume', 'real: continue the interrupted run journaled in OUT.partial.jsonl (same flags), sampling only the problems it lacks')
     .option('--overwrite', 'replace an existing --out (and its rollouts file) instead of refusing; --pool F --out F always extends F')
     .option('--force', 'real: apply --adapter even if it records another base model than --model')
-    .option('--quiet', 'no progress output')
-    .action(async function (this: Command, o: ExploreFlags) {
+    .option('--quiet', 'no progress output');
+  addEngineOptions(cmd).action(async function (this: Command, o: ExploreFlags) {
       if ((o.task === undefined) === (o.data === undefined)) throw new Error('still explore needs one of --task NAME (a toy student) or --data FILE (an HF model)');
       if (!(o.temperature >= 0)) throw new Error(`--temperature must be ≥ 0, got ${o.temperature}`);
       if (!(o.topP > 0 && o.topP <= 1)) throw new Error(`--top-p must be in (0, 1], got ${o.topP}`);
@@ -119,13 +121,14 @@ async function exploreToyCommand(cmd: Command, o: ExploreFlags, log: ReturnType<
 }
 
 async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType<typeof stageLog>): Promise<Record<string, unknown>> {
-  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'force', 'resume', 'prompt']), 'does not apply to --data (it is for a toy student, with --task)');
+  refuseFlags(cmd, new Set([...COMMON, 'data', 'benchFormat', 'adapter', 'force', 'resume', 'prompt', ...ENGINE_KEYS]), 'does not apply to --data (it is for a toy student, with --task)');
+  const engine = await engineFromFlags(o, o.adapter);
   const format = o.benchFormat === undefined ? null : evalSetName(o.benchFormat);
   const problems = loadExploreData(o.data!, format, o.problems);
   const journal = `${o.out}.partial.jsonl`;
   if (o.resume && !existsSync(journal)) throw new Error(`nothing to resume: ${journal} does not exist (it is deleted once the pool is written)`);
   const backend = useBackend(cmd);
-  log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} on the ${backend.name} backend, ${problems.length} problems from ${o.data}`);
+  log.line(`explore: ${o.model}${o.adapter ? ` + ${o.adapter}` : ''} ${engine ? `on ${engine.baseUrl} (model '${engine.model}', ${engine.concurrency} requests at once)` : `on the ${backend.name} backend`}, ${problems.length} problems from ${o.data}`);
   const pool = o.pool ? TextPool.load(o.pool, o.cap) : new TextPool(o.cap);
   // The pool file and the rollouts beside it are one output: extending a pool (--pool F --out F) extends its
   // rollouts file too; a new --out must not clobber either.
@@ -140,7 +143,7 @@ async function exploreDataCommand(cmd: Command, o: ExploreFlags, log: ReturnType
     sampling: {
       k: o.k, temperature: o.temperature, topP: o.topP, maxNewTokens: o.maxNewTokens ?? LONG_THOUGHT_TOKENS, seed: o.seed ?? 0, maxBatch: o.maxBatch ?? 16,
     },
-    settings: { data: resolve(o.data!) },
+    settings: { data: resolve(o.data!) }, engine,
   });
   writeRolloutsFile(rollouts, [...earlier, ...rolloutsFileRows(problems, r.graded)]);
   writeStill2Rows(o.out, pool.rows());

@@ -11,6 +11,9 @@
 //   decode batch then depends only on the group, and a resumed run samples an unfinished group whole
 //   again (keeping the rows the journal already has), so its rollouts match an uninterrupted run's bit
 //   for bit: batched CPU matmuls round a row differently depending on how many rows share the call.
+// - with `engine`, the problems go to an OpenAI-compatible server instead (remote_engine.ts), each one
+//   request of n samples with the same seed and seed index, at most `concurrency` at a time, journaled
+//   as each answer comes back (runRolloutJobAsync).
 // The caller writes its real output from the rows and then deletes the journal (discardJournal).
 import { explainNanLogits } from '../nn/weights_check.ts';
 import { JournalWriter, openJournal, type JournalRow, type JournalSettings } from '../io/journal.ts';
@@ -19,6 +22,7 @@ import { onFinishedRequest } from '../sample/finished_requests.ts';
 import { Generator, type GeneratorOptions, type StepEvent } from '../sample/generator.ts';
 import type { GenerationRequest, GenerationResult, SamplingParams } from '../sample/request.ts';
 import { noteKvBudget } from '../sample/sampling.ts';
+import { OpenAIClient, type OpenAIEngineOptions } from './remote_engine.ts';
 
 export interface RolloutProblem {
   /** Unique within the job: the journal's key. */
@@ -54,6 +58,8 @@ export interface RolloutJob<Row extends JournalRow> {
   journal?: { path: string; settings: JournalSettings; resume: boolean };
   notice?: (line: string) => void;
   onStep?: (e: StepEvent) => void;
+  /** Sample on this OpenAI-compatible server instead of in-process (runRolloutJobAsync only). */
+  engine?: OpenAIEngineOptions;
 }
 
 export interface RolloutJobResult<Row> {
@@ -107,7 +113,8 @@ export function generatorCalls(count: number, wave: number | undefined, done: (i
   return calls;
 }
 
-export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): RolloutJobResult<Row> {
+/** What both ways of sampling share: checked ids, each problem's request, the journal read back. */
+function prepare<Row extends JournalRow>(job: RolloutJob<Row>) {
   const notice = job.notice ?? (() => {});
   const seen = new Set<string>();
   for (const p of job.problems) {
@@ -118,8 +125,63 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
   const prior = job.journal ? openJournal<Row>(job.journal.path, job.journal.settings, job.n, job.journal.resume, notice) : null;
   const rows: (Row[] | undefined)[] = job.problems.map((p) => prior?.done.get(p.id));
   const resumed = rows.filter((r) => r !== undefined).length;
-  const calls = generatorCalls(job.problems.length, job.wave, (i) => rows[i] !== undefined);
   if (prior) notice(`resuming ${job.journal!.path}: ${resumed} of ${job.problems.length} problems done, ${job.problems.length - resumed} to sample`);
+  return { notice, requests, capped, prior, rows, resumed };
+}
+
+/** Sample the job in-process or, with `engine`, on the server it names. */
+export async function runRolloutJobAsync<Row extends JournalRow>(job: RolloutJob<Row>): Promise<RolloutJobResult<Row>> {
+  return job.engine ? runRemote(job, job.engine) : runRolloutJob(job);
+}
+
+async function runRemote<Row extends JournalRow>(job: RolloutJob<Row>, engine: OpenAIEngineOptions): Promise<RolloutJobResult<Row>> {
+  const { notice, requests, capped, prior, rows, resumed } = prepare(job);
+  const client = new OpenAIClient(engine);
+  const todo = rows.flatMap((r, i) => (r === undefined ? [i] : []));
+  const seed = job.generator.seed ?? 0;
+  const journal = job.journal ? new JournalWriter<Row>(job.journal.path, job.journal.settings, prior) : null;
+  let generatedTokens = 0;
+  let gradeSeconds = 0;
+  let finished = 0;
+  let failure: Error | null = null;
+  const t0 = performance.now();
+  try {
+    let next = 0;
+    // `concurrency` workers take the next problem until none is left or one has failed for good; the
+    // others finish what they hold, so every answer that came back is journaled.
+    const worker = async () => {
+      while (failure === null && next < todo.length) {
+        const i = todo[next++]!;
+        let results: GenerationResult[];
+        try {
+          results = await client.complete(requests[i]!, seed, (line) => notice(`problem '${job.problems[i]!.id}': ${line}`));
+        } catch (e) {
+          failure ??= new Error(`remote engine: problem '${job.problems[i]!.id}' failed: ${(e as Error).message}` +
+            `${job.journal ? `; the ${finished + resumed} finished problems are journaled in ${job.journal.path}, and a rerun continues from there` : ''}`, { cause: e });
+          return;
+        }
+        const t1 = performance.now();
+        const graded = job.grade(i, results);
+        for (const r of results) generatedTokens += r.tokens.length;
+        journal?.append(graded);
+        rows[i] = graded;
+        gradeSeconds += seconds(t1);
+        finished++;
+        job.onStep?.({ step: finished, active: Math.min(engine.concurrency, todo.length - finished), finished: finished * job.n, total: todo.length * job.n, generated: generatedTokens });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(engine.concurrency, todo.length) }, worker));
+  } finally {
+    journal?.close(false);
+  }
+  if (failure) throw failure;
+  return { rows: rows as Row[][], resumed, capped, generatedTokens, sampleSeconds: seconds(t0) - gradeSeconds, gradeSeconds, maxBatch: engine.concurrency };
+}
+
+export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): RolloutJobResult<Row> {
+  if (job.engine) throw new Error('rollout job: a remote engine samples asynchronously; call runRolloutJobAsync');
+  const { notice, requests, capped, prior, rows, resumed } = prepare(job);
+  const calls = generatorCalls(job.problems.length, job.wave, (i) => rows[i] !== undefined);
 
   let generatedTokens = 0;
   let gradeSeconds = 0;

@@ -20,7 +20,8 @@ import { EVAL_SETS, evalSetName, loadEvalSet, type EvalItem } from '../verify/go
 import { normalizeAnswer } from '../verify/normalize.ts';
 import { promptIds, styleStops, type PromptStyle } from './prompt.ts';
 import { gradeRollout, type EvalRollout } from './rollout.ts';
-import { runRolloutJob } from './rollout_job.ts';
+import type { OpenAIEngineOptions } from './remote_engine.ts';
+import { runRolloutJobAsync } from './rollout_job.ts';
 import { scoreRollouts, type EvalScores } from './summary.ts';
 
 export interface EvalOptions {
@@ -41,6 +42,11 @@ export interface EvalOptions {
   /** Problems per generator call, so a resumed run matches an uninterrupted one bit for bit (rollout_job.ts). */
   wave?: number;
   onStep?: (e: StepEvent) => void;
+  /**
+   * Sample on this OpenAI-compatible server instead of in-process; it must serve `model` (with `adapter`
+   * loaded, under engine.model, when there is one). The local model directory still gives the tokenizer.
+   */
+  engine?: OpenAIEngineOptions;
   /** Notices for the user (stderr in the CLI). */
   notice?: (line: string) => void;
 }
@@ -118,6 +124,7 @@ export async function runEval(o: EvalOptions): Promise<EvalRun> {
     chat_template: tok.chatTemplate !== null, n: o.sampling.n, temperature: params.temperature, top_p: params.topP ?? 1,
     top_k: params.topK ?? 0, min_p: params.minP ?? 0, repetition_penalty: params.repetitionPenalty ?? 1,
     max_new_tokens: maxNew, context, seed: o.sampling.seed ?? 0, stop: params.stop ?? [],
+    ...(o.engine ? { engine: 'openai', served_model: o.engine.model } : {}),
   };
   if (o.adapter) checkAdapterBase(o.adapter, o.model, { force: o.forceAdapter, notice: (l) => notice(`still eval: ${l}`) });
   // Every input is checked: only now is the folder claimed (and locked), so a refused run leaves nothing.
@@ -155,7 +162,7 @@ async function evaluateInto(out: string, resume: boolean, { o, set, tok, problem
   const { grade } = await import('../verify/grade.ts');
   const countTokens = (text: string) => tok.encode(text).length;
   let loadS = 0;
-  const job = runRolloutJob<EvalRollout>({
+  const job = await runRolloutJobAsync<EvalRollout>({
     problems, n: o.sampling.n, params, context, wave: o.wave, source: o.adapter ? `${o.model} + ${o.adapter}` : o.model,
     contextSource: o.sampling.maxLen ? '--max-len' : 'max_position_embeddings in config.json',
     model: () => {
@@ -171,6 +178,7 @@ async function evaluateInto(out: string, resume: boolean, { o, set, tok, problem
     journal: { path: journalFile, settings, resume },
     notice: (line) => notice(`still eval: ${line}`),
     onStep: o.onStep,
+    engine: o.engine,
   });
   if (job.capped > 0) notice(`still eval: ${job.capped} of ${problems.length} prompts leave fewer than --max-new-tokens ${maxNew} positions in the context of ${context}; they generate less`);
   const rollouts = job.rows.flat();
@@ -181,7 +189,7 @@ async function evaluateInto(out: string, resume: boolean, { o, set, tok, problem
     bench: set.name,
     n: o.sampling.n,
     ...scores,
-    config: { ...settings, limit: o.limit ?? null, backend: getBackend().name, max_batch: job.maxBatch },
+    config: { ...settings, limit: o.limit ?? null, backend: o.engine ? 'openai' : getBackend().name, max_batch: job.maxBatch },
     resumed_problems: job.resumed,
     wall_s: 0, // set last, below
     load_s: loadS,

@@ -13,7 +13,8 @@ import { benchOverlapWarnings } from '../data/bench_overlap.ts';
 import { THOUGHT_OPEN } from '../data/still2.ts';
 import { promptIds, styleStops, type PromptStyle } from '../eval/prompt.ts';
 import { completedText } from '../eval/rollout.ts';
-import { runRolloutJob } from '../eval/rollout_job.ts';
+import type { OpenAIEngineOptions } from '../eval/remote_engine.ts';
+import { runRolloutJobAsync } from '../eval/rollout_job.ts';
 import { loadHfConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import type { FinishReason } from '../sample/request.ts';
@@ -107,6 +108,11 @@ export interface TextExploreOptions {
   wave?: number;
   /** Settings a resumed run must also match (e.g. the data file). */
   settings?: Record<string, unknown>;
+  /**
+   * Sample on this OpenAI-compatible server instead of in-process; it must serve `model` (with `adapter`
+   * loaded, under engine.model, when there is one). The local model directory still gives the tokenizer.
+   */
+  engine?: OpenAIEngineOptions;
   log: StageLog;
 }
 
@@ -135,7 +141,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   const settings = {
     model: resolve(o.model), adapter: o.adapter ? resolve(o.adapter) : null, dataset: o.dataset ?? null, prompt: style,
     k: n, temperature: s.temperature, top_p: s.topP, max_new_tokens: s.maxNewTokens, seed: s.seed,
-    context: config.maxPositionEmbeddings, ...o.settings,
+    context: config.maxPositionEmbeddings, ...(o.engine ? { engine: 'openai', served_model: o.engine.model } : {}), ...o.settings,
   };
   for (const warning of benchOverlapWarnings(o.problems.map((p) => p.problem), 'the explore data')) o.log.line(`explore: ${warning}`);
   o.log.line(`explore: ${o.problems.length} problems × k=${n}, temperature ${s.temperature}, up to ${s.maxNewTokens} new tokens` +
@@ -147,7 +153,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
   const bar = o.log.bar(`explore (round ${o.round})`, problems.length * n, 'rollouts');
   let job;
   try {
-    job = runRolloutJob<TextRollout>({
+    job = await runRolloutJobAsync<TextRollout>({
       problems, n, params: samplingParams(sampling), source: o.adapter ? `${o.model} + ${o.adapter}` : o.model, context: config.maxPositionEmbeddings, contextSource: 'max_position_embeddings', wave: o.wave,
       generator: generatorOptions(config, sampling, tok),
       model: () => {
@@ -169,6 +175,7 @@ export async function exploreText(o: TextExploreOptions): Promise<TextExploreRes
       journal: { path: o.journal, settings, resume: !!o.resume },
       notice: (line) => o.log.line(`explore: ${line}`),
       onStep: (e) => bar.update(e.finished),
+      engine: o.engine,
     });
   } finally {
     bar.stop();
