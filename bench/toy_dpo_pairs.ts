@@ -1,0 +1,27 @@
+// Preference pairs from a toy model's own rollouts, for `still dpo` measurements: k rollouts per fresh
+// problem at the config's explore levels (drawn apart from its eval problems), paired per problem as the
+// loop pairs them (loop/dpo_stage.ts: perplexity, correct vs incorrect), written as token rows.
+//
+//   npx tsx bench/toy_dpo_pairs.ts CONFIG.json MODEL_DIR PROBLEMS_PER_LEVEL PAIRS_PER_PROBLEM OUT.jsonl
+import { writeFileSync } from 'node:fs';
+import { loadConfig } from '../src/loop/config.ts';
+import { toyPairRows } from '../src/loop/dpo_stage.ts';
+import { ProblemSets } from '../src/loop/problems.ts';
+import { sampleRollouts } from '../src/loop/rollouts.ts';
+import { contextFor } from '../src/loop/toy.ts';
+import { loadModel } from '../src/nn/load.ts';
+import { getTask } from '../src/tasks/index.ts';
+
+const [configFile, modelDir, perLevel, perProblem, out] = process.argv.slice(2);
+if (!out) throw new Error('usage: npx tsx bench/toy_dpo_pairs.ts CONFIG.json MODEL_DIR PROBLEMS_PER_LEVEL PAIRS_PER_PROBLEM OUT.jsonl');
+const cfg = loadConfig(configFile);
+const task = getTask(cfg.task);
+const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
+const sets = new ProblemSets(task, cfg.seed);
+sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel); // drawn first, so the pair problems stay apart from them
+const problems = sets.draw('dpo-pairs', cfg.levels.explore, Number(perLevel));
+const started = performance.now();
+const { rollouts } = sampleRollouts(loadModel(modelDir, { quiet: true }), task, problems, cfg.explore, { seed: cfg.seed + 7000, maxBatch: cfg.maxBatch, maxLen });
+const { rows, mixed } = toyPairRows(rollouts, { pairs: 'perplexity', pairsPerProblem: Number(perProblem) }, cfg.seed);
+writeFileSync(out, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+process.stdout.write(`${JSON.stringify({ problems: problems.length, rollouts: rollouts.length, correct: rollouts.filter((r) => r.correct).length, mixed, pairs: rows.length, seconds: (performance.now() - started) / 1000 })}\n`);
