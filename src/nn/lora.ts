@@ -32,11 +32,31 @@ export class LoraAdapter {
   readonly pairs = new Map<string, LoraPair>();
   /** Whether dropout is active (training) — PEFT turns it off in eval mode. */
   training = false;
-  /** Dropout's uniform [0, 1) source; the trainer swaps in its seeded, checkpointed stream. */
-  random: () => number;
+  private draw: () => number;
+  private rewindable: { state: number } | null = null;
 
   constructor(readonly config: LoraConfig, random: () => number = Math.random) {
-    this.random = random;
+    this.draw = random;
+  }
+
+  /** Dropout's uniform [0, 1) source; the trainer swaps in its seeded, checkpointed stream (useStream). */
+  get random(): () => number {
+    return this.draw;
+  }
+  set random(f: () => number) {
+    this.draw = f;
+    this.rewindable = null;
+  }
+
+  /** Draw dropout from a seeded stream (a TrainRng) whose position can be saved and rewound. */
+  useStream(stream: { next(): number; state: number }): void {
+    this.draw = () => stream.next();
+    this.rewindable = stream;
+  }
+
+  /** The stream behind `random` when it can be rewound, for activation checkpointing's replay; else null. */
+  get stream(): { state: number } | null {
+    return this.rewindable;
   }
 
   get scale(): number {

@@ -5,6 +5,7 @@
 import { hasFusedInference } from '../backends/backend.ts';
 import type { ModelConfig } from '../io/hf_config.ts';
 import { isGradEnabled } from '../tensor/autograd.ts';
+import { checkpoint, type RewindableStream } from '../tensor/checkpoint.ts';
 import { add, linear, reshape, slice } from '../tensor/ops.ts';
 import { attention, embedding, rmsnorm, rope, swiglu } from '../tensor/nn_ops.ts';
 import type { Tensor } from '../tensor/tensor.ts';
@@ -58,6 +59,11 @@ export class DecoderModel {
    */
   fusedInference = process.env.STILL_FUSED !== '0';
   private fused: FusedWeights | null = null;
+  /**
+   * Training keeps only each layer's input and recomputes the layer in backward (tensor/checkpoint.ts):
+   * activation memory of one layer instead of all, for about one more forward per step.
+   */
+  gradientCheckpointing = false;
 
   constructor(
     readonly config: ModelConfig,
@@ -91,28 +97,58 @@ export class DecoderModel {
       if (fused.supported()) return fusedForward(this, fused, be, ids, positions, opts.cache as Required<Pick<KVCache, 'slotLayer'>>, opts.output ?? 'all');
     }
     let x = reshape(embedding(this.weight('model.embed_tokens.weight'), ids), [b * t, c.hiddenSize]);
+    const layerOpts = { b, t, positions, segments: opts.segments, cache: opts.cache };
+    const recompute = this.gradientCheckpointing && !opts.cache && this.recordsGradients();
     for (let l = 0; l < c.numLayers; l++) {
-      const p = `model.layers.${l}`;
-      const h = rmsnorm(x, this.weight(`${p}.input_layernorm.weight`), c.rmsNormEps);
-      const heads = (proj: string, n: number) => reshape(this.project(`${p}.self_attn.${proj}`, h), [b, t, n, c.headDim]);
-      const q = rope(heads('q_proj', c.numHeads), positions, c.ropeTheta);
-      let k = rope(heads('k_proj', c.numKvHeads), positions, c.ropeTheta);
-      let v = heads('v_proj', c.numKvHeads);
-      const scale = 1 / Math.sqrt(c.headDim);
-      let o: Tensor;
-      if (opts.cache?.attend) o = opts.cache.attend(l, q, k, v, scale);
-      else {
-        if (opts.cache) ({ k, v } = opts.cache.append(l, k, v));
-        o = attention(q, k, v, { scale, causal: true, segments: opts.segments });
-      }
-      x = add(x, this.project(`${p}.self_attn.o_proj`, reshape(o, [b * t, c.numHeads * c.headDim])));
-      const h2 = rmsnorm(x, this.weight(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
-      const act = swiglu(this.project(`${p}.mlp.gate_proj`, h2), this.project(`${p}.mlp.up_proj`, h2));
-      x = add(x, this.project(`${p}.mlp.down_proj`, act));
+      x = recompute
+        ? checkpoint((input) => this.layer(l, input, layerOpts), [x], { params: this.layerParameters(l), rng: this.dropoutStream() })
+        : this.layer(l, x, layerOpts);
     }
     if (opts.output === 'last') x = reshape(slice(reshape(x, [b, t, c.hiddenSize]), 1, t - 1, t), [b, c.hiddenSize]);
     x = rmsnorm(x, this.weight('model.norm.weight'), c.rmsNormEps);
     return opts.output === 'hidden' ? x : linear(x, this.lmHead);
+  }
+
+  /** Decoder layer l on the residual stream x [B·T, D]: attention then MLP, each a pre-norm residual block. */
+  private layer(l: number, x: Tensor, o: { b: number; t: number; positions: Tensor; segments?: Tensor; cache?: KVCache }): Tensor {
+    const c = this.config;
+    const p = `model.layers.${l}`;
+    const h = rmsnorm(x, this.weight(`${p}.input_layernorm.weight`), c.rmsNormEps);
+    const heads = (proj: string, n: number) => reshape(this.project(`${p}.self_attn.${proj}`, h), [o.b, o.t, n, c.headDim]);
+    const q = rope(heads('q_proj', c.numHeads), o.positions, c.ropeTheta);
+    let k = rope(heads('k_proj', c.numKvHeads), o.positions, c.ropeTheta);
+    let v = heads('v_proj', c.numKvHeads);
+    const scale = 1 / Math.sqrt(c.headDim);
+    let att: Tensor;
+    if (o.cache?.attend) att = o.cache.attend(l, q, k, v, scale);
+    else {
+      if (o.cache) ({ k, v } = o.cache.append(l, k, v));
+      att = attention(q, k, v, { scale, causal: true, segments: o.segments });
+    }
+    x = add(x, this.project(`${p}.self_attn.o_proj`, reshape(att, [o.b * o.t, c.numHeads * c.headDim])));
+    const h2 = rmsnorm(x, this.weight(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
+    const act = swiglu(this.project(`${p}.mlp.gate_proj`, h2), this.project(`${p}.mlp.up_proj`, h2));
+    return add(x, this.project(`${p}.mlp.down_proj`, act));
+  }
+
+  /** Layer l's weights and LoRA matrices: what its checkpoint's recompute sends gradients to. */
+  private layerParameters(l: number): Tensor[] {
+    const prefix = `model.layers.${l}.`;
+    const own = [...this.weights].filter(([name]) => name.startsWith(prefix)).map(([, w]) => w);
+    const lora = [...(this.adapter?.pairs ?? [])].filter(([module]) => module.startsWith(prefix)).flatMap(([, pair]) => [pair.a, pair.b]);
+    return [...own, ...lora];
+  }
+
+  /**
+   * The LoRA dropout stream as a checkpoint rewinds it, when dropout is drawing. A recompute must draw the
+   * masks of the first forward, which an unseeded stream (Math.random) cannot replay.
+   */
+  private dropoutStream(): RewindableStream | undefined {
+    const a = this.adapter;
+    if (!a || !a.training || a.config.dropout <= 0) return undefined;
+    const stream = a.stream;
+    if (!stream) throw new Error('gradient checkpointing with LoRA dropout needs a rewindable dropout stream (LoraAdapter.useStream)');
+    return { save: () => stream.state, restore: (s) => (stream.state = s) };
   }
 
   /** Free the fused path's stacked weights (they are rebuilt on its next use); call before disposing the weights. */
@@ -121,11 +157,11 @@ export class DecoderModel {
     this.fused = null;
   }
 
-  /** Whether a forward now would record the tape (a weight is trainable and gradients are on). */
+  /** Whether a forward now would record the tape (a weight or a LoRA matrix is trainable and gradients are on). */
   private recordsGradients(): boolean {
     if (!isGradEnabled()) return false;
     for (const w of this.weights.values()) if (w.requiresGrad) return true;
-    return false;
+    return this.adapter?.parameters().some((t) => t.requiresGrad) ?? false;
   }
 
   /** Every weight, in a stable order. */

@@ -19,6 +19,17 @@ export function noGrad<R>(fn: () => R): R {
   }
 }
 
+/** Run fn recording the tape even inside noGrad (activation checkpointing recomputes a block in backward). */
+export function withGrad<R>(fn: () => R): R {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /** Whether an op over these inputs should record a node. */
 export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t && (t.requiresGrad || t.node));

@@ -53,6 +53,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** Save a checkpoint and return after this step (to split a run in two). */
   stopAfter?: number;
+  /**
+   * Recompute each decoder layer in backward instead of keeping its activations (DecoderModel
+   * .gradientCheckpointing): about one layer's activations live instead of all of them, for about one more
+   * forward per step. The numbers are the plain tape's, so a resume may switch it.
+   */
+  gradientCheckpointing?: boolean;
 }
 
 export interface StepStats {
@@ -98,7 +104,7 @@ export async function train(model: DecoderModel, data: TrainData, options: Train
   const params = trainableParams(model);
   const opt = new AdamW(params, o);
   const rng = new TrainRng(mixSeed(o.seed, 1));
-  if (model.adapter) model.adapter.random = () => rng.next();
+  if (model.adapter) model.adapter.useStream(rng);
   const settings = runSettings(o, mode, model, examples);
 
   let step = 0;
@@ -153,6 +159,8 @@ export async function train(model: DecoderModel, data: TrainData, options: Train
   let savedAt: string | null = null;
   let lastEval: number | null = null;
   const wasTraining = model.adapter?.training ?? false;
+  const wasCheckpointing = model.gradientCheckpointing;
+  model.gradientCheckpointing = o.gradientCheckpointing;
   try {
     while (step < o.steps) {
       const started = performance.now();
@@ -205,6 +213,7 @@ export async function train(model: DecoderModel, data: TrainData, options: Train
     if (status !== 'done' && o.checkpointDir) savedAt = checkpoint();
   } finally {
     if (model.adapter) model.adapter.training = wasTraining;
+    model.gradientCheckpointing = wasCheckpointing;
     clearGrads(params);
     opt.dispose();
     releaseMasters(params);
@@ -254,6 +263,7 @@ function resolveOptions(t: TrainOptions, examples: Example[]): Resolved {
     rowTokens: int(t.rowTokens, 'rowTokens', 1, longest), pack: t.pack ?? true, padId: t.padId ?? 0,
     evalEvery: int(t.evalEvery, '--eval-every', 0, 0), saveEvery: int(t.saveEvery, '--save-every', 0, 0),
     resume: t.resume ?? false, stopAfter: t.stopAfter, checkpointDir: t.checkpointDir,
+    gradientCheckpointing: t.gradientCheckpointing ?? false,
   };
   checkSchedule({ kind: r.kind, lr: r.lr, warmup: r.warmup, total: r.total, minLrRatio: r.minLrRatio });
   if (!(r.maxGradNorm >= 0)) throw new Error(`--max-grad-norm must be ≥ 0 (0 = off), got ${r.maxGradNorm}`);

@@ -25,8 +25,23 @@ export class CpuBackend implements Backend {
   readonly capabilities: BackendCapabilities = { fusedInference: true, deviceSampler: true, decodeGraphs: false };
 
   // ---- memory ---------------------------------------------------------------------------------------
+  /** Bytes of live storages (allocated, not yet released), and their peak: what a step's activations cost. */
+  private bytes = { inUse: 0, peakInUse: 0 };
+
   private wrap(data: HostArray, shape: Shape, dtype: DType): Tensor {
+    this.bytes.inUse += data.byteLength;
+    if (this.bytes.inUse > this.bytes.peakInUse) this.bytes.peakInUse = this.bytes.inUse;
     return new Tensor(new Storage(this, data), shape, dtype);
+  }
+
+  /** Live tensor bytes now and at their peak (the CUDA backend's memoryStats names, without its cache). */
+  memoryStats(): { inUse: number; peakInUse: number } {
+    return { ...this.bytes };
+  }
+
+  /** Start the peak over from the current use (as torch.cuda.reset_peak_memory_stats). */
+  resetPeakMemoryStats(): void {
+    this.bytes.peakInUse = this.bytes.inUse;
   }
 
   private alloc(shape: Shape, dtype: DType): Tensor {
@@ -63,6 +78,8 @@ export class CpuBackend implements Backend {
   }
 
   release(storage: Storage): void {
+    const data = storage.handle as HostArray | null;
+    if (data) this.bytes.inUse -= data.byteLength;
     storage.handle = null; // let the GC reclaim it; a use after release fails loudly in raw()
   }
 

@@ -1,0 +1,203 @@
+// Activation checkpointing (tensor/checkpoint.ts, DecoderModel.gradientCheckpointing): the gradients of a
+// step equal the plain tape's (f64 tightly, f32 within rounding) for full fine-tuning and LoRA, with LoRA
+// dropout replayed on recompute; and on the CPU backend's live-byte counter, a step keeps one layer's
+// activations plus every layer's input instead of every layer's activations.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpuBackend } from '../src/backends/cpu/index.ts';
+import type { ModelConfig } from '../src/io/hf_config.ts';
+import { initModel } from '../src/nn/load.ts';
+import { LoraAdapter, LORA_TARGETS, adaptedModules, createLora } from '../src/nn/lora.ts';
+import type { DecoderModel } from '../src/nn/model.ts';
+import type { DType } from '../src/tensor/dtype.ts';
+import { getBackend, setBackend } from '../src/tensor/context.ts';
+import { checkpoint } from '../src/tensor/checkpoint.ts';
+import { backward } from '../src/tensor/autograd.ts';
+import { mul, sum, tensor } from '../src/tensor/ops.ts';
+import { keep, tidy } from '../src/tensor/scope.ts';
+import { TrainRng, signedStream } from '../src/tensor/rng.ts';
+import type { Tensor } from '../src/tensor/tensor.ts';
+import { packExamples } from '../src/train/pack.ts';
+import { clearGrads, trainableParams } from '../src/train/params.ts';
+import { lossAndBackward } from '../src/train/step.ts';
+import { train } from '../src/train/trainer.ts';
+import { randomExamples, toyConfig } from './train_helpers.ts';
+
+const normal = (rng: TrainRng) => () => {
+  const u = Math.max(rng.next(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
+};
+
+/** A model in `dtype` whose weights are random (norms too, so their gradients are not trivial). */
+function model(cfg: ModelConfig, dtype: DType, seed = 1): DecoderModel {
+  const m = initModel(cfg, normal(new TrainRng(seed)), dtype);
+  const r = signedStream(seed + 100);
+  for (const [name, w] of m.weights) {
+    if (!name.endsWith('norm.weight')) continue;
+    const v = Float64Array.from({ length: w.size }, () => 1 + 0.3 * r());
+    tidy(() => w.backend.copyInto(w, tensor(v, w.shape, dtype)));
+  }
+  return m;
+}
+
+/** A LoRA adapter with random A and B (PEFT starts B at 0, which would make A's gradient 0) in `dtype`. */
+function lora(m: DecoderModel, dtype: DType, dropout: number): LoraAdapter {
+  const a = new LoraAdapter({ r: 3, alpha: 6, dropout, targets: [...LORA_TARGETS] });
+  const r = signedStream(7);
+  const rand = (shape: number[]) => keep(tensor(Float64Array.from({ length: shape[0] * shape[1] }, () => 0.3 * r()), shape, dtype));
+  for (const { module, inF, outF } of adaptedModules(m.config, LORA_TARGETS)) a.pairs.set(module, { a: rand([3, inF]), b: rand([outF, 3]) });
+  return a;
+}
+
+/** Every trainable tensor's gradient after one micro-batch (packed, so segments are exercised). */
+function stepGrads(m: DecoderModel, checkpointed: boolean, streamSeed = 5): Float64Array[] {
+  const trainable = m.adapter ? m.adapter.parameters() : m.parameters();
+  for (const w of m.weights.values()) w.requiresGrad = !m.adapter;
+  for (const t of trainable) t.requireGrad();
+  if (m.adapter) m.adapter.useStream(new TrainRng(streamSeed));
+  m.gradientCheckpointing = checkpointed;
+  const batch = packExamples(randomExamples(5, m.config.vocabSize, 3, 14), 24);
+  lossAndBackward(m, batch, batch.targetCount, () => 'test');
+  return trainable.map((t) => {
+    const g = Float64Array.from(t.grad!.toArray());
+    t.grad!.dispose();
+    t.grad = null;
+    return g;
+  });
+}
+
+/** Largest |a - b| over all gradients, relative to the largest |a|. */
+function relDiff(a: Float64Array[], b: Float64Array[]): number {
+  let diff = 0;
+  let scale = 0;
+  a.forEach((ga, i) => ga.forEach((v, j) => {
+    diff = Math.max(diff, Math.abs(v - b[i][j]));
+    scale = Math.max(scale, Math.abs(v));
+  }));
+  return diff / scale;
+}
+
+const cfg3 = { ...toyConfig(), numLayers: 3 };
+
+describe('checkpoint(): one tape node that recomputes its block', () => {
+  it('gives the gradients of the recorded block, to inputs and to the params it names', () => {
+    tidy(() => {
+      const w = keep(tensor([0.5, -2, 3], [3], 'f64')).requireGrad();
+      const x = tensor([1, 2, 3], [3], 'f64').requireGrad();
+      const block = (h: Tensor) => mul(mul(h, w), h); // w·h², so dh = 2wh and dw = h²
+      backward(sum(checkpoint(block, [x], { params: [w] })));
+      expect(Array.from(x.grad!.toArray())).toEqual([1, -8, 18]);
+      expect(Array.from(w.grad!.toArray())).toEqual([1, 4, 9]);
+      w.grad!.dispose();
+    });
+  });
+
+  it('still trains the params when no input needs a gradient (LoRA on layer 0)', () => {
+    tidy(() => {
+      const w = keep(tensor([2, 3], [2], 'f64')).requireGrad();
+      const x = tensor([5, 7], [2], 'f64');
+      backward(sum(checkpoint((h) => mul(h, w), [x], { params: [w] })));
+      expect(Array.from(w.grad!.toArray())).toEqual([5, 7]);
+      w.grad!.dispose();
+    });
+  });
+});
+
+describe('gradient checkpointing: the gradients of the plain tape', () => {
+  it('full fine-tuning, f64: equal to 1e-12', () => {
+    const m = model(cfg3, 'f64');
+    const plain = stepGrads(m, false);
+    expect(relDiff(plain, stepGrads(m, true))).toBeLessThan(1e-12);
+    expect(plain.length).toBe(m.weights.size);
+  });
+
+  it('full fine-tuning, f32: equal within f32 rounding (1e-5)', () => {
+    const m = model(cfg3, 'f32');
+    expect(relDiff(stepGrads(m, false), stepGrads(m, true))).toBeLessThan(1e-5);
+  });
+
+  it('LoRA with dropout, f64: the recompute draws the same masks (equal to 1e-12)', () => {
+    const m = model(cfg3, 'f64');
+    m.adapter = lora(m, 'f64', 0.3);
+    m.adapter.training = true;
+    const plain = stepGrads(m, false);
+    expect(relDiff(plain, stepGrads(m, true))).toBeLessThan(1e-12);
+    // The masks matter: another stream gives other gradients, so equality above is not an accident.
+    expect(relDiff(plain, stepGrads(m, false, 6))).toBeGreaterThan(1e-3);
+  });
+
+  it('LoRA with dropout, f32: equal within f32 rounding (1e-5)', () => {
+    const m = model(cfg3, 'f32');
+    m.adapter = lora(m, 'f32', 0.1);
+    m.adapter.training = true;
+    expect(relDiff(stepGrads(m, false), stepGrads(m, true))).toBeLessThan(1e-5);
+  });
+
+  it('refuses LoRA dropout from a stream it cannot rewind', () => {
+    const m = model(cfg3, 'f32');
+    m.adapter = lora(m, 'f32', 0.1);
+    m.adapter.training = true;
+    for (const t of m.adapter.parameters()) t.requireGrad();
+    m.gradientCheckpointing = true;
+    const batch = packExamples(randomExamples(2, 24, 3), 24);
+    expect(() => lossAndBackward(m, batch, batch.targetCount, () => 'test')).toThrow(/rewindable dropout stream/);
+  });
+
+  it('the trainer with gradientCheckpointing: the same losses, step for step', async () => {
+    const run = async (gradientCheckpointing: boolean) => {
+      const m = model(cfg3, 'f32');
+      const r = await train(m, { train: randomExamples(8, 24, 4) }, { steps: 4, lr: 1e-2, batchSize: 2, gradAccum: 2, shuffle: false, gradientCheckpointing });
+      expect(m.gradientCheckpointing).toBe(false); // the option holds for the run only
+      return r.stats.map((s) => s.loss);
+    };
+    const [plain, recomputed] = [await run(false), await run(true)];
+    plain.forEach((l, i) => expect(Math.abs(l - recomputed[i])).toBeLessThan(1e-5 * Math.abs(l)));
+  });
+});
+
+describe('gradient checkpointing: activation memory (live tensor bytes on the CPU backend)', () => {
+  const cpu = new CpuBackend();
+  let previous: ReturnType<typeof getBackend>;
+  beforeAll(() => {
+    previous = getBackend();
+    setBackend(cpu);
+  });
+  afterAll(() => setBackend(previous));
+
+  const [rows, T, D] = [2, 32, 32];
+  const inputBytes = rows * T * D * 4; // one layer's input, [B·T, D] f32
+  /** Peak bytes a step holds beyond the weights and the gradients it leaves behind. */
+  const activationPeak = (layers: number, mode: 'lora' | 'full', checkpointed: boolean): number => {
+    const cfg: ModelConfig = { ...toyConfig(32), hiddenSize: D, intermediateSize: 64, numHeads: 4, numKvHeads: 2, numLayers: layers };
+    const m = model(cfg, 'f32');
+    if (mode === 'lora') m.adapter = createLora(cfg, { r: 2, alpha: 4, dropout: 0, targets: [...LORA_TARGETS] }, signedStream(3));
+    const params = trainableParams(m);
+    m.gradientCheckpointing = checkpointed;
+    const rng = new TrainRng(9);
+    const rowsOf = Array.from({ length: rows }, (_, k) => {
+      const ids = Array.from({ length: T }, () => Math.floor(rng.next() * 32));
+      return { inputIds: ids, labels: ids, source: `row:${k}` };
+    });
+    const batch = packExamples(rowsOf, T);
+    const before = cpu.memoryStats().inUse;
+    cpu.resetPeakMemoryStats();
+    lossAndBackward(m, batch, batch.targetCount, () => 'memory');
+    const { inUse, peakInUse } = cpu.memoryStats();
+    clearGrads(params);
+    return peakInUse - before - (inUse - before);
+  };
+
+  for (const mode of ['lora', 'full'] as const) {
+    it(`${mode}: each more layer costs its input (B·T·D floats), not its activations`, () => {
+      const perLayer = (checkpointed: boolean) => (activationPeak(6, mode, checkpointed) - activationPeak(2, mode, checkpointed)) / 4;
+      const plain = perLayer(false);
+      const recomputed = perLayer(true);
+      expect(Math.abs(recomputed - inputBytes)).toBeLessThan(0.05 * inputBytes);
+      expect(plain).toBeGreaterThan(10 * inputBytes);
+      // What is left is one layer's working set (its recomputed activations and their backward), the head
+      // and the loss: about one plain layer's, not six.
+      const fixed = activationPeak(6, mode, true) - 6 * inputBytes;
+      expect(fixed).toBeLessThan(2 * plain);
+      expect(activationPeak(6, mode, true)).toBeLessThan(activationPeak(6, mode, false) / 2.5);
+    });
+  }
+});
