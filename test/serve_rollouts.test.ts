@@ -89,6 +89,7 @@ describe('remote rollouts through still serve', () => {
     const lines: string[] = [];
     let killed: Promise<number | null> | null = null;
     const killing: StageLog = {
+      quiet: true,
       line: (l) => lines.push(l),
       bar: () => ({
         // Kill -9 once three problems are back: nothing is drained, requests in flight die with it.
@@ -105,7 +106,7 @@ describe('remote rollouts through still serve', () => {
     expect(partial.done.size).toBeLessThan(10);
 
     server = await serve(server.port); // the same address: the rerun's URL is the old one
-    const quiet: StageLog = { line: (l) => lines.push(l), bar: () => ({ update: () => {}, stop: () => {} }) };
+    const quiet: StageLog = { quiet: true, line: (l) => lines.push(l), bar: () => ({ update: () => {}, stop: () => {} }) };
     const rerun = await explore(quiet, true);
     expect(rerun.resumed).toBe(partial.done.size);
     const rows = rerun.graded.flat();

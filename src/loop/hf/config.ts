@@ -9,6 +9,8 @@
 //              a length window, which correct rollout to keep, and the difficulty filter
 //   improve    rounds; retrain from the base on distilled + pool (the paper's D_t) or continue
 //   eval       benches after every round (greedy by default), and the hard split hard_gain_points reads
+//   engine     optional: explore and eval on an OpenAI-compatible server (vLLM, SGLang, still serve);
+//              each round's adapter is loaded into it through /v1/load_lora_adapter
 import { IMPROVE_METHODS, readDpoStage, type DpoStageConfig } from '../dpo_config.ts';
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -43,6 +45,18 @@ export interface HfBench {
   name: string;
   /** A shipped set's name or a JSONL path (absolute). */
   source: string;
+}
+
+/** Rollouts on an OpenAI-compatible server instead of in-process (loop/hf/remote_policy.ts). */
+export interface HfEngineConfig {
+  kind: 'openai';
+  baseUrl: string;
+  /** The environment variable holding the API key (never the key itself: configs are recorded). */
+  apiKeyEnv: string;
+  /** The base model's name on the server. */
+  model: string;
+  concurrency: number;
+  timeoutS: number;
 }
 
 export interface HfExperimentConfig {
@@ -93,6 +107,8 @@ export interface HfExperimentConfig {
     /** The hard split: hard_gain_points is its accuracy, last round minus round 0. */
     hard: { bench: string; level: string | null };
   };
+  /** null: sample in-process. */
+  engine: HfEngineConfig | null;
 }
 
 
@@ -149,6 +165,22 @@ function bench(text: string, dir: string): HfBench {
   if (set) return { name: set, source: set };
   const source = isAbsolute(text) ? text : resolve(dir, text);
   return { name: basename(text).replace(/\.jsonl$/, ''), source };
+}
+
+function engineConfig(o: ConfigObject, modelName: string): HfEngineConfig {
+  const kind = o.choice('kind', ['openai'] as const, 'openai');
+  const baseUrl = o.string('baseUrl');
+  if (!/^https?:\/\//.test(baseUrl)) o.fail('baseUrl', 'an http(s) URL such as http://127.0.0.1:8000/v1', baseUrl);
+  const engine = {
+    kind, baseUrl,
+    apiKeyEnv: o.string('apiKeyEnv', 'OPENAI_API_KEY'),
+    model: o.string('model', modelName),
+    concurrency: o.number('concurrency', 64, { min: 1, int: true }),
+    timeoutS: o.number('timeoutS', 1800, { min: 0, exclusiveMin: true }),
+  };
+  if (o.has('apiKey')) o.fail('apiKey', 'absent: name the environment variable that holds the key with "apiKeyEnv" (a config is recorded in the run folder)');
+  o.done();
+  return engine;
 }
 
 export function parseHfExperimentConfig(json: unknown, file: string): HfExperimentConfig {
@@ -229,6 +261,13 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
   };
   if (evalCfg.n > 1 && evalCfg.temperature === 0) ev.fail('n', '1 when eval.temperature is 0 (greedy samples are all the same)', evalCfg.n);
   ev.done();
+  const engine = root.has('engine') ? engineConfig(root.object('engine'), basename(model)) : null;
+  if (engine) {
+    // The server keeps its base model; a round's new policy reaches it only as a LoRA adapter.
+    const why = 'lora when "engine" is set (a server serves one base model and takes each round\'s policy as a runtime LoRA adapter)';
+    if (imitate.mode === 'full') im.fail('mode', why, 'full');
+    if (improve.mode === 'full') ip.fail('mode', why, 'full');
+  }
   root.done();
-  return { kind: 'hf', name, seed, model, prompt, maxBatch, checkpointEvery, imitate, explore, refine, improve, eval: evalCfg };
+  return { kind: 'hf', name, seed, model, prompt, maxBatch, checkpointEvery, imitate, explore, refine, improve, eval: evalCfg, engine };
 }
