@@ -58,7 +58,7 @@ const TABLE: Record<string, Case[]> = {
     ['so the number is 10 which is 1,000.99', '1000.99', true],
   ],
   'labelled answers and equations (MV, I13)': [
-    ['$x=11$', '$11$', true], ['$k=1$', '$1$', true], ['$1$', '$k=1$', true], ['$7:32$', '$S_1:S_2 = 7:32$', true], ['$32:7$', '$S_1:S_2 = 7:32$', false],
+    ['$x=11$', '$11$', true], ['$x = 5+5+1 = 7 =11$', '$11$', true], ['$x = 5+5+1 = 7 =11$', '$x = 11$', true], ['$y = 11$', '$x = 11$', false], ['2 + 2 = 4', '4', true], ['2 + 2 = 5', '4', false], ['$k=1$', '$1$', true], ['$1$', '$k=1$', true], ['$7:32$', '$S_1:S_2 = 7:32$', true], ['$32:7$', '$S_1:S_2 = 7:32$', false],
     ['$(2,3)$', '$(p,q)=(3,2)$', false], ['$\\boxed{5, 4}$', '$AB=4,CD=5$', true], ['$\\boxed{4, 6}$', '$AB=4,CD=5$', false],
     ['$11a+c$', '$7 = 11a+c$', false], ['$0$', '$a +3z = 0$', false], ['$1$', '$2x + z = 1$', false], ['$x\\approx11$', '$11$', false],
   ],

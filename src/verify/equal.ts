@@ -77,10 +77,12 @@ export function equalNormalized(pred: string, gold: string, ctx: CompareContext,
   if (choice) return (choice[1] ?? choice[2]) === g;
 
   // "k = 1/3" against "1/3" (either way round): compare the value.
-  const pl = labelled(p);
-  const gl = labelled(g);
-  if (pl && !gl) return equalParts(pl, g, ctx, depth);
-  if (gl && !pl) return equalParts(p, gl, ctx, depth);
+  const pl = labelled(p, true);
+  const gl = labelled(g, false);
+  if (pl && !gl) return equalParts(pl.value, g, ctx, depth);
+  if (gl && !pl) return equalParts(p, gl.value, ctx, depth);
+  // "x=5+5+1=11" against "x=11": the same name, so compare the values.
+  if (pl && gl && lower(pl.label) === lower(gl.label)) return equalParts(pl.value, gl.value, ctx, depth);
 
   const ps = shapeOf(p);
   const gs = shapeOf(g);
@@ -99,10 +101,20 @@ function decimalComma(s: string): number | null {
   return Number(`${m[1]}.${m[2]}`);
 }
 
-/** The value of "label = value" when the label only names the answer (SIMPLE_LHS), else null. */
-function labelled(s: string): string | null {
-  const e = equation(s);
-  return e && SIMPLE_LHS.test(e.lhs) ? e.rhs : null;
+/**
+ * The value of "label = value" when the label only names the answer (SIMPLE_LHS), or with `computations`
+ * (a prediction) the result a computation ends in ("2+2=4", "x=5+5+1=11": the last side), else null. A
+ * gold "7 = 11a+c" is an equation, not the value 11a+c.
+ */
+function labelled(s: string, computations: boolean): { label: string; value: string } | null {
+  // "AB=4,CD=5" is a list of labelled values, compared item by item, not one chain.
+  if (splitTopLevel(s, ',').length > 1) return null;
+  const sides = splitTopLevel(s, '=').map((x) => x.trim());
+  if (sides.length < 2 || sides.some((x) => x.length === 0)) return null;
+  const lhs = sides[0]!;
+  const computation = computations && /[+\-*/^]|\\(?:times|cdot|div|frac)/.test(lhs)
+    && !/[a-zA-Z]/.test(lhs.replace(/\\[a-zA-Z]+/g, ''));
+  return SIMPLE_LHS.test(lhs) || computation ? { label: lhs, value: sides[sides.length - 1]! } : null;
 }
 
 /** The intervals an answer denotes: an interval, a union, an inequality, or a list of inequalities. */
