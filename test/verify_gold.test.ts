@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lastBoxed } from '../src/verify/extract.ts';
 import { EVAL_SETS, evalDataDir, evalSetName, loadEvalSet, readGenericGold, readGold } from '../src/verify/gold.ts';
-import { grade, gradeAnswerUncached } from '../src/verify/grade.ts';
+import { grade, gradeAnswerWithoutShortcut } from '../src/verify/grade.ts';
 import { normalizeAnswer } from '../src/verify/normalize.ts';
 import { outputWithAnswer, rewriteAsModel } from './verify_rewrite.ts';
 
@@ -99,7 +99,7 @@ describe('self-consistency on all seven eval sets', () => {
         const spaced = item.gold.replace(/,/g, ', ').replace(/=/g, ' = ');
         // Through the whole comparison path: a variant equal to the gold would stop at the shortcut.
         for (const variant of [normal, spaced]) {
-          if (!gradeAnswerUncached(variant, item.gold, name)) failures.push(`${name} ${item.id}: ${variant} vs ${item.gold}`);
+          if (!gradeAnswerWithoutShortcut(variant, item.gold, name)) failures.push(`${name} ${item.id}: ${variant} vs ${item.gold}`);
         }
       }
     }

@@ -53,7 +53,7 @@ export function gradeAnswer(pred: string, gold: string, dataset?: string): boole
  * gradeAnswer without its identical-strings shortcut: the full normalise-and-compare path, for tests and
  * benchmarks that must exercise it with a gold against itself.
  */
-export function gradeAnswerUncached(pred: string, gold: string, dataset?: string): boolean {
+export function gradeAnswerWithoutShortcut(pred: string, gold: string, dataset?: string): boolean {
   return compareAnswers(pred, gold, dataset, false);
 }
 
