@@ -8,7 +8,7 @@
 /**
  * Steps one comparison may spend: a step is about a microsecond of work (see symbolic.ts), so this is the
  * old 250 ms clock budget on an idle machine. The largest true comparison among the grader tests takes
- * ~6,000 steps; a 24-item list of long expressions past the budget stops after 0.2–1.1 s on the shared
+ * ~6,000 steps; a 24-item list of long expressions past the budget stops after 0.1–0.7 s on the shared
  * 2-core machine (bench/NOTES.md, "Grader speed").
  */
 export const COMPARE_BUDGET_STEPS = 250_000;
