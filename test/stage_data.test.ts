@@ -46,6 +46,13 @@ describe('the pool gate for text rollouts', () => {
     return { problem: r.problem, correct: v.correct, formatProblem: v.formatProblem, trajectory: pool.trajectory({ question: p.problem, combined_text: r.text, domain: p.domain }, 1) };
   }));
 
+  it('reads an answer boxed in several parts as one answer (a solution set boxed one by one)', () => {
+    const judge: AnswerJudge = gradeAnswer;
+    const text = `<|begin_of_thought|>\nTry p = 2 and p = 6.\n<|end_of_thought|>\n\n<|begin_of_solution|>\n$\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}$\n<|end_of_solution|>`;
+    expect(verifyText(text, '(2, 2), (6, 2)', judge)).toMatchObject({ correct: true, answer: '(2, 2), (6, 2)' });
+    expect(verifyText(text, '(2, 2)', judge).correct).toBe(false);
+  });
+
   it('admits only verified rollouts in the long-thought format, deduplicated, capped, shortest first', () => {
     const rollouts = [
       roll(0, 0, longThought('Half of one is one over two, which I can also write as a decimal to be sure.', '0.5')), // equivalent form

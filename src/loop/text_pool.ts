@@ -7,7 +7,7 @@
 import { readJsonl } from '../data/jsonl.ts';
 import { still2FormatProblem } from '../data/still2.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { lastBoxed, solutionBlock } from '../verify/extract.ts';
+import { boxedAnswer, solutionBlock } from '../verify/extract.ts';
 import { Pool, type KeepRule, type Trajectory } from './pool.ts';
 import { questionId, readStill2Rows, type Still2Row } from './stage_pool_rows.ts';
 
@@ -23,7 +23,8 @@ export interface TextVerdict {
 
 export function verifyText(text: string, gold: string, judge: AnswerJudge): TextVerdict {
   const formatProblem = still2FormatProblem(text);
-  const answer = lastBoxed(solutionBlock(text) ?? '');
+  // Every box of the solution: an answer of several solutions is often boxed one by one.
+  const answer = boxedAnswer(solutionBlock(text) ?? '');
   return { correct: formatProblem === null && answer !== null && judge(answer, gold), answer, formatProblem };
 }
 
