@@ -30,6 +30,7 @@ import { claimRunFolder, readRecord } from '../run_folder.ts';
 import { TextPool } from '../text_pool.ts';
 import { requireModelDir, type HfExperimentConfig, type HfTrainConfig } from './config.ts';
 import { exploreOrder, selectRoundProblems } from './problems.ts';
+import { checkEngine, RemotePolicies } from './remote_policy.ts';
 import { buildHfReport, type HfReport, type Provenance } from './report.ts';
 import { writeHfReports } from './report_files.ts';
 import { hfDpoStage } from './dpo_stage.ts';
@@ -103,6 +104,7 @@ export async function runHfExperiment(cfg: HfExperimentConfig, opts: HfRunOption
   log.line(`${cfg.name}: ${cfg.model}, imitate on ${cfg.imitate.data.length} file(s), ${cfg.improve.rounds} explore rounds of ${cfg.explore.problemsPerRound} problems × k=${cfg.explore.k} ` +
     `(${ordered.length} in the explore set), eval on ${cfg.eval.benches.map((b) => b.name).join(', ')} → ${opts.outDir}`);
 
+  if (cfg.engine) await checkEngine(cfg.engine);
   // Every input is read and checked: only now is the folder claimed (locked, config recorded).
   const folder = claimRunFolder(opts.outDir, cfg, opts);
   try {
@@ -133,6 +135,8 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
   };
   const explored = new Set<string>();
   const solvedAll = new Set<string>();
+  // With an engine, explore and eval sample on the server, after the policy's adapter is loaded there.
+  const remote = cfg.engine ? new RemotePolicies(cfg.engine, log) : null;
   const rounds: HfRoundMetrics[] = [];
   let report = buildHfReport(cfg, rounds, provenance);
   for (let r = 0; r <= cfg.improve.rounds; r++) {
@@ -174,8 +178,9 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
       const problems = selectRoundProblems(ordered, { ...cfg.explore, skipSolved: cfg.refine.skipSolved }, { explored, solvedAll });
       if (problems.length === 0) throw new Error(`round ${r}: no problems left to explore in ${cfg.explore.data} (every eligible one was explored; set explore.repeat to explore problems again)`);
       const samples = cfg.explore.temperature < 1e-5 ? 1 : cfg.explore.k;
-      exploreRecord = await timed('explore', () => exploreStage({
+      exploreRecord = await timed('explore', async () => exploreStage({
         round: r, policy: previous!.policy, problems, pool, filter, dir: join(dir, 'explore'), maxNewTokens: exploreBudget, wave: waveSize(cfg.maxBatch, samples),
+        engine: await remote?.use(previous!.policy),
       }, cfg, log));
       for (const id of exploreRecord.problemIds) explored.add(id);
       for (const id of exploreRecord.solvedAll) solvedAll.add(id);
@@ -196,7 +201,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
         dpo = { dpo: step.record };
       }
     }
-    const evalRecord = await timed('eval', () => evalStage(trained.policy, join(dir, 'eval'), cfg, evalBudget, waveSize(cfg.maxBatch, cfg.eval.n), log));
+    const evalRecord = await timed('eval', async () => evalStage(trained.policy, join(dir, 'eval'), cfg, evalBudget, waveSize(cfg.maxBatch, cfg.eval.n), log, await remote?.use(trained.policy)));
     seconds.total = (performance.now() - started) / 1000;
     const metrics: HfRoundMetrics = {
       round: r, policy: trained.policy, train: trained.record, explore: exploreRecord,

@@ -5,6 +5,7 @@
 // round's metrics.json keeps.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { OpenAIEngineOptions } from '../../eval/remote_engine.ts';
 import { runEval } from '../../eval/run.ts';
 import type { EvalSummary } from '../../eval/run.ts';
 import { IMITATE_RECIPE } from '../../train/sft_recipe.ts';
@@ -132,6 +133,8 @@ export interface ExploreJob {
   dir: string;
   maxNewTokens: number;
   wave: number;
+  /** Sample on this server (it serves the policy) instead of in-process. */
+  engine?: OpenAIEngineOptions;
 }
 
 export async function exploreStage(j: ExploreJob, cfg: HfExperimentConfig, log: StageLog): Promise<ExploreRecord> {
@@ -142,7 +145,7 @@ export async function exploreStage(j: ExploreJob, cfg: HfExperimentConfig, log: 
     sampling: {
       k: e.k, temperature: e.temperature, topP: e.topP, maxNewTokens: j.maxNewTokens, seed: cfg.seed + 1000 * j.round, maxBatch: cfg.maxBatch,
     },
-    pool: j.pool, round: j.round, filter: j.filter, journal, resume: existsSync(journal), wave: j.wave, log,
+    pool: j.pool, round: j.round, filter: j.filter, journal, resume: existsSync(journal), wave: j.wave, log, engine: j.engine,
   });
   writeRolloutsFile(join(j.dir, 'rollouts.jsonl'), rolloutsFileRows(j.problems, r.graded));
   const { graded, truncated, tokens, seconds, resumed: _resumed, ...counts } = r;
@@ -157,7 +160,7 @@ export async function exploreStage(j: ExploreJob, cfg: HfExperimentConfig, log: 
   };
 }
 
-export async function evalStage(policy: Policy, dir: string, cfg: HfExperimentConfig, maxNewTokens: number, wave: number, log: StageLog): Promise<Record<string, BenchRecord>> {
+export async function evalStage(policy: Policy, dir: string, cfg: HfExperimentConfig, maxNewTokens: number, wave: number, log: StageLog, engine?: OpenAIEngineOptions): Promise<Record<string, BenchRecord>> {
   const out: Record<string, BenchRecord> = {};
   for (const bench of cfg.eval.benches) {
     const benchDir = join(dir, bench.name);
@@ -168,7 +171,7 @@ export async function evalStage(policy: Policy, dir: string, cfg: HfExperimentCo
         ({ summary } = await runEval({
           model: policy.model, adapter: policy.adapter ?? undefined, bench: bench.source, limit: cfg.eval.limit ?? undefined, prompt: cfg.prompt,
           sampling: { maxNewTokens, n: cfg.eval.n, temperature: cfg.eval.temperature, topP: cfg.eval.topP, seed: cfg.seed, stop: [], maxBatch: cfg.maxBatch },
-          out: benchDir, resume: 'auto', wave,
+          out: benchDir, resume: 'auto', wave, engine,
           notice: (line) => log.line(line),
           onStep: (e) => {
             bar ??= log.bar(`eval ${bench.name}`, e.total, 'samples');
