@@ -8,13 +8,15 @@ import { runExperiment } from '../loop/experiment.ts';
 import { loadExperimentConfig, planToyExperiment } from '../loop/experiment_config.ts';
 import { runHfExperiment } from '../loop/hf/experiment.ts';
 import { planHfExperiment } from '../loop/hf/plan.ts';
+import { engineFromOptions } from '../loop/hf/remote_policy.ts';
 import { packageProvenance } from '../loop/provenance.ts';
 import { useBackend } from './backend_option.ts';
 import { noteResumeCommand } from './interrupt.ts';
+import { addEngineOptions, type EngineFlags } from './engine_options.ts';
 
 const EXAMPLES = new URL('../../examples/', import.meta.url);
 
-interface RunFlags {
+interface RunFlags extends Partial<EngineFlags> {
   out?: string;
   overwrite?: boolean;
   quiet?: boolean;
@@ -23,6 +25,14 @@ interface RunFlags {
 
 async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: string): Promise<void> {
   const loaded = loadExperimentConfig(configFile);
+  if (o.engine !== undefined && o.engine !== 'local') {
+    if (o.engine !== 'openai') throw new Error(`--engine must be local or openai, got '${o.engine}'`);
+    if (loaded.kind !== 'hf') throw new Error('--engine openai is for STILL-2 runs on HF checkpoints (a config whose "model" names a directory)');
+    // Recorded with the config, so a rerun into the same --out must name the same server (or resume is refused).
+    loaded.config.engine = engineFromOptions(loaded.config, {
+      baseUrl: o.baseUrl, apiKeyEnv: o.apiKeyEnv, model: o.servedModel, concurrency: o.concurrency, timeoutS: o.requestTimeoutS,
+    });
+  }
   if (o.dryRun) {
     process.stdout.write(`${loaded.kind === 'hf' ? planHfExperiment(loaded.config) : planToyExperiment(loaded.config)}\n`);
     return;
@@ -48,17 +58,17 @@ async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: 
 }
 
 export function registerRun(program: Command): void {
-  program
+  const runCmd = program
     .command('run')
     .description('run a STILL experiment from a JSON config: the toy loop, or STILL-2 on an HF checkpoint (imitate → explore → refine → improve → eval rounds); resumes')
     .requiredOption('--config <file>', 'experiment config (see examples/*.json)')
     .option('--out <dir>', 'output directory (default: checkpoints/<name>)')
     .option('--overwrite', 'start over: run beside the old run and replace it when the new one completes (a plain rerun resumes)')
     .option('--dry-run', 'print the plan (problems, rollouts, tokens to generate and train, memory) and run nothing')
-    .option('--quiet', 'no progress output')
-    .action(async function (this: Command, o: RunFlags & { config: string }) {
-      await run.call(this, o.config, o);
-    });
+    .option('--quiet', 'no progress output');
+  addEngineOptions(runCmd).action(async function (this: Command, o: RunFlags & { config: string }) {
+    await run.call(this, o.config, o);
+  });
 
   program
     .command('demo')

@@ -4,10 +4,10 @@
 // endpoint /v1/load_lora_adapter, under a name made from its path, and the one loaded before it is unloaded.
 // A server that cannot take it stops the run with a message that says why and what to check.
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { OpenAIClient, RemoteError, type OpenAIEngineOptions } from '../../eval/remote_engine.ts';
 import type { StageLog } from '../progress.ts';
-import type { HfEngineConfig } from './config.ts';
+import type { HfEngineConfig, HfExperimentConfig } from './config.ts';
 import type { Policy } from './stages.ts';
 
 /** The adapter's name on the server: the same path always gets the same name (a rerun reloads it). */
@@ -57,4 +57,16 @@ export async function checkEngine(e: HfEngineConfig): Promise<void> {
     throw new Error(`engine.baseUrl: no OpenAI-compatible server answers at ${e.baseUrl} (${(err as Error).message}); start it first (e.g. still serve --model DIR, or vllm serve DIR --enable-lora)`, { cause: err });
   }
   if (!models.includes(e.model)) throw new Error(`engine.model: '${e.model}' is not served at ${e.baseUrl} (it serves ${models.join(', ') || 'nothing'})`);
+}
+
+/** The engine block `still run --engine openai …` stands for, checked against the config as its reader does. */
+export function engineFromOptions(cfg: HfExperimentConfig, o: { baseUrl?: string; apiKeyEnv?: string; model?: string; concurrency?: number; timeoutS?: number }): HfEngineConfig {
+  if (!o.baseUrl || !/^https?:\/\//.test(o.baseUrl)) throw new Error(`--engine openai needs --base-url URL (e.g. http://127.0.0.1:8000/v1), got ${JSON.stringify(o.baseUrl ?? null)}`);
+  for (const [field, mode] of [['imitate.mode', cfg.imitate.mode], ['improve.mode', cfg.improve.mode]] as const) {
+    if (mode === 'full') throw new Error(`--engine openai: ${field} is 'full', but a server serves one base model and takes each round's policy as a runtime LoRA adapter; use 'lora'`);
+  }
+  return {
+    kind: 'openai', baseUrl: o.baseUrl, apiKeyEnv: o.apiKeyEnv ?? 'OPENAI_API_KEY', model: o.model ?? basename(cfg.model),
+    concurrency: o.concurrency ?? 64, timeoutS: o.timeoutS ?? 1800,
+  };
 }
