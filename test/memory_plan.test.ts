@@ -15,9 +15,9 @@ import { train } from '../src/train/trainer.ts';
 
 const GiB = 2 ** 30;
 const base = {
-  modelType: 'qwen2', ropeTheta: 1e6, rmsNormEps: 1e-6, attentionBias: true, mlpBias: false, maxPositionEmbeddings: 32768,
-  bosTokenId: null, eosTokenIds: [], padTokenId: null,
-} as const;
+  modelType: 'qwen2' as const, ropeTheta: 1e6, rmsNormEps: 1e-6, attentionBias: true, mlpBias: false, maxPositionEmbeddings: 32768,
+  bosTokenId: null, eosTokenIds: [] as number[], padTokenId: null,
+};
 const QWEN_1_5B: ModelConfig = { ...base, vocabSize: 151936, hiddenSize: 1536, intermediateSize: 8960, numLayers: 28, numHeads: 12, numKvHeads: 2, headDim: 128, tieWordEmbeddings: true };
 const QWEN_7B: ModelConfig = { ...base, vocabSize: 152064, hiddenSize: 3584, intermediateSize: 18944, numLayers: 28, numHeads: 28, numKvHeads: 4, headDim: 128, tieWordEmbeddings: false };
 
