@@ -98,12 +98,7 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
   const root = ConfigObject.root(json, file);
   const name = root.string('name', 'experiment');
   const taskName = root.string('task');
-  let task: Task;
-  try {
-    task = getTask(taskName);
-  } catch {
-    root.fail('task', `one of ${taskNames().map((t) => JSON.stringify(t)).join(', ')}`);
-  }
+  const task = taskNames().includes(taskName) ? getTask(taskName) : root.fail('task', `one of ${taskNames().map((t) => JSON.stringify(t)).join(', ')}`);
   const train = (o: ConfigObject): TrainStageConfig => ({
     epochs: o.number('epochs', undefined, { min: 0, exclusiveMin: true }),
     lr: o.number('lr', undefined, { min: 0, exclusiveMin: true }),

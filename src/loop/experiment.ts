@@ -24,7 +24,7 @@ import { writeReports } from './report_files.ts';
 import { toyDpoStep } from './dpo_stage.ts';
 import type { Rollout } from './rollouts.ts';
 import { evaluate, explore, imitate, type SampleContext } from './stages.ts';
-import { contextFor, newStudent, traceExample } from './toy.ts';
+import { contextFor, newStudent, traceBudgetWarnings, traceExample } from './toy.ts';
 
 export interface RunOptions {
   outDir: string;
@@ -66,6 +66,7 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
 async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
   const log = stageLog(opts.quiet);
   const task = getTask(cfg.task);
+  for (const warning of traceBudgetWarnings(cfg, task)) log.line(warning);
   const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);

@@ -3,6 +3,8 @@
 import { parseConfig, type ExperimentConfig } from './config.ts';
 import { readConfigJson } from './config_fields.ts';
 import { isHfConfig, parseHfExperimentConfig, type HfExperimentConfig } from './hf/config.ts';
+import { traceBudgetWarnings } from './toy.ts';
+import { getTask } from '../tasks/index.ts';
 
 export type AnyExperimentConfig = { kind: 'toy'; config: ExperimentConfig } | { kind: 'hf'; config: HfExperimentConfig };
 
@@ -22,5 +24,6 @@ export function planToyExperiment(cfg: ExperimentConfig): string {
       `(≤ ${cfg.explore.maxNewTokens} tokens each), improve ${cfg.improve.epochs} epochs (${cfg.improve.init})`,
     `eval after each round: ${cfg.eval.problemsPerLevel} held-out problems per level at ${l.eval.join(',')}, greedy${cfg.eval.k > 1 ? ` and pass@${cfg.eval.k}` : ''}`,
     ...(cfg.ablation.scarceScale > 0 ? [`ablation: distill-only with ${cfg.ablation.scarceScale}× the scarce traces`] : []),
+    ...traceBudgetWarnings(cfg, getTask(cfg.task)),
   ].join('\n');
 }

@@ -8,7 +8,7 @@ import type { DecoderModel } from '../nn/model.ts';
 import { CharTokenizer } from '../tasks/char_tokenizer.ts';
 import { Rng } from '../tasks/rng.ts';
 import type { Problem, StepStyle, Task } from '../tasks/task.ts';
-import type { ToyModelConfig } from './config.ts';
+import type { ExperimentConfig, ToyModelConfig } from './config.ts';
 
 export const tokenizer = new CharTokenizer();
 
@@ -59,4 +59,30 @@ export function contextFor(task: Task, levels: readonly number[], seed: number, 
     longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle }), 'budget').inputIds.length);
   }
   return Math.ceil(longest * 1.25);
+}
+
+/**
+ * The most new tokens a teacher trace takes at these levels (the longest of 50 at the hardest, slips at
+ * `reflectionRate`, EOS counted). A sampling budget below it cuts rollouts mid-thought: every answer is
+ * missing and accuracy reads 0 however well the student learned.
+ */
+export function longestTrace(task: Task, levels: readonly number[], seed: number, reflectionRate: number, stepStyle?: StepStyle): number {
+  const top = Math.max(...levels);
+  const rng = new Rng(`trace-length/${seed}`);
+  let longest = 0;
+  for (let i = 0; i < 50; i++) {
+    const p = task.generate(top, rng);
+    longest = Math.max(longest, tokenizer.encode(task.teacher(p, rng, { reflectionRate, stepStyle })).length + 1);
+  }
+  return longest;
+}
+
+/** A warning for each sampling budget shorter than the teacher's traces at the levels it samples. */
+export function traceBudgetWarnings(cfg: ExperimentConfig, task: Task): string[] {
+  return (['explore', 'eval'] as const).flatMap((stage) => {
+    const levels = cfg.levels[stage];
+    const need = longestTrace(task, levels, cfg.seed, cfg.imitate.reflectionRate, cfg.imitate.stepStyle);
+    return cfg[stage].maxNewTokens >= need ? [] : [`warning: ${stage}.maxNewTokens is ${cfg[stage].maxNewTokens}, but the teacher's ${task.name} traces ` +
+      `at level ${Math.max(...levels)} run to ${need} tokens: rollouts that long are cut mid-thought and score 0 (set it to at least ${need})`];
+  });
 }
