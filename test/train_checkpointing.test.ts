@@ -18,7 +18,7 @@ import { TrainRng, signedStream } from '../src/tensor/rng.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
 import { packExamples } from '../src/train/pack.ts';
 import { clearGrads, trainableParams } from '../src/train/params.ts';
-import { lossAndBackward } from '../src/train/step.ts';
+import { lossAndBackward, lossSum } from '../src/train/step.ts';
 import { train } from '../src/train/trainer.ts';
 import { randomExamples, toyConfig } from './train_helpers.ts';
 
@@ -185,6 +185,22 @@ describe('gradient checkpointing: activation memory (live tensor bytes on the CP
     clearGrads(params);
     return peakInUse - before - (inUse - before);
   };
+
+  it('a forward without gradients (eval, DPO reference log-probs) keeps one layer at a time', () => {
+    const peak = (layers: number) => {
+      const cfg: ModelConfig = { ...toyConfig(32), hiddenSize: D, intermediateSize: 64, numHeads: 4, numKvHeads: 2, numLayers: layers };
+      const m = model(cfg, 'f32');
+      const batch = packExamples(randomExamples(rows, 32, 9, T), T);
+      const before = cpu.memoryStats().inUse;
+      cpu.resetPeakMemoryStats();
+      lossSum(m, batch);
+      return cpu.memoryStats().peakInUse - before;
+    };
+    // Each more layer leaves its output behind (the next one's input), and nothing else.
+    const perLayer = (peak(6) - peak(2)) / 4;
+    const tokens = packExamples(randomExamples(rows, 32, 9, T), T);
+    expect(perLayer).toBeLessThanOrEqual(tokens.rows * tokens.cols * D * 4);
+  });
 
   for (const mode of ['lora', 'full'] as const) {
     it(`${mode}: each more layer costs its input (B·T·D floats), not its activations`, () => {

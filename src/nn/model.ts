@@ -7,6 +7,7 @@ import type { ModelConfig } from '../io/hf_config.ts';
 import { isGradEnabled } from '../tensor/autograd.ts';
 import { checkpoint, type RewindableStream } from '../tensor/checkpoint.ts';
 import { add, linear, reshape, slice } from '../tensor/ops.ts';
+import { tidy } from '../tensor/scope.ts';
 import { attention, embedding, rmsnorm, rope, swiglu } from '../tensor/nn_ops.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { fusedForward } from './fused_forward.ts';
@@ -98,11 +99,16 @@ export class DecoderModel {
     }
     let x = reshape(embedding(this.weight('model.embed_tokens.weight'), ids), [b * t, c.hiddenSize]);
     const layerOpts = { b, t, positions, segments: opts.segments, cache: opts.cache };
-    const recompute = this.gradientCheckpointing && !opts.cache && this.recordsGradients();
+    const taped = this.recordsGradients();
+    const recompute = this.gradientCheckpointing && !opts.cache && taped;
+    // Without a tape nothing needs a layer's intermediates once it is done (eval loss, DPO's reference
+    // log-probs), so each layer frees its own; a cache may keep what a layer makes, so not with one.
+    const scoped = !opts.cache && !taped;
     for (let l = 0; l < c.numLayers; l++) {
-      x = recompute
-        ? checkpoint((input) => this.layer(l, input, layerOpts), [x], { params: this.layerParameters(l), rng: this.dropoutStream() })
-        : this.layer(l, x, layerOpts);
+      const input = x;
+      if (recompute) x = checkpoint((h) => this.layer(l, h, layerOpts), [input], { params: this.layerParameters(l), rng: this.dropoutStream() });
+      else if (scoped) x = tidy(() => this.layer(l, input, layerOpts));
+      else x = this.layer(l, input, layerOpts);
     }
     if (opts.output === 'last') x = reshape(slice(reshape(x, [b, t, c.hiddenSize]), 1, t - 1, t), [b, c.hiddenSize]);
     x = rmsnorm(x, this.weight('model.norm.weight'), c.rmsNormEps);
