@@ -105,6 +105,16 @@ describe('pair rows → tokens and masks', () => {
     expect(a.chosenThought).toBe(3); // no thought tag: the whole text is scored
   });
 
+  it('conversational rows: an explicit prompt, whole conversations, or an implicit prompt give the same pair', () => {
+    const user = { role: 'user', content: 'Q' };
+    const a = parsePairRow({ prompt: [user], chosen: [{ role: 'assistant', content: 'yes' }], rejected: [{ role: 'assistant', content: 'no' }] }, 'f:1');
+    const whole = { chosen: [user, { role: 'assistant', content: 'yes' }], rejected: [user, { role: 'assistant', content: 'no' }] };
+    expect(parsePairRow({ prompt: [user], ...whole }, 'f:2')).toEqual(a);
+    expect(parsePairRow(whole, 'f:3')).toEqual(a);
+    expect(() => parsePairRow({ chosen: [{ role: 'assistant', content: 'yes' }], rejected: [{ role: 'assistant', content: 'no' }] }, 'f:4'))
+      .toThrow(/f:4: no field 'prompt', and fields 'chosen' and 'rejected' share no leading turns/);
+  });
+
   it('bad rows: errors name the file, the line and the field', () => {
     const file = join(tmp, 'bad.jsonl');
     const check = (row: unknown, pattern: RegExp) => {

@@ -4,6 +4,8 @@
 //                                                                      or prompt + completion (both, or neither)
 //   {"prompt": [{role, content}…], "chosen": [{role: "assistant"…}],   conversational: the chat template renders
 //    "rejected": [...]}                                                 the prompt; chosen/rejected may repeat it
+//   {"chosen": [whole conversation], "rejected": [...]}               conversational with an implicit prompt: the
+//                                                                      turns both share before they differ
 //   {"prompt_input_ids", "chosen_input_ids", "rejected_input_ids"}     pre-tokenized (optional "chosen_thought_tokens",
 //                                                                      "rejected_thought_tokens": the thought's length)
 //
@@ -67,6 +69,7 @@ export function parsePairRow(v: Record<string, unknown>, where: string): PairRow
     }
     return row;
   }
+  if (!('prompt' in v) && Array.isArray(v.chosen) && Array.isArray(v.rejected)) return implicitPrompt(v.chosen, v.rejected, fail);
   for (const k of ['prompt', ...SIDES]) if (!(k in v)) fail(`missing field '${k}'; ${PAIR_FORMAT_HELP}`);
   if (typeof v.prompt === 'string') {
     for (const side of SIDES) if (typeof v[side] !== 'string') fail(`field '${side}' must be a string like 'prompt', got ${describe(v[side])}`);
@@ -105,6 +108,22 @@ export function parsePairRow(v: Record<string, unknown>, where: string): PairRow
     return { kind: 'chat', prompt, chosen: side('chosen'), rejected: side('rejected') };
   }
   return fail(`field 'prompt' must be a string or a list of {"role","content"} turns, got ${describe(v.prompt)}`);
+}
+
+/** TRL's implicit prompt: two whole conversations, the prompt being the turns they share before they differ. */
+function implicitPrompt(c: unknown[], r: unknown[], fail: (m: string) => never): PairRow {
+  const chosen = turns(c, 'chosen', fail);
+  const rejected = turns(r, 'rejected', fail);
+  let k = 0;
+  while (k < chosen.length && k < rejected.length && chosen[k].role === rejected[k].role && chosen[k].content === rejected[k].content) k++;
+  // The completions start at the first assistant turn from where they differ.
+  while (k > 0 && chosen[k - 1].role === 'assistant') k--;
+  if (k === 0) fail(`no field 'prompt', and fields 'chosen' and 'rejected' share no leading turns to take it from; ${PAIR_FORMAT_HELP}`);
+  const rest = (t: ChatTurn[], key: string) => {
+    if (t.length === k || t.slice(k).every((x) => x.content === '')) fail(`field '${key}' is empty after the turns both sides share; a pair needs two non-empty completions`);
+    return t.slice(k);
+  };
+  return { kind: 'chat', prompt: chosen.slice(0, k), chosen: rest(chosen, 'chosen'), rejected: rest(rejected, 'rejected') };
 }
 
 function turns(x: unknown, key: string, fail: (m: string) => never): ChatTurn[] {

@@ -26,16 +26,19 @@ export interface DpoStageConfig {
   heldOut: number;
 }
 
-/** Read `improve.dpo` (defaults differ between toy and HF runs: `dflt`). */
-export function readDpoStage(o: ConfigObject, dflt: { lr: number; epochs: number; batchSize: number; gradAccum: number }): DpoStageConfig {
+/** The defaults that differ between toy and HF runs. */
+export type DpoStageDefaults = Pick<DpoStageConfig, 'lr' | 'epochs' | 'batchSize' | 'gradAccum' | 'beta' | 'nllWeight'>;
+
+/** Read `improve.dpo`. */
+export function readDpoStage(o: ConfigObject, dflt: DpoStageDefaults): DpoStageConfig {
   const c: DpoStageConfig = {
     pairs: o.choice('pairs', PAIR_RULES, 'perplexity'),
     pairsPerProblem: o.number('pairsPerProblem', 1, { min: 1, int: true }),
     loss: o.choice('loss', DPO_LOSS_TYPES, 'sigmoid'),
-    beta: o.number('beta', 0.1, { min: 0, exclusiveMin: true }),
+    beta: o.number('beta', dflt.beta, { min: 0, exclusiveMin: true }),
     labelSmoothing: o.number('labelSmoothing', 0, { min: 0, max: 0.49 }),
     thoughtOnly: o.boolean('thoughtOnly', true),
-    nllWeight: o.number('nllWeight', 1, { min: 0 }),
+    nllWeight: o.number('nllWeight', dflt.nllWeight, { min: 0 }),
     epochs: o.number('epochs', dflt.epochs, { min: 0, exclusiveMin: true }),
     lr: o.number('lr', dflt.lr, { min: 0, exclusiveMin: true }),
     batchSize: o.number('batchSize', dflt.batchSize, { min: 1, int: true }),

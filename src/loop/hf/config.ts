@@ -232,7 +232,7 @@ export function parseHfExperimentConfig(json: unknown, file: string): HfExperime
     // The paper's recipe: each round retrains the base on the distilled data plus the whole pool.
     init: ip.choice('init', ['base', 'continue'] as const, 'base'),
     ...(ip.choice('method', IMPROVE_METHODS, 'sft') === 'dpo'
-      ? { method: 'dpo' as const, dpo: readDpoStage(ip.object('dpo'), { lr: 5e-6, epochs: 1, batchSize: 1, gradAccum: 8 }) }
+      ? { method: 'dpo' as const, dpo: readDpoStage(ip.object('dpo'), { lr: 5e-6, epochs: 1, batchSize: 1, gradAccum: 8, beta: 0.1, nllWeight: 1 }) }
       : ip.has('dpo') ? ip.fail('dpo', "absent unless improve.method is 'dpo'") : {}),
   };
   if (improve.init === 'continue' && improve.mode !== imitate.mode) {
