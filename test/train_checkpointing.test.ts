@@ -2,6 +2,9 @@
 // step equal the plain tape's (f64 tightly, f32 within rounding) for full fine-tuning and LoRA, with LoRA
 // dropout replayed on recompute; and on the CPU backend's live-byte counter, a step keeps one layer's
 // activations plus every layer's input instead of every layer's activations.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backends/cpu/index.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
@@ -19,8 +22,10 @@ import type { Tensor } from '../src/tensor/tensor.ts';
 import { packExamples } from '../src/train/pack.ts';
 import { clearGrads, trainableParams } from '../src/train/params.ts';
 import { lossAndBackward, lossSum } from '../src/train/step.ts';
+import { HEADROOM, MemoryPlanError, estimateTrainMemory } from '../src/train/memory_plan.ts';
+import { runSft, type SftOptions } from '../src/train/sft_run.ts';
 import { train } from '../src/train/trainer.ts';
-import { randomExamples, toyConfig } from './train_helpers.ts';
+import { randomExamples, runStill, toyConfig } from './train_helpers.ts';
 
 const normal = (rng: TrainRng) => () => {
   const u = Math.max(rng.next(), 1e-12);
@@ -216,4 +221,55 @@ describe('gradient checkpointing: activation memory (live tensor bytes on the CP
       expect(activationPeak(6, mode, true)).toBeLessThan(activationPeak(6, mode, false) / 2.5);
     });
   }
+});
+
+describe('still sft: --gradient-checkpointing and --max-memory', () => {
+  const DIR = 'fixtures/tiny-qwen2';
+  const tmp = mkdtempSync(join(tmpdir(), 'still-ckpt-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const rows = randomExamples(8, 512, 11, 40);
+  const data = join(tmp, 'rows.jsonl');
+  writeFileSync(data, rows.map((e) => JSON.stringify({ input_ids: e.inputIds, labels: e.labels })).join('\n') + '\n');
+  const cfg = JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8'));
+  const seqLen = Math.max(...rows.map((e) => e.inputIds.length));
+  const job = {
+    config: { ...toyConfig(cfg.vocab_size), hiddenSize: cfg.hidden_size, intermediateSize: cfg.intermediate_size, numLayers: cfg.num_hidden_layers,
+      numHeads: cfg.num_attention_heads, numKvHeads: cfg.num_key_value_heads, headDim: cfg.hidden_size / cfg.num_attention_heads,
+      tieWordEmbeddings: cfg.tie_word_embeddings, attentionBias: true },
+    mode: { kind: 'lora' as const, r: 16 }, dtype: 'f32' as const, objective: 'sft' as const, seqLen, microBatch: 4, gradAccum: 1, budget: Infinity,
+  };
+  /** A budget (GiB) in which the plan's estimate at this micro-batch just fits. */
+  const justFits = (microBatch: number, checkpointing: boolean) => (estimateTrainMemory(job, microBatch, checkpointing).total / (1 - HEADROOM)) * 1.001 / 2 ** 30;
+  const sft = async (name: string, extra: Partial<SftOptions>) => {
+    const notes: string[] = [];
+    const losses: number[] = [];
+    const r = await runSft({ model: DIR, data, out: join(tmp, name), steps: 2, batchSize: 4, lr: 1e-3, shuffle: false, ...extra }, undefined, {
+      note: (l) => notes.push(l), onStep: (s) => losses.push(s.loss),
+    });
+    return { r, notes, losses };
+  };
+
+  it('a budget that only fits a smaller micro-batch: planned, the optimizer batch kept, the same losses', async () => {
+    const plain = await sft('asked', {});
+    const budget = justFits(1, false);
+    expect(estimateTrainMemory(job, 2, true).total).toBeGreaterThan(budget * 2 ** 30 * (1 - HEADROOM)); // checkpointing cannot keep 2
+    const planned = await sft('planned', { maxMemory: budget });
+    expect(planned.notes.join('\n')).toMatch(/memory \(--max-memory, .*\), planned: micro-batch 1 × 4 accumulated: about/);
+    planned.losses.forEach((l, i) => expect(Math.abs(l - plain.losses[i])).toBeLessThan(1e-5 * plain.losses[i]));
+  });
+
+  it('a budget that fails before the first step, saying what would fit', async () => {
+    const tooSmall = justFits(1, true) * 0.9;
+    await expect(sft('refused', { maxMemory: tooSmall })).rejects.toThrow(MemoryPlanError);
+    await expect(sft('refused2', { maxMemory: tooSmall })).rejects.toThrow(/^sft: does not fit in .* Sequences of up to \d+ tokens would fit/);
+    expect(existsSync(join(tmp, 'refused', 'checkpoints', 'latest.json'))).toBe(false);
+  });
+
+  it('the flags reach the run: --gradient-checkpointing --max-memory', async () => {
+    const out = join(tmp, 'cli');
+    const { stdout, stderr } = await runStill(['sft', '--model', DIR, '--data', data, '--out', out, '--steps', '2', '--batch-size', '4',
+      '--gradient-checkpointing', '--max-memory', String(justFits(4, true) * 1.5)]);
+    expect(stderr).toMatch(/memory \(--max-memory, .*\): micro-batch 4 × 1 accumulated, gradient checkpointing: about/);
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!).status).toBe('done');
+  });
 });

@@ -59,6 +59,8 @@ export interface SftCliOptions {
   force?: boolean;
   stopAfter?: number;
   mergeTo?: string;
+  gradientCheckpointing?: boolean;
+  maxMemory?: number;
   quiet?: boolean;
 }
 
@@ -125,6 +127,8 @@ export function addSftOptions(cmd: Command, r: SftRecipe, opts: { data: boolean 
     .option('--force', 'train on --init-adapter even if it records another base model than --model')
     .option('--stop-after <n>', 'checkpoint and stop after step n (split a run; continue with --resume)', int('--stop-after'))
     .option('--merge-to <dir>', 'LoRA: also write the merged model here as an HF directory')
+    .option('--gradient-checkpointing', 'recompute each layer in backward instead of keeping its activations (one layer\'s instead of all; about one more forward per step)')
+    .option('--max-memory <GiB>', 'memory the run may use: the micro-batch is lowered (accumulation raised) and checkpointing turned on to fit, or the run fails before training saying what would fit (default: the GPU\'s free memory; on the CPU a warning only)', num('--max-memory'))
     .option('--quiet', 'no progress bar or notes');
 }
 
@@ -158,6 +162,7 @@ export function sftOptions(o: SftCliOptions): SftOptions {
     evalData: o.evalData, evalSplit: o.evalSplit, evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log,
     still2Template: o.prompt === 'plain' ? '' : undefined,
     saveEvery: o.saveEvery, resume: o.resume === true, overwrite: o.overwrite === true, forceAdapter: o.force === true, stopAfter: o.stopAfter, mergeTo: o.mergeTo,
+    gradientCheckpointing: o.gradientCheckpointing === true ? true : undefined, maxMemory: o.maxMemory,
   };
 }
 

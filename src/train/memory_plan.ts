@@ -48,6 +48,8 @@ export interface TrainMemoryRequest {
   budget: number;
   /** true/false: pinned by the user; undefined: the plan turns it on when it must. */
   gradientCheckpointing?: boolean;
+  /** The micro-batch may not change (a resumed run keeps its checkpoint's): only checkpointing is planned. */
+  fixedMicroBatch?: boolean;
 }
 
 /** Bytes by what holds them. */
@@ -75,8 +77,12 @@ export interface TrainMemoryPlan {
 /** A job that does not fit its budget; the message says what would. */
 export class MemoryPlanError extends Error {}
 
-const GiB = 2 ** 30;
-export const formatGiB = (bytes: number) => `${(bytes / GiB).toFixed(bytes < 10 * GiB ? 2 : 1)} GiB`;
+/** Bytes for messages: GiB for what a GPU counts in, MiB and KiB for the toys. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(bytes < 10 * 2 ** 30 ? 2 : 1)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+}
 
 export function dtypeBytes(dtype: DType): number {
   return dtype === 'f64' ? 8 : dtype === 'bf16' || dtype === 'f16' ? 2 : 4;
@@ -175,7 +181,7 @@ export function planTraining(req: TrainMemoryRequest): TrainMemoryPlan {
   const perStep = req.microBatch * req.gradAccum;
   const usable = req.budget * (1 - HEADROOM);
   const fits = (mb: number, ck: boolean) => estimateTrainMemory(req, mb, ck).total <= usable;
-  const candidates = microBatches(req.microBatch, perStep);
+  const candidates = req.fixedMicroBatch ? [req.microBatch] : microBatches(req.microBatch, perStep);
   const plan = (mb: number, ck: boolean): TrainMemoryPlan => ({
     microBatch: mb, gradAccum: perStep / mb, gradientCheckpointing: ck, estimate: estimateTrainMemory(req, mb, ck), budget: req.budget,
   });
@@ -197,31 +203,33 @@ export function planTraining(req: TrainMemoryRequest): TrainMemoryPlan {
 function whyNot(req: TrainMemoryRequest): string {
   const usable = req.budget * (1 - HEADROOM);
   const ck = req.gradientCheckpointing ?? true;
-  const least = estimateTrainMemory(req, 1, ck);
+  const mb = req.fixedMicroBatch ? req.microBatch : 1;
+  const least = estimateTrainMemory(req, mb, ck);
   const unit = req.objective === 'dpo' ? 'pair' : 'row';
+  const what = mb === 1 ? `one ${unit}` : `a micro-batch of ${mb} ${unit}s (kept from the checkpoint)`;
   const parts = [
-    `${req.objective}: does not fit in ${formatGiB(req.budget)} (${formatGiB(usable)} after ${HEADROOM * 100}% headroom): ` +
-      `one ${unit} of ${req.seqLen} tokens${ck ? ' with gradient checkpointing' : ''} needs ${formatGiB(least.total)} ` +
-      `(weights ${formatGiB(least.weights)}, trained state ${formatGiB(least.trainable)}, activations ${formatGiB(least.activations)}).`,
+    `${req.objective}: does not fit in ${formatBytes(req.budget)} (${formatBytes(usable)} after ${HEADROOM * 100}% headroom): ` +
+      `${what} of ${req.seqLen} tokens${ck ? ' with gradient checkpointing' : ''} needs ${formatBytes(least.total)} ` +
+      `(weights ${formatBytes(least.weights)}, trained state ${formatBytes(least.trainable)}, activations ${formatBytes(least.activations)}).`,
   ];
   const fixed = least.weights + least.trainable;
   if (fixed >= usable) {
     parts.push(req.mode.kind === 'full'
-      ? `The weights and full fine-tuning's gradients and AdamW state alone need ${formatGiB(fixed)}.`
-      : `The weights alone need ${formatGiB(least.weights)}.`);
+      ? `The weights and full fine-tuning's gradients and AdamW state alone need ${formatBytes(fixed)}.`
+      : `The weights alone need ${formatBytes(least.weights)}.`);
   } else {
     const perToken = least.activations / req.seqLen;
     const maxLen = Math.floor((usable - fixed) / perToken);
     if (maxLen >= 1) parts.push(`Sequences of up to ${maxLen} tokens would fit (--max-length).`);
     if (least.logits > least.activations / 3) {
-      parts.push(`Of the activations, ${formatGiB(least.logits)} are the logits and their gradient ([tokens, ${req.config.vocabSize}]).`);
+      parts.push(`Of the activations, ${formatBytes(least.logits)} are the logits and their gradient ([tokens, ${req.config.vocabSize}]).`);
     }
   }
   const would: string[] = [];
-  if (!ck && estimateTrainMemory(req, 1, true).total <= usable) would.push('gradient checkpointing (--gradient-checkpointing)');
+  if (!ck && estimateTrainMemory(req, mb, true).total <= usable) would.push('gradient checkpointing (--gradient-checkpointing)');
   if (req.mode.kind === 'full') {
-    const lora = estimateTrainMemory({ ...req, mode: { kind: 'lora', r: 16 } }, 1, ck);
-    if (lora.total <= usable) would.push(`LoRA r=16 instead of full fine-tuning (${formatGiB(lora.total)})`);
+    const lora = estimateTrainMemory({ ...req, mode: { kind: 'lora', r: 16 } }, mb, ck);
+    if (lora.total <= usable) would.push(`LoRA r=16 instead of full fine-tuning (${formatBytes(lora.total)})`);
   }
   if (would.length) parts.push(`Would fit: ${would.join('; ')}.`);
   return parts.join(' ');
@@ -242,8 +250,8 @@ function checkRequest(req: TrainMemoryRequest): void {
 export function describePlan(p: TrainMemoryPlan): string {
   const e = p.estimate;
   return `micro-batch ${p.microBatch} × ${p.gradAccum} accumulated${p.gradientCheckpointing ? ', gradient checkpointing' : ''}: ` +
-    `about ${formatGiB(e.total)} (weights ${formatGiB(e.weights)}, trained state ${formatGiB(e.trainable)}, activations ${formatGiB(e.activations)})` +
-    (Number.isFinite(p.budget) ? ` of ${formatGiB(p.budget)}` : '');
+    `about ${formatBytes(e.total)} (weights ${formatBytes(e.weights)}, trained state ${formatBytes(e.trainable)}, activations ${formatBytes(e.activations)})` +
+    (Number.isFinite(p.budget) ? ` of ${formatBytes(p.budget)}` : '');
 }
 
 export interface KvSlotRequest {
@@ -270,8 +278,8 @@ export function planKvSlots(req: KvSlotRequest): { slots: number; kvBytes: numbe
   const free = req.budget * (1 - HEADROOM) - weights - working;
   const slots = Math.min(req.maxBatch, Math.floor(free / perSlot));
   if (slots < 1) {
-    throw new MemoryPlanError(`sampling: ${formatGiB(req.budget)} holds the weights (${formatGiB(weights)}) but no KV-cache slot of ` +
-      `${req.maxLen} positions (${formatGiB(perSlot)} each); shorten --max-new-tokens or raise --max-memory`);
+    throw new MemoryPlanError(`sampling: ${formatBytes(req.budget)} holds the weights (${formatBytes(weights)}) but no KV-cache slot of ` +
+      `${req.maxLen} positions (${formatBytes(perSlot)} each); shorten --max-new-tokens or raise --max-memory`);
   }
   return { slots, kvBytes: slots * perSlot, perSlot };
 }

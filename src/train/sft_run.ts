@@ -21,12 +21,14 @@ import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { loadPeftAdapter, savePeftAdapter } from '../io/peft.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
 import { loadModel } from '../nn/load.ts';
+import type { DecoderModel } from '../nn/model.ts';
 import { LORA_TARGETS, createLora, parseTargets } from '../nn/lora.ts';
 import { mergeLora } from '../nn/merge.ts';
 import { saveHfModel } from '../nn/save.ts';
 import { CharTokenizer } from '../tasks/char_tokenizer.ts';
 import { TrainRng, mixSeed } from '../tensor/rng.ts';
 import { findCheckpoint } from './checkpoint.ts';
+import { applyMemoryPlan, memoryBudget } from './memory_budget.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
 import type { ScheduleKind } from './schedule.ts';
 import { train, type StepStats, type TrainOptions } from './trainer.ts';
@@ -90,6 +92,17 @@ export interface SftOptions {
   stopAfter?: number;
   /** LoRA: also write the merged model here. */
   mergeTo?: string;
+  /**
+   * Recompute each decoder layer in backward instead of keeping its activations. true/false pins it;
+   * undefined lets the memory plan turn it on when the job would not fit otherwise.
+   */
+  gradientCheckpointing?: boolean;
+  /**
+   * GiB the run may use (weights included). The memory plan lowers the micro-batch (raising accumulation to
+   * keep the optimizer's batch) and turns on checkpointing to fit, or fails before the first step saying
+   * what would fit. Default: the GPU's free memory; on the CPU the host's, as a warning only.
+   */
+  maxMemory?: number;
 }
 
 export interface SftHooks {
@@ -287,6 +300,7 @@ async function trainInto(
     resume,
     stopAfter: o.stopAfter,
   };
+  planMemory(model, trainSet, options, o, existing?.state.settings ?? null, note);
   // A log inside the output folder goes where the run is written (the --overwrite stand-in, swapped in at the end).
   const log = o.log && isInside(o.log, o.out) ? join(out, relative(o.out, o.log)) : o.log;
   if (log) prepareLog(log, resume ? existing!.state.step : null);
@@ -333,6 +347,33 @@ async function trainInto(
   // The run is complete and saved; its resume state would only block the next run into this folder.
   rmSync(checkpointDir, { recursive: true, force: true });
   return summary;
+}
+
+/**
+ * Fit the step in the memory budget (train/memory_budget.ts) before the first one: sets the options'
+ * micro-batch, accumulation and checkpointing, or throws a MemoryPlanError. A resumed run keeps the
+ * micro-batch its checkpoint was trained with when the optimizer's batch is the one asked for.
+ */
+function planMemory(
+  model: DecoderModel, examples: Example[], options: TrainOptions, o: SftOptions, saved: Record<string, unknown> | null, note: (line: string) => void,
+): void {
+  let gradAccum = options.gradAccum ?? 1;
+  let batchSize = options.batchSize;
+  const resumed = saved !== null && typeof saved.batchSize === 'number' && typeof saved.gradAccum === 'number' &&
+    saved.batchSize * saved.gradAccum === batchSize * gradAccum;
+  if (resumed) [batchSize, gradAccum] = [saved.batchSize as number, saved.gradAccum as number];
+  const lora = model.adapter?.config;
+  const embed = model.weight('model.embed_tokens.weight');
+  const plan = applyMemoryPlan({
+    config: model.config, dtype: embed.dtype, objective: 'sft',
+    mode: lora ? { kind: 'lora', r: lora.r, targets: lora.targets, dropout: lora.dropout } : { kind: 'full' },
+    seqLen: options.rowTokens ?? examples.reduce((m, e) => Math.max(m, e.inputIds.length), 1),
+    microBatch: batchSize, gradAccum, gradientCheckpointing: o.gradientCheckpointing,
+  }, memoryBudget(embed.backend, o.maxMemory), resumed);
+  for (const line of plan.notes) note(line);
+  options.batchSize = plan.microBatch;
+  options.gradAccum = plan.gradAccum;
+  options.gradientCheckpointing = plan.gradientCheckpointing;
 }
 
 /** The questions of text rows (STILL-2 `question`, `problem`), for the benchmark-overlap warning. */
