@@ -25,6 +25,9 @@ import { lossAndBackward, lossSum } from '../src/train/step.ts';
 import { HEADROOM, MemoryPlanError, estimateTrainMemory } from '../src/train/memory_plan.ts';
 import { runSft, type SftOptions } from '../src/train/sft_run.ts';
 import { train } from '../src/train/trainer.ts';
+import { registerDpo } from '../src/cli/dpo.ts';
+import { runCli } from './cli_helpers.ts';
+import { tinyEvalModelDir } from './eval_helpers.ts';
 import { randomExamples, runStill, toyConfig } from './train_helpers.ts';
 
 const normal = (rng: TrainRng) => () => {
@@ -271,5 +274,35 @@ describe('still sft: --gradient-checkpointing and --max-memory', () => {
       '--gradient-checkpointing', '--max-memory', String(justFits(4, true) * 1.5)]);
     expect(stderr).toMatch(/memory \(--max-memory, .*\): micro-batch 4 × 1 accumulated, gradient checkpointing: about/);
     expect(JSON.parse(stdout.trim().split('\n').at(-1)!).status).toBe('done');
+  });
+});
+
+describe('still dpo: --gradient-checkpointing and --max-memory', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'still-ckpt-dpo-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const modelDir = tinyEvalModelDir(256);
+  const pairs = join(tmp, 'pairs.jsonl');
+  writeFileSync(pairs, Array.from({ length: 6 }, (_, i) => JSON.stringify({
+    prompt: `Add ${i} and ${i + 1}.`, chosen: `<|begin_of_thought|>${i}+${i + 1}<|end_of_thought|> ${2 * i + 1}`, rejected: `no idea ${i}`,
+  })).join('\n') + '\n');
+  const dpo = (out: string, extra: string[]) => runCli([registerDpo], ['--backend', 'cpu', 'dpo', '--model', modelDir, '--data', pairs,
+    '--out', join(tmp, out), '--lora-r', '4', '--lora-dropout', '0.2', '--steps', '3', '--lr', '0.02', '--batch-size', '2', '--log', join(tmp, `${out}.jsonl`), ...extra]);
+  const log = (out: string) => readFileSync(join(tmp, `${out}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+
+  it('with LoRA dropout, checkpointing gives the plain run\'s losses and rewards', async () => {
+    await dpo('plain', []);
+    const { stderr } = await dpo('recomputed', ['--gradient-checkpointing', '--max-memory', '1']);
+    expect(stderr).toMatch(/memory \(--max-memory, 1\.00 GiB\): micro-batch 2 × 1 accumulated, gradient checkpointing/);
+    const [a, b] = [log('plain'), log('recomputed')];
+    expect(b).toHaveLength(3);
+    a.forEach((line, i) => {
+      for (const k of ['loss', 'rewards/margins', 'grad_norm']) expect(Math.abs(line[k] - b[i][k]), `${k} at step ${i + 1}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(line[k])));
+    });
+    expect(a[2].loss).not.toBe(a[0].loss); // it trained: equal logs are not three copies of ln 2
+  });
+
+  it('a budget below the weights fails before the reference pass', async () => {
+    await expect(dpo('refused', ['--max-memory', '0.0001'])).rejects.toThrow(/^dpo: does not fit in 104\.9 KiB .* The weights alone need/);
+    expect(existsSync(join(tmp, 'refused', 'reference_logps.json'))).toBe(false);
   });
 });

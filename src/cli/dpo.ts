@@ -59,6 +59,8 @@ interface DpoCliOptions {
   overwrite?: boolean;
   stopAfter?: number;
   mergeTo?: string;
+  gradientCheckpointing?: boolean;
+  maxMemory?: number;
   quiet?: boolean;
 }
 
@@ -121,6 +123,8 @@ export function registerDpo(program: Command): void {
     .option('--overwrite', 'replace a finished run (or other files) in --out and --merge-to; the old one stays until the new one is saved')
     .option('--stop-after <n>', 'checkpoint and stop after step n (continue with --resume)', int('--stop-after'))
     .option('--merge-to <dir>', 'LoRA: also write the merged model here as an HF directory')
+    .option('--gradient-checkpointing', 'recompute each layer in backward instead of keeping its activations')
+    .option('--max-memory <GiB>', 'memory the run may use: the micro-batch is lowered and checkpointing turned on to fit, or the run fails before training saying what would fit (default: the GPU\'s free memory; on the CPU a warning only)', num('--max-memory'))
     .option('--quiet', 'no progress bar or notes')
     .action(async function (this: Command, o: DpoCliOptions) {
       await runDpoCommand(this, o);
@@ -145,6 +149,7 @@ export function dpoOptions(o: DpoCliOptions, data: string): DpoOptions {
     adamEps: o.adamEps, shuffle: o.shuffle, seed: o.seed, maxLength: o.maxLength, evalData: o.evalData, evalSplit: o.evalSplit,
     evalEvery: o.evalEvery, tokenizer: o.tokenizer, log: o.log, saveEvery: o.saveEvery, resume: o.resume === true, overwrite: o.overwrite === true,
     stopAfter: o.stopAfter, mergeTo: o.mergeTo,
+    gradientCheckpointing: o.gradientCheckpointing === true ? true : undefined, maxMemory: o.maxMemory,
   };
 }
 

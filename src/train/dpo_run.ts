@@ -26,6 +26,8 @@ import { CHECKPOINT_FORMAT, findCheckpoint, restoreCheckpoint, saveCheckpoint, t
 import { clipGradients, globalGradNorm } from './clip.ts';
 import { DpoMetricSums, checkDpoLossOptions, type DpoLossType, type DpoMetrics } from './dpo_loss.ts';
 import { chosenTokens, dpoLossAndBackward, evalPairs, pairLogps, type DpoStepOptions, type RefLogps } from './dpo_step.ts';
+import { applyMemoryPlan, memoryBudget } from './memory_budget.ts';
+import type { PlanMode } from './memory_plan.ts';
 import { clearGrads, releaseMasters, trainableParams, trainMode } from './params.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
@@ -79,6 +81,10 @@ export interface DpoOptions {
   overwrite?: boolean;
   stopAfter?: number;
   mergeTo?: string;
+  /** Recompute each layer in backward (see SftOptions.gradientCheckpointing); undefined: the memory plan decides. */
+  gradientCheckpointing?: boolean;
+  /** GiB the run may use (see SftOptions.maxMemory): a micro-batch of n pairs runs 2n rows. */
+  maxMemory?: number;
 }
 
 /** The defaults of `still dpo` (TRL's where it has them). */
@@ -281,6 +287,34 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
   }
 }
 
+/**
+ * The memory plan for a DPO run (train/memory_budget.ts), before the reference pass: micro-batch (pairs),
+ * accumulation and checkpointing, or a MemoryPlanError. A resume keeps its checkpoint's micro-batch.
+ */
+function planDpoMemory(
+  model: DecoderModel, mode: DpoMode, saved: TrainerState | null, pairs: readonly TokenPair[], o: DpoOptions, note: (line: string) => void,
+): { batchSize: number; gradAccum: number; gradientCheckpointing: boolean } {
+  let batchSize = o.batchSize ?? 1;
+  let gradAccum = o.gradAccum ?? 1;
+  const s = saved?.settings;
+  const fixed = typeof s?.batchSize === 'number' && typeof s.gradAccum === 'number' && s.batchSize * s.gradAccum === batchSize * gradAccum;
+  if (fixed) [batchSize, gradAccum] = [s!.batchSize as number, s!.gradAccum as number];
+  const savedLora = s?.lora as { r: number; dropout: number } | null | undefined;
+  const planMode: PlanMode = saved
+    ? (saved.mode === 'full' || !savedLora ? { kind: 'full' } : { kind: 'lora', r: savedLora.r, dropout: savedLora.dropout })
+    : model.adapter ? { kind: 'lora', r: model.adapter.config.r, targets: model.adapter.config.targets, dropout: model.adapter.config.dropout }
+    : mode.kind === 'lora' ? { kind: 'lora', r: mode.r ?? 16, dropout: mode.dropout ?? 0, targets: mode.targets ? parseTargets(mode.targets) : undefined }
+    : { kind: 'full' };
+  const embed = model.weight('model.embed_tokens.weight');
+  const plan = applyMemoryPlan({
+    config: model.config, dtype: embed.dtype, objective: 'dpo', mode: planMode,
+    seqLen: pairs.reduce((m, p) => Math.max(m, p.prompt.length + Math.max(p.chosen.length, p.rejected.length)), 1),
+    microBatch: batchSize, gradAccum, gradientCheckpointing: o.gradientCheckpointing,
+  }, memoryBudget(embed.backend, o.maxMemory), fixed);
+  for (const line of plan.notes) note(line);
+  return { batchSize: plan.microBatch, gradAccum: plan.gradAccum, gradientCheckpointing: plan.gradientCheckpointing };
+}
+
 function isInside(file: string, dir: string): boolean {
   const rel = relative(resolve(dir), resolve(file));
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
@@ -320,12 +354,12 @@ async function trainInto(
     `${s.dropped ? `, ${s.dropped} dropped (prompt reaches ${maxLength} tokens)` : ''}; ${trainPairs.length} to train, ${heldPairs.length} held out`);
 
   const lo = lossOptions(o);
-  const batchSize = o.batchSize ?? 1;
-  const gradAccum = o.gradAccum ?? 1;
   const padId = ctx.tokenizer?.padId ?? cfg.padTokenId ?? 0;
 
   // The starting policy: the model, with the given adapter when continuing one.
   if (mode.kind === 'adapter' && !resume) model.adapter = loadPeftAdapter(mode.dir, cfg);
+  // Before the reference pass, which runs at the planned micro-batch too.
+  const { batchSize, gradAccum, gradientCheckpointing } = planDpoMemory(model, mode, existing?.state ?? null, trainPairs, o, note);
   const refKey = {
     model: resolve(o.model), adapter: mode.kind === 'adapter' ? resolve(mode.dir) : null, thoughtOnly: lo.thoughtOnly,
     train: fingerprint(trainPairs), eval: fingerprint(heldPairs),
@@ -377,7 +411,8 @@ async function trainInto(
   const params = trainableParams(model);
   const opt = new AdamW(params, { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay ?? 0 });
   const rng = new TrainRng(mixSeed(seed, 1));
-  if (model.adapter) model.adapter.random = () => rng.next();
+  if (model.adapter) model.adapter.useStream(rng);
+  model.gradientCheckpointing = gradientCheckpointing;
   const settings: Record<string, unknown> = {
     objective: 'dpo', mode: mode2, ...lo, steps: totalSteps, schedule, batchSize, gradAccum, maxGradNorm, shuffle, seed,
     weightDecay: o.weightDecay ?? 0, data: refKey.train, reference: refKey,
