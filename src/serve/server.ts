@@ -72,6 +72,10 @@ export async function startServer(o: ServeOptions): Promise<StillServer> {
   });
   const app = new App(engine, tok, { apiKey: o.apiKey ?? null, maxBodyBytes: o.maxBodyBytes ?? 16 * 2 ** 20 });
   const server = createServer((req, res) => void app.handle(req, res));
+  // Idle keep-alive sockets outlive the clients' own idle timeout (undici's is 4 s), so a client never
+  // sends on a socket the server is closing at that moment.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(o.port ?? 8000, host, () => ok());
