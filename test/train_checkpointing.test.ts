@@ -26,6 +26,7 @@ import { HEADROOM, MemoryPlanError, estimateTrainMemory } from '../src/train/mem
 import { runSft, type SftOptions } from '../src/train/sft_run.ts';
 import { train } from '../src/train/trainer.ts';
 import { registerDpo } from '../src/cli/dpo.ts';
+import { parseHfExperimentConfig } from '../src/loop/hf/config.ts';
 import { runCli } from './cli_helpers.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
 import { randomExamples, runStill, toyConfig } from './train_helpers.ts';
@@ -304,5 +305,24 @@ describe('still dpo: --gradient-checkpointing and --max-memory', () => {
   it('a budget below the weights fails before the reference pass', async () => {
     await expect(dpo('refused', ['--max-memory', '0.0001'])).rejects.toThrow(/^dpo: does not fit in 104\.9 KiB .* The weights alone need/);
     expect(existsSync(join(tmp, 'refused', 'reference_logps.json'))).toBe(false);
+  });
+});
+
+describe('HF run configs: train blocks take gradientCheckpointing and maxMemory', () => {
+  const parse = (imitate: object, improve: object = {}) =>
+    parseHfExperimentConfig({ model: 'base', imitate: { data: 'd.jsonl', ...imitate }, explore: { data: 'p.jsonl' }, improve }, '/runs/exp.json');
+
+  it('reads them, improve inherits imitate\'s, and absent leaves the plan to decide', () => {
+    const c = parse({ gradientCheckpointing: true, maxMemory: 22.5 });
+    expect([c.imitate.gradientCheckpointing, c.imitate.maxMemory]).toEqual([true, 22.5]);
+    expect([c.improve.gradientCheckpointing, c.improve.maxMemory]).toEqual([true, 22.5]);
+    expect(parse({ gradientCheckpointing: true }, { gradientCheckpointing: false }).improve.gradientCheckpointing).toBe(false);
+    const none = parse({});
+    expect([none.imitate.gradientCheckpointing, none.imitate.maxMemory]).toEqual([undefined, undefined]);
+  });
+
+  it('names the field of a bad value', () => {
+    expect(() => parse({ gradientCheckpointing: 'yes' })).toThrow("/runs/exp.json: field 'imitate.gradientCheckpointing' must be true or false, got \"yes\"");
+    expect(() => parse({ maxMemory: 0 })).toThrow("/runs/exp.json: field 'imitate.maxMemory' must be a number > 0, got 0");
   });
 });

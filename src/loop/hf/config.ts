@@ -38,6 +38,10 @@ export interface HfTrainConfig {
   weightDecay: number;
   /** Examples are cut to this many tokens (and to the model's context). */
   maxLength: number;
+  /** Recompute each layer in backward (true/false); absent: the memory plan turns it on when it must. */
+  gradientCheckpointing?: boolean;
+  /** GiB the stage may use (train/memory_budget.ts); absent: the GPU's free memory, on the CPU a warning only. */
+  maxMemory?: number;
 }
 
 export interface HfBench {
@@ -151,6 +155,8 @@ function trainConfig(o: ConfigObject, base: HfTrainConfig | null): HfTrainConfig
     maxGradNorm: o.number('maxGradNorm', base?.maxGradNorm ?? recipe.maxGradNorm, { min: 0 }),
     weightDecay: o.number('weightDecay', base?.weightDecay ?? 0, { min: 0 }),
     maxLength: o.number('maxLength', base?.maxLength ?? recipe.maxLength!, { min: 2, int: true }),
+    gradientCheckpointing: o.has('gradientCheckpointing') ? o.boolean('gradientCheckpointing', false) : base?.gradientCheckpointing,
+    maxMemory: o.has('maxMemory') ? o.number('maxMemory', undefined, { min: 0, exclusiveMin: true }) : base?.maxMemory,
   };
 }
 

@@ -105,6 +105,7 @@ export async function trainStage(j: TrainJob, cfg: HfExperimentConfig, log: Stag
     model: j.model, data: j.data, out: j.out, mode: j.mode, epochs: t.epochs, lr: t.lr, batchSize: t.batchSize, gradAccum: t.gradAccum,
     warmup: t.warmup, schedule: t.schedule, maxGradNorm: t.maxGradNorm, weightDecay: t.weightDecay, maxLength: t.maxLength, seed: j.seed,
     still2Template: cfg.prompt === 'plain' ? '' : undefined, saveEvery: cfg.checkpointEvery, resume: 'auto',
+    gradientCheckpointing: t.gradientCheckpointing, maxMemory: t.maxMemory,
   }, IMITATE_RECIPE, {
     // Checkpoint notes would drown the loop's log; the bar shows the steps.
     note: (line) => {
