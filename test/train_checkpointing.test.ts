@@ -25,7 +25,12 @@ import { lossAndBackward, lossSum } from '../src/train/step.ts';
 import { HEADROOM, MemoryPlanError, estimateTrainMemory } from '../src/train/memory_plan.ts';
 import { runSft, type SftOptions } from '../src/train/sft_run.ts';
 import { train } from '../src/train/trainer.ts';
+import { CudaBackend } from '../src/backends/cuda/index.ts';
 import { registerDpo } from '../src/cli/dpo.ts';
+import { loadPeftAdapter } from '../src/io/peft.ts';
+import { loadModel } from '../src/nn/load.ts';
+import { memoryBudget } from '../src/train/memory_budget.ts';
+import { emulatorAvailable, emulatorEnv } from './emu_helpers.ts';
 import { parseHfExperimentConfig } from '../src/loop/hf/config.ts';
 import { runCli } from './cli_helpers.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
@@ -324,5 +329,51 @@ describe('HF run configs: train blocks take gradientCheckpointing and maxMemory'
   it('names the field of a bad value', () => {
     expect(() => parse({ gradientCheckpointing: 'yes' })).toThrow("/runs/exp.json: field 'imitate.gradientCheckpointing' must be true or false, got \"yes\"");
     expect(() => parse({ maxMemory: 0 })).toThrow("/runs/exp.json: field 'imitate.maxMemory' must be a number > 0, got 0");
+  });
+});
+
+describe.skipIf(!emulatorAvailable())('on the CUDA backend (emulated), bf16 weights', () => {
+  let previous: ReturnType<typeof getBackend>;
+  let cuda: CudaBackend;
+  beforeAll(() => {
+    previous = getBackend();
+    cuda = new CudaBackend(emulatorEnv());
+    setBackend(cuda);
+  }, 300_000);
+  afterAll(() => setBackend(previous));
+
+  it('checkpointing: the same losses, a lower peak, and the plan\'s estimate within -5%..+15% of the allocator\'s', async () => {
+    const rows = randomExamples(4, 512, 3, 64);
+    const run = async (gradientCheckpointing: boolean) => {
+      const m = loadModel('fixtures/tiny-qwen2', { quiet: true, dtype: 'bf16' });
+      m.adapter = loadPeftAdapter('fixtures/tiny-qwen2/lora', m.config);
+      const before = cuda.memoryStats().inUse;
+      cuda.resetPeakMemoryStats();
+      const r = await train(m, { train: rows }, { steps: 2, lr: 1e-3, batchSize: 2, shuffle: false, gradientCheckpointing });
+      const est = estimateTrainMemory({
+        config: m.config, mode: { kind: 'lora', r: m.adapter.config.r, targets: m.adapter.config.targets }, dtype: 'bf16', objective: 'sft',
+        seqLen: Math.max(...rows.map((e) => e.inputIds.length)), microBatch: 2, gradAccum: 1, budget: Infinity,
+      }, 2, gradientCheckpointing);
+      m.adapter.dispose();
+      for (const w of m.weights.values()) w.dispose();
+      // The weights were loaded before `before`; what the step adds is the rest of the estimate.
+      return { losses: r.stats.map((st) => st.loss), peak: cuda.memoryStats().peakInUse - before, estimate: est.total - est.weights };
+    };
+    const plain = await run(false);
+    const recomputed = await run(true);
+    expect(recomputed.losses).toEqual(plain.losses); // the same kernels on the same bf16 inputs: bit for bit
+    expect(recomputed.peak).toBeLessThan(0.8 * plain.peak);
+    for (const r of [plain, recomputed]) {
+      expect(r.estimate / r.peak).toBeGreaterThan(0.95);
+      expect(r.estimate / r.peak).toBeLessThan(1.15);
+    }
+  }, 120_000);
+
+  it('the default budget is the device\'s free memory (cuMemGetInfo) plus what the process holds, as a limit', () => {
+    const stats = cuda.memoryStats();
+    const budget = memoryBudget(cuda);
+    expect(budget).toEqual({ bytes: stats.deviceFree + stats.reserved, limit: true, source: 'free on the device' });
+    expect(budget.bytes).toBeLessThanOrEqual(stats.deviceTotal);
+    expect(budget.bytes).toBeGreaterThan(0.5 * stats.deviceTotal);
   });
 });
