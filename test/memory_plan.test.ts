@@ -1,7 +1,12 @@
 // The memory plan (train/memory_plan.ts): its estimate against the CPU backend's measured peak of live
 // tensor bytes, and its decisions — micro-batch, accumulation, checkpointing, KV-cache slots — and the
 // message of a job that cannot fit, on real model shapes (Qwen2.5) and budgets (a 24 GiB card).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerGenerate } from '../src/cli/generate.ts';
+import { loadHfConfig } from '../src/io/hf_config.ts';
 import { CpuBackend } from '../src/backends/cpu/index.ts';
 import type { ModelConfig } from '../src/io/hf_config.ts';
 import { initModel } from '../src/nn/load.ts';
@@ -12,6 +17,7 @@ import {
   HEADROOM, MemoryPlanError, estimateTrainMemory, parameterCount, planKvSlots, planTraining, type PlanMode, type TrainMemoryRequest,
 } from '../src/train/memory_plan.ts';
 import { train } from '../src/train/trainer.ts';
+import { runCli } from './cli_helpers.ts';
 
 const GiB = 2 ** 30;
 const base = {
@@ -142,5 +148,26 @@ describe('planKvSlots', () => {
   it('fails when not one slot fits, naming the sizes', () => {
     expect(() => planKvSlots({ config: QWEN_7B, dtype: 'bf16', maxLen: 32768, maxBatch: 8, budget: 16 * GiB }))
       .toThrow(/sampling: 16\.0 GiB holds the weights \(14\.2 GiB\) but no KV-cache slot of 32768 positions/);
+  });
+});
+
+describe('still generate --max-memory', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'still-kv-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const DIR = 'fixtures/tiny-qwen2';
+  const prompts = join(tmp, 'prompts.json');
+  writeFileSync(prompts, JSON.stringify(Array.from({ length: 6 }, (_, i) => [1 + i, 2 + i, 3 + i])));
+  const generate = (extra: string[]) => runCli([registerGenerate], ['generate', '--model', DIR, '--tokens', prompts, '--max-new-tokens', '8', '--max-batch', '6', ...extra]);
+
+  it('decodes as many slots as fit beside the weights, with the same tokens', async () => {
+    const config = loadHfConfig(DIR);
+    // A budget in which the weights and a forward leave room for two and a half slots of 3 + 8 positions.
+    const { perSlot, reserved } = planKvSlots({ config, dtype: 'f32', maxLen: 11, maxBatch: 6, budget: 2 ** 40 });
+    const budgetGiB = (reserved + 2.5 * perSlot) / (1 - HEADROOM) / 2 ** 30;
+    const plain = await generate([]);
+    const planned = await generate(['--max-memory', String(budgetGiB)]);
+    expect(planned.stderr).toMatch(/the KV budget fits 2 slots of 11 positions; decoding 2 at a time \(asked for 6\)/);
+    expect(JSON.parse(planned.stdout)).toEqual(JSON.parse(plain.stdout));
+    await expect(generate(['--max-memory', String(budgetGiB / 100)])).rejects.toThrow(/^sampling: .* holds the weights .* but no KV-cache slot of 11 positions/);
   });
 });

@@ -9,7 +9,7 @@ import { claimOutputFile } from '../io/output_policy.ts';
 import { emitJson, stderrNotice } from './output.ts';
 import { readTextPrompts, readTokenPrompts } from './prompt_input.ts';
 import { makeGenerator, optionalTokenizer, samplingParams } from '../sample/sampling.ts';
-import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
+import { addMemoryOption, addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
 interface GenerateFlags extends SamplingFlags {
   model: string;
@@ -28,7 +28,7 @@ export function registerGenerate(program: Command): void {
     .option('--prompts <file>', 'JSONL of {"prompt": text} or {"messages": [...]} (needs tokenizer.json in --model)')
     .option('--out <file>', 'write the JSON here instead of stdout')
     .option('--overwrite', 'replace an existing --out');
-  addSamplingOptions(cmd, 32).action(function (this: Command, o: GenerateFlags) {
+  addMemoryOption(addSamplingOptions(cmd, 32)).action(function (this: Command, o: GenerateFlags) {
     if (!!o.tokens === !!o.prompts) throw new Error('generate: give exactly one of --tokens FILE or --prompts FILE.jsonl');
     useBackend(this);
     const tok = optionalTokenizer(o.model);

@@ -8,7 +8,7 @@ import { useBackend } from './backend_option.ts';
 import { encodePrompt } from './prompt_input.ts';
 import { makeGenerator, optionalTokenizer, samplingParams } from '../sample/sampling.ts';
 import { stderrNotice } from './output.ts';
-import { addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
+import { addMemoryOption, addSamplingOptions, type SamplingFlags } from './sampling_options.ts';
 
 interface SampleFlags extends SamplingFlags {
   model: string;
@@ -26,7 +26,7 @@ export function registerSample(program: Command): void {
     .option('--no-chat', 'use the prompt as raw text instead of a user message in the chat template')
     .option('--system <text>', 'system message for the chat template')
     .option('--ids', 'the prompt is token ids, and ids are printed (models without a tokenizer)');
-  addSamplingOptions(cmd, 256).action(function (this: Command, promptArg: string, o: SampleFlags) {
+  addMemoryOption(addSamplingOptions(cmd, 256)).action(function (this: Command, promptArg: string, o: SampleFlags) {
     useBackend(this);
     const tok = o.ids ? null : optionalTokenizer(o.model);
     if (!o.ids && !tok) throw new Error(`${o.model}: there is no tokenizer.json; pass the prompt as token ids with --ids`);

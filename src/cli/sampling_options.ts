@@ -15,6 +15,11 @@ function number(flag: string, integer: boolean) {
   };
 }
 
+/** --max-memory for the commands that size their own generator (generate, sample): slots fit in GiB. */
+export function addMemoryOption(cmd: Command): Command {
+  return cmd.option('--max-memory <GiB>', 'lower --max-batch so the weights, a forward and the KV cache fit in this many GiB (fails when not one slot fits)', number('--max-memory', false));
+}
+
 export function addSamplingOptions(cmd: Command, defaultMaxNewTokens: number): Command {
   return cmd
     .option('--max-new-tokens <n>', 'most tokens to generate per sample', number('--max-new-tokens', true), defaultMaxNewTokens)

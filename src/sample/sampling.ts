@@ -8,6 +8,7 @@ import type { ModelConfig } from '../io/hf_config.ts';
 import { loadHfTokenizer, type HfTokenizer } from '../io/hf_tokenizer.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
 import type { DecoderModel } from '../nn/model.ts';
+import { planKvSlots } from '../train/memory_plan.ts';
 import { Generator, type GeneratorOptions } from './generator.ts';
 import type { SamplingParams } from './request.ts';
 
@@ -37,6 +38,11 @@ export interface SamplingOptions {
   maxLen?: number;
   /** Lower maxBatch so the KV cache fits in this many MiB. */
   kvBudgetMb?: number;
+  /**
+   * Lower maxBatch so weights, one forward's working set and the KV cache fit in this many GiB
+   * (train/memory_plan.ts planKvSlots); makeGenerator only. An error when not one slot fits.
+   */
+  maxMemory?: number;
 }
 
 /**
@@ -57,6 +63,8 @@ export function checkSamplingOptions(o: SamplingOptions): void {
   if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) fail(`--max-batch must be a positive integer, got ${o.maxBatch}`);
   if (o.maxLen !== undefined && !(Number.isInteger(o.maxLen) && o.maxLen >= 2)) fail(`--max-len must be an integer ≥ 2, got ${o.maxLen}`);
   if (o.kvBudgetMb !== undefined && !(o.kvBudgetMb > 0)) fail(`--kv-budget-mb must be > 0, got ${o.kvBudgetMb}`);
+  if (o.maxMemory !== undefined && !(o.maxMemory > 0)) fail(`--max-memory must be > 0 GiB, got ${o.maxMemory}`);
+  if (o.maxMemory !== undefined && o.kvBudgetMb !== undefined) fail('give --kv-budget-mb or --max-memory, not both');
 }
 
 export function samplingParams(o: SamplingOptions): SamplingParams {
@@ -109,7 +117,12 @@ export function makeGenerator(
 ): Generator {
   const longest = Math.max(...prompts.map((p) => p.length));
   const maxLen = o.maxLen ?? Math.min(longest + o.maxNewTokens, Math.max(model.config.maxPositionEmbeddings, longest + 1));
-  const gen = new Generator(model, { ...generatorOptions(model.config, o, tok), maxLen });
+  const options = generatorOptions(model.config, o, tok);
+  if (o.maxMemory !== undefined) {
+    const dtype = model.weight('model.embed_tokens.weight').dtype;
+    options.kvBudgetBytes = planKvSlots({ config: model.config, dtype, maxLen, maxBatch: o.maxBatch, budget: o.maxMemory * 2 ** 30 }).kvBytes;
+  }
+  const gen = new Generator(model, { ...options, maxLen });
   noteKvBudget(gen, o.maxBatch, notice);
   return gen;
 }

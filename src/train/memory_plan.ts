@@ -266,20 +266,23 @@ export interface KvSlotRequest {
 
 /**
  * KV-cache slots for sampling in a budget: what the weights and one forward's working set (a prefill of
- * maxLen tokens: one layer's activations and the last position's logits) leave, in slots of
- * 2·layers·kvHeads·headDim·maxLen elements. Throws when not even one slot fits.
+ * maxLen tokens, one layer's activations at a time; a decode step's logits) leave, in slots of
+ * 2·layers·kvHeads·headDim·maxLen elements. `reserved` is what the weights and the forward take.
+ * Throws when not even one slot fits.
  */
-export function planKvSlots(req: KvSlotRequest): { slots: number; kvBytes: number; perSlot: number } {
+export function planKvSlots(req: KvSlotRequest): { slots: number; kvBytes: number; perSlot: number; reserved: number } {
   const { config: c, dtype } = req;
+  if (!(req.budget > 0)) throw new Error(`sampling: --max-memory must be a positive number of GiB, got ${req.budget / 2 ** 30}`);
   const b = dtypeBytes(dtype);
   const perSlot = 2 * c.numLayers * c.numKvHeads * c.headDim * req.maxLen * b;
   const weights = parameterCount(c) * b;
-  const working = req.maxLen * (layerActivationBytes(c, { kind: 'full' }, dtype) + c.hiddenSize * b) + c.vocabSize * 4;
+  // A prefill of maxLen tokens one layer at a time, and a decode step's f32 logits for every asked slot.
+  const working = req.maxLen * (layerActivationBytes(c, { kind: 'full' }, dtype) + c.hiddenSize * b) + req.maxBatch * c.vocabSize * 4;
   const free = req.budget * (1 - HEADROOM) - weights - working;
   const slots = Math.min(req.maxBatch, Math.floor(free / perSlot));
   if (slots < 1) {
     throw new MemoryPlanError(`sampling: ${formatBytes(req.budget)} holds the weights (${formatBytes(weights)}) but no KV-cache slot of ` +
       `${req.maxLen} positions (${formatBytes(perSlot)} each); shorten --max-new-tokens or raise --max-memory`);
   }
-  return { slots, kvBytes: slots * perSlot, perSlot };
+  return { slots, kvBytes: slots * perSlot, perSlot, reserved: weights + working };
 }
