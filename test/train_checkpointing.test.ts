@@ -267,6 +267,19 @@ describe('still sft: --gradient-checkpointing and --max-memory', () => {
     planned.losses.forEach((l, i) => expect(Math.abs(l - plain.losses[i])).toBeLessThan(1e-5 * plain.losses[i]));
   });
 
+  it('a resume keeps the micro-batch the plan gave the checkpoint, and ends where the whole run ends', async () => {
+    const budget = justFits(1, false);
+    const whole = await sft('whole', { maxMemory: budget, steps: 3 });
+    const first = await sft('split', { maxMemory: budget, steps: 3, stopAfter: 1 });
+    expect(first.r.status).toBe('stopped');
+    // Resumed without --max-memory: the CPU's default is no limit, which alone would run 4 × 1.
+    const rest = await sft('split', { steps: 3, resume: true });
+    expect(rest.r.status).toBe('done');
+    expect([...first.losses, ...rest.losses]).toEqual(whole.losses);
+    const adapter = (name: string) => readFileSync(join(tmp, name, 'adapter_model.safetensors'));
+    expect(adapter('split').equals(adapter('whole'))).toBe(true);
+  });
+
   it('a budget that fails before the first step, saying what would fit', async () => {
     const tooSmall = justFits(1, true) * 0.9;
     await expect(sft('refused', { maxMemory: tooSmall })).rejects.toThrow(MemoryPlanError);
