@@ -8,7 +8,8 @@
 //
 // The block must be a pure function of its inputs, its parameters and the random stream `rng` rewinds:
 // the recompute has to produce the very numbers of the first run (dropout masks included), or the
-// gradients belong to another forward.
+// gradients belong to another forward. Any other tensor it reads (positions, masks) must carry no tape:
+// the recompute's backward would walk into it and free the outer tape under the outer backward's feet.
 import { backward, isGradEnabled, noGrad, withGrad } from './autograd.ts';
 import { tidy, track } from './scope.ts';
 import type { Tensor } from './tensor.ts';
