@@ -37,6 +37,8 @@ export async function hfDpoStage(j: HfDpoJob, cfg: HfExperimentConfig, log: Stag
     lossType: c.loss, beta: c.beta, labelSmoothing: c.labelSmoothing, thoughtOnly: c.thoughtOnly, nllWeight: c.nllWeight,
     epochs: c.epochs, lr: c.lr, batchSize: c.batchSize, gradAccum: c.gradAccum, seed: j.seed, resume: 'auto',
     saveEvery: cfg.checkpointEvery, ...(c.heldOut > 0 ? { evalSplit: c.heldOut } : {}),
+    // The improve block's memory settings hold for the whole round, its DPO too.
+    gradientCheckpointing: cfg.improve.gradientCheckpointing, maxMemory: cfg.improve.maxMemory,
   }, {
     note: (line) => log.line(`dpo (round ${j.round}): ${line}`),
     onStart: (i) => (bar = log.bar(`dpo (round ${j.round})`, i.totalSteps, 'steps')),
