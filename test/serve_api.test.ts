@@ -177,6 +177,10 @@ describe('still serve', () => {
     expect((await post('/v1/unload_lora_adapter', { lora_name: 'again' })).status).toBe(200);
     const gone = await post('/v1/completions', { model: 'again', prompt: [5, 6, 7], max_tokens: 6 });
     expect(gone.status).toBe(404);
+    // Unloading the adapter the weights hold took it out of them: the base answers as the base again.
+    const base = await post('/v1/completions', { model: 'tiny', prompt: [5, 6, 7], max_tokens: 6, temperature: 0, return_token_ids: true });
+    const [want] = inProcess([{ prompt: [5, 6, 7], params: { temperature: 0, maxNewTokens: 6 } }]);
+    expect(base.json.choices[0].token_ids).toEqual(want!.tokens);
   });
 
   it('frees the slots of a client that goes away', async () => {

@@ -114,6 +114,12 @@ export class ServeEngine {
       throw new EngineError(400, `lora_name '${name}' is serving requests now; unload it when they finish`, 'lora_name');
     }
     this.adapters.delete(name);
+    if (this.active?.name === name) {
+      // Its weights are still merged: take them out now, so a later adapter of the same name starts clean.
+      this.session?.close();
+      this.session = null;
+      this.switchTo(null);
+    }
     this.o.notice?.(`adapter '${name}' unloaded`);
   }
 
