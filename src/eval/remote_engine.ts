@@ -8,7 +8,9 @@
 // Each request asks for what grading and the pool need beyond the text: the token ids (vLLM's
 // return_token_ids, or return_tokens_as_token_ids with logprobs 0, the older way), the finish and stop
 // reasons, and the log-probs. It also sends `seed_index` (still-ts's extension, ignored by vLLM): with the
-// same seed, `still serve` draws exactly the samples an in-process run draws.
+// same seed, `still serve` draws exactly the samples an in-process run draws (token for token; a log-prob
+// may differ in its last bits, since batch mates change how a batched matmul rounds). Waves do not apply:
+// each problem is its own request, batched as the server sees fit.
 import type { FinishReason, GenerationRequest, GenerationResult } from '../sample/request.ts';
 
 export interface OpenAIEngineOptions {

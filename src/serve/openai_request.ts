@@ -1,7 +1,7 @@
 // An OpenAI-compatible request body (POST /v1/completions or /v1/chat/completions) checked field by field
 // and turned into generator requests. Field names and defaults are OpenAI's, with vLLM's extensions that
 // rollout clients use (top_k, min_p, repetition_penalty, ignore_eos, return_token_ids,
-// return_tokens_as_token_ids), plus still-ts's seed_index (the Philox counter word that makes a problem's
+// return_tokens_as_token_ids, add_special_tokens), plus still-ts's seed_index (the Philox counter word that makes a problem's
 // samples equal to an in-process run's, see rollout_job.ts). Every refusal names the field.
 import { randomInt } from 'node:crypto';
 import type { ChatMessage } from '../io/chat_template.ts';
@@ -68,7 +68,9 @@ export function parseRequest(endpoint: Endpoint, body: unknown, tok: HfTokenizer
   const model = f.get('model');
   if (typeof model !== 'string' || model === '') throw bad('model', 'a model name (GET /v1/models lists them)', model);
 
-  const prompts = endpoint === 'chat' ? [chatPrompt(f.get('messages'), tok)] : completionPrompts(f.get('prompt'), tok);
+  // Text prompts get the tokenizer's specials (a Llama BOS) as vLLM adds them; the chat template writes its own.
+  const addSpecial = f.bool('add_special_tokens', endpoint !== 'chat');
+  const prompts = endpoint === 'chat' ? [chatPrompt(f.get('messages'), tok)] : completionPrompts(f.get('prompt'), (text) => tok.encode(text, { addSpecialTokens: addSpecial }), tok);
   const promptField = endpoint === 'chat' ? 'messages' : 'prompt';
   for (const p of prompts) {
     if (p.length >= maxLen) throw new EngineError(400, `'${promptField}' has ${p.length} tokens, and the model's context is ${maxLen}`, promptField);
@@ -124,17 +126,17 @@ export function parseRequest(endpoint: Endpoint, body: unknown, tok: HfTokenizer
 }
 
 /** prompt: a string, a list of strings, a list of token ids, or a list of such lists. */
-function completionPrompts(prompt: unknown, tok: HfTokenizer): number[][] {
+function completionPrompts(prompt: unknown, encode: (text: string) => number[], tok: HfTokenizer): number[][] {
   const ids = (x: unknown): x is number[] => Array.isArray(x) && x.length > 0 && x.every((t) => Number.isInteger(t));
   const want = 'a non-empty string, a list of strings, a list of token ids, or a list of such lists';
   if (typeof prompt === 'string') {
     if (prompt === '') throw bad('prompt', want, prompt);
-    return [tok.encode(prompt)];
+    return [encode(prompt)];
   }
   if (!Array.isArray(prompt) || prompt.length === 0) throw bad('prompt', want, prompt);
   if (ids(prompt)) return [checkIds(prompt, tok, 'prompt')];
   return prompt.map((p, i) => {
-    if (typeof p === 'string' && p !== '') return tok.encode(p);
+    if (typeof p === 'string' && p !== '') return encode(p);
     if (ids(p)) return checkIds(p, tok, `prompt[${i}]`);
     throw bad(`prompt[${i}]`, 'a non-empty string or list of token ids', p);
   });
