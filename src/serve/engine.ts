@@ -110,7 +110,7 @@ export class ServeEngine {
 
   unloadAdapter(name: string): void {
     if (!this.adapters.has(name)) throw new EngineError(404, `lora_name '${name}' is not loaded`, 'lora_name', 'not_found_error');
-    if (this.active?.name === name && (this.session?.busy || this.waiting.some((t) => t.variant === name))) {
+    if (this.waiting.some((t) => t.variant === name) || (this.active?.name === name && this.session?.busy)) {
       throw new EngineError(400, `lora_name '${name}' is serving requests now; unload it when they finish`, 'lora_name');
     }
     this.adapters.delete(name);
