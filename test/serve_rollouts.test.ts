@@ -16,6 +16,8 @@ import type { StageLog } from '../src/loop/progress.ts';
 import { TextPool } from '../src/loop/text_pool.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
 import { readRows, runStage } from './stage_helpers.ts';
+import { registerEval } from '../src/cli/eval.ts';
+import { runCli } from './cli_helpers.ts';
 
 const model = tinyEvalModelDir(512);
 const tmp = mkdtempSync(join(tmpdir(), 'still-serve-rollouts-'));
@@ -130,6 +132,17 @@ describe('remote rollouts through still serve', () => {
     expect(comparable(readRows(at('restarted.rollouts.jsonl')))).toEqual(comparable(inProcess));
   }, 60_000);
 
+  it('refuse engine flags that do not fit, before anything is written', async () => {
+    const evalArgs = ['eval', '--model', model, '--bench', data, '--prompt', 'plain', '--out', at('never')];
+    await expect(runCli([registerEval], [...evalArgs, '--engine', 'openai'])).rejects.toThrow('--engine openai needs --base-url URL');
+    await expect(runCli([registerEval], [...evalArgs, '--base-url', server.url])).rejects.toThrow('--base-url is for --engine openai');
+    await expect(runCli([registerEval], [...evalArgs, '--engine', 'openai', '--base-url', server.url, '--adapter', 'fixtures/tiny-qwen2/lora']))
+      .rejects.toThrow('--adapter applies to in-process sampling; with --engine openai, load the adapter into the server');
+    await expect(runCli([registerEval], [...evalArgs, '--engine', 'openai', '--base-url', server.url, '--served-model', 'nope', '--max-new-tokens', '4']))
+      .rejects.toThrow(`--served-model 'nope' is not served at ${server.url} (it serves tiny)`);
+    expect(existsSync(at('never'))).toBe(false);
+  }, 30_000);
+
   it('drains on SIGTERM: the server finishes what it is sampling, then exits 0', async () => {
     const long = fetch(`${server.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: 'x', max_tokens: 300, ignore_eos: true }) });
     await new Promise((ok) => setTimeout(ok, 150));
@@ -139,4 +152,5 @@ describe('remote rollouts through still serve', () => {
     expect((await res.json()).usage.completion_tokens).toBe(300);
     expect(await exited).toBe(0);
   }, 30_000);
+
 });

@@ -79,4 +79,18 @@ describe('still run with a remote engine', () => {
     await expect(policies.use({ model: MODEL, adapter: 'fixtures/tiny-qwen2/lora' }))
       .rejects.toThrow(/engine: the server at .* could not load the adapter .*fixtures\/tiny-qwen2\/lora as 'still-[0-9a-f]{12}' \(.*HTTP 400: lora_path .*\)\. The path must be one the server can read/);
   }, 60_000);
+
+  it('reads the engine block field by field: full-model modes and a key in the config are refused', () => {
+    const json = JSON.parse(readFileSync(CONFIG, 'utf8'));
+    const engine = { baseUrl: 'http://127.0.0.1:8000/v1' };
+    expect(() => parseHfExperimentConfig({ ...json, engine }, CONFIG)).toThrow(/imitate\.mode.*lora when "engine" is set/);
+    const lora = { ...json, imitate: { ...json.imitate, mode: 'lora' } };
+    expect(parseHfExperimentConfig({ ...lora, engine }, CONFIG).engine).toEqual({
+      kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', apiKeyEnv: 'OPENAI_API_KEY', model: 'model', concurrency: 64, timeoutS: 1800,
+    });
+    expect(() => parseHfExperimentConfig({ ...lora, engine: { ...engine, apiKey: 'sk-1' } }, CONFIG)).toThrow(/engine\.apiKey.*name the environment variable/);
+    expect(() => parseHfExperimentConfig({ ...lora, engine: { baseUrl: 'localhost:8000' } }, CONFIG)).toThrow(/engine\.baseUrl.*an http\(s\) URL/);
+    expect(() => parseHfExperimentConfig({ ...lora, engine: { ...engine, concurency: 4 } }, CONFIG)).toThrow(/concurency/);
+    expect(parseHfExperimentConfig(lora, CONFIG).engine).toBeNull();
+  });
 });

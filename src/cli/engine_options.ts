@@ -43,10 +43,13 @@ export async function engineFromFlags(o: EngineFlags, adapter: string | undefine
     if (!apiKey) throw new Error(`--api-key-env ${o.apiKeyEnv}: the environment variable ${o.apiKeyEnv} is not set (or empty)`);
   }
   const engine: OpenAIEngineOptions = { baseUrl: o.baseUrl, apiKey, model: o.servedModel ?? '', concurrency: o.concurrency ?? 64, timeoutS: o.requestTimeoutS };
+  // Asked now, so a wrong address or name fails before the command claims its output.
+  const models = await new OpenAIClient({ ...engine, maxTries: 3 }).models();
   if (!engine.model) {
-    const models = await new OpenAIClient(engine).models();
     if (models.length !== 1) throw new Error(`${o.baseUrl} serves ${models.length} models (${models.join(', ')}); name one with --served-model`);
     engine.model = models[0]!;
+  } else if (!models.includes(engine.model)) {
+    throw new Error(`--served-model '${engine.model}' is not served at ${o.baseUrl} (it serves ${models.join(', ') || 'nothing'})`);
   }
   return engine;
 }
