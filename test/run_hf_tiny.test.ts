@@ -60,5 +60,5 @@ describe('examples/still2-tiny.json, one short round', () => {
     for (const file of ['report.json', 'report.md', 'report.html', 'round-1/improve/model.safetensors', 'round-1/eval/short/summary.json']) {
       expect(existsSync(join(out, file)), file).toBe(true);
     }
-  }, 120_000);
+  }, 240_000);
 });
