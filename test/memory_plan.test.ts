@@ -102,19 +102,24 @@ describe('planTraining', () => {
 
   it('says which sequence length would fit, and that length does fit (one more token does not)', () => {
     const r = request({ config: QWEN_7B, seqLen: 16384, microBatch: 1, gradAccum: 1, budget: 24 * GiB });
-    let message = '';
-    try {
-      planTraining(r);
-    } catch (e) {
-      message = (e as Error).message;
-    }
+    const message = (() => {
+      try {
+        planTraining(r);
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
     expect(message).toMatch(/^sft: does not fit in 24\.0 GiB/);
-    // The logits of a 152k vocabulary at 16k tokens are most of it: the issue's chunked LM head is the way out.
-    expect(message).toMatch(/are the logits and their gradient \(\[tokens, 152064\]\)/);
     const maxLen = Number(/Sequences of up to (\d+) tokens would fit/.exec(message)![1]);
     expect(maxLen).toBeGreaterThan(1000);
     expect(planTraining({ ...r, seqLen: maxLen }).gradientCheckpointing).toBe(true);
     expect(() => planTraining({ ...r, seqLen: maxLen + 1 })).toThrow(MemoryPlanError);
+  });
+
+  it('DPO\'s logits of a 152k vocabulary at 16k tokens are most of it, and the message says so', () => {
+    const r = request({ objective: 'dpo', seqLen: 16384, microBatch: 1, gradAccum: 1, budget: 24 * GiB });
+    expect(() => planTraining(r)).toThrow(/^dpo: does not fit .* are the logits and their gradient \(\[tokens, 151936\]\)/);
   });
 
   it('suggests LoRA when full fine-tuning cannot fit', () => {
@@ -122,10 +127,12 @@ describe('planTraining', () => {
       .toThrow(/full fine-tuning's gradients and AdamW state alone need .* Would fit: LoRA r=16 instead of full fine-tuning/);
   });
 
-  it('DPO runs chosen and rejected: a micro-batch of n pairs costs 2n rows of activations', () => {
+  it('DPO runs chosen and rejected and keeps their logits: n pairs cost more than 2n SFT rows by those logits', () => {
     const dpo = estimateTrainMemory(request({ objective: 'dpo' }), 2, true);
     const sft = estimateTrainMemory(request({}), 4, true);
-    expect(dpo.activations).toBe(sft.activations);
+    const logits = 4 * 4096 * QWEN_1_5B.vocabSize * 2; // 4 rows of 4096 tokens, bf16
+    expect(dpo.activations - sft.activations).toBeGreaterThan(logits);
+    expect(dpo.logits).toBeGreaterThanOrEqual(logits);
   });
 
   it('refuses impossible requests with the field named', () => {

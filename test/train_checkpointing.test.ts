@@ -14,8 +14,10 @@ import type { DecoderModel } from '../src/nn/model.ts';
 import type { DType } from '../src/tensor/dtype.ts';
 import { getBackend, setBackend } from '../src/tensor/context.ts';
 import { checkpoint } from '../src/tensor/checkpoint.ts';
+import { linearCrossEntropy } from '../src/tensor/linear_cross_entropy.ts';
+import { crossEntropy } from '../src/tensor/nn_ops.ts';
 import { backward } from '../src/tensor/autograd.ts';
-import { mul, sum, tensor } from '../src/tensor/ops.ts';
+import { ids, linear, mul, sum, tensor } from '../src/tensor/ops.ts';
 import { keep, tidy } from '../src/tensor/scope.ts';
 import { TrainRng, signedStream } from '../src/tensor/rng.ts';
 import type { Tensor } from '../src/tensor/tensor.ts';
@@ -113,6 +115,55 @@ describe('checkpoint(): one tape node that recomputes its block', () => {
       expect(Array.from(w.grad!.toArray())).toEqual([5, 7]);
       w.grad!.dispose();
     });
+  });
+});
+
+describe('linearCrossEntropy: the LM head and the loss a chunk of rows at a time', () => {
+  const [N, D, V] = [37, 8, 500];
+  const make = (dtype: DType, trainHead = true) => {
+    const r = signedStream(21);
+    const h = tensor(Float64Array.from({ length: N * D }, () => r()), [N, D], dtype).requireGrad();
+    const w = tensor(Float64Array.from({ length: V * D }, () => r()), [V, D], dtype).requireGrad(trainHead);
+    const t = ids(Array.from({ length: N }, (_, i) => (i % 7 === 3 ? -100 : Math.floor(((r() + 1) / 2) * V))));
+    return { h, w, t };
+  };
+  const run = (dtype: DType, chunkRows: number | null, trainHead = true) => tidy(() => {
+    const { h, w, t } = make(dtype, trainHead);
+    const loss = chunkRows === null ? crossEntropy(linear(h, w), t, { normalizer: 30 }) : linearCrossEntropy(h, w, t, { normalizer: 30, chunkRows });
+    const value = loss.item();
+    backward(loss);
+    return { value, gh: Float64Array.from(h.grad!.toArray()), gw: Float64Array.from(w.grad?.toArray() ?? []) };
+  });
+
+  it('equals linear() then crossEntropy() for any chunking (f64 to 1e-13, f32 to 1e-6)', () => {
+    for (const dtype of ['f64', 'f32'] as const) {
+      const whole = run(dtype, null);
+      for (const chunkRows of [1, 5, 16, 37, 1024]) {
+        const c = run(dtype, chunkRows);
+        const tol = dtype === 'f64' ? 1e-13 : 1e-6;
+        expect(Math.abs(c.value - whole.value) / Math.abs(whole.value)).toBeLessThan(tol);
+        expect(relDiff([c.gh, c.gw], [whole.gh, whole.gw])).toBeLessThan(tol);
+      }
+    }
+  });
+
+  it('holds one chunk of logits at a time (CPU live bytes; a frozen head, as under LoRA)', () => {
+    const cpu = new CpuBackend();
+    const previous = getBackend();
+    setBackend(cpu);
+    try {
+      const peak = (chunkRows: number | null) => {
+        const before = cpu.memoryStats().inUse;
+        cpu.resetPeakMemoryStats();
+        run('f32', chunkRows, false);
+        return cpu.memoryStats().peakInUse - before;
+      };
+      const logitsBytes = N * V * 4;
+      // Whole, the logits and their gradient are alive together; in chunks of 5 rows, 5 rows of each.
+      expect(peak(null) - peak(5)).toBeGreaterThan(2 * logitsBytes - 2 * 5 * V * 4 - 1024);
+    } finally {
+      setBackend(previous);
+    }
   });
 });
 

@@ -11,14 +11,16 @@
 // LoRA projection, x·Aᵀ, its B product, the scaled update and the sum; with dropout the mask and the
 // dropped input). Attention is never materialised as T × T (the kernels are blocked/flash), so all of it
 // is linear in the tokens. With activation checkpointing a layer keeps only its input, and one layer at a
-// time is recomputed. The head keeps the final norm and the logits [tokens, V] with their gradient, which
-// is what dominates at long contexts with a 150k vocabulary. Tested against the CPU backend's measured
+// time is recomputed. SFT's head and loss go a chunk of rows at a time, so only a chunk of logits [rows, V]
+// and their gradient live at once; DPO keeps the logits [tokens, V] with their gradient, which is what
+// dominates at long contexts with a 150k vocabulary. Tested against the CPU backend's measured
 // peaks (test/memory_plan.test.ts); a budget keeps HEADROOM spare for the allocator's rounding and
 // workspaces the estimate does not see.
 import type { ModelConfig } from '../io/hf_config.ts';
 import { expectedWeightShapes } from '../io/hf_weights.ts';
 import { LORA_TARGETS, projectionShape, type LoraTarget } from '../nn/lora.ts';
 import type { DType } from '../tensor/dtype.ts';
+import { HEAD_CHUNK_ROWS } from './step.ts';
 
 /**
  * Fraction of the budget the plan leaves unused: allocator block rounding, GEMM and attention workspaces.
@@ -133,9 +135,9 @@ function layerBackwardBytes(config: ModelConfig, dtype: DType): number {
   return (3 * config.intermediateSize + 2 * config.hiddenSize) * dtypeBytes(dtype);
 }
 
-/** Bytes per token the head keeps: the final norm's output and the logits, the loss's f32 rows. */
+/** Bytes per token the head keeps beside its logits: the final norm's output, the loss's f32 rows. */
 function headBytes(config: ModelConfig, dtype: DType): number {
-  return (config.hiddenSize + config.vocabSize) * dtypeBytes(dtype) + 3 * 4;
+  return config.hiddenSize * dtypeBytes(dtype) + 3 * 4;
 }
 
 /** The memory of one training step with this micro-batch (in rows of seqLen tokens) and checkpointing. */
@@ -152,13 +154,27 @@ export function estimateTrainMemory(req: TrainMemoryRequest, microBatch: number,
   }
   const tokens = microBatch * (req.objective === 'dpo' ? 2 : 1) * req.seqLen;
   const layer = layerActivationBytes(config, mode, dtype);
-  const kept = checkpointing
-    ? (config.numLayers + 1) * config.hiddenSize * b + layer // every layer's input, one layer recomputed
-    : config.numLayers * layer;
-  // Backward holds the logits' gradient first, then one layer's gradients at a time: the larger of the two.
-  const inFlight = Math.max(config.vocabSize * b, layerBackwardBytes(config, dtype));
-  const activations = tokens * (kept + headBytes(config, dtype) + inFlight);
-  const logits = tokens * config.vocabSize * b * (inFlight === config.vocabSize * b ? 2 : 1);
+  const layerBwd = layerBackwardBytes(config, dtype);
+  // Held through the whole backward: every layer's activations, or with checkpointing every layer's input.
+  const stored = checkpointing ? (config.numLayers + 1) * config.hiddenSize * b : config.numLayers * layer;
+  // While one layer is backpropagated: its gradients in flight (and, checkpointed, its recomputed activations).
+  const working = checkpointing ? layer + layerBwd : layerBwd;
+  const v = config.vocabSize * b;
+  let activations: number;
+  let logits: number;
+  if (req.objective === 'sft') {
+    // The head and the loss go a chunk of rows at a time (train/step.ts): a chunk's logits and their
+    // gradient, never the whole [tokens, V], and gone before the layers' backward begins.
+    logits = 2 * Math.min(tokens, HEAD_CHUNK_ROWS) * v;
+    // A trained head sums its gradient over the chunks in f32: the sum, a chunk's part and the new sum.
+    if (mode.kind === 'full' && tokens > HEAD_CHUNK_ROWS) logits += 3 * config.vocabSize * config.hiddenSize * 4;
+    activations = tokens * (stored + headBytes(config, dtype)) + Math.max(logits, tokens * working);
+  } else {
+    // DPO's per-token log-probs keep the logits all along; backward holds their gradient first, then one
+    // layer at a time.
+    logits = tokens * v * (v >= working ? 2 : 1);
+    activations = tokens * (stored + headBytes(config, dtype) + v + Math.max(v, working));
+  }
   return { weights, trainable, activations, logits, total: weights + trainable + activations };
 }
 
@@ -218,8 +234,7 @@ function whyNot(req: TrainMemoryRequest): string {
       ? `The weights and full fine-tuning's gradients and AdamW state alone need ${formatBytes(fixed)}.`
       : `The weights alone need ${formatBytes(least.weights)}.`);
   } else {
-    const perToken = least.activations / req.seqLen;
-    const maxLen = Math.floor((usable - fixed) / perToken);
+    const maxLen = longestFitting(req, mb, ck, usable);
     if (maxLen >= 1) parts.push(`Sequences of up to ${maxLen} tokens would fit (--max-length).`);
     if (least.logits > least.activations / 3) {
       parts.push(`Of the activations, ${formatBytes(least.logits)} are the logits and their gradient ([tokens, ${req.config.vocabSize}]).`);
@@ -233,6 +248,18 @@ function whyNot(req: TrainMemoryRequest): string {
   }
   if (would.length) parts.push(`Would fit: ${would.join('; ')}.`);
   return parts.join(' ');
+}
+
+/** The longest seqLen whose step fits `usable` bytes (0 if none): the estimate grows with it, so bisect. */
+function longestFitting(req: TrainMemoryRequest, microBatch: number, checkpointing: boolean, usable: number): number {
+  const fits = (seqLen: number) => estimateTrainMemory({ ...req, seqLen }, microBatch, checkpointing).total <= usable;
+  let [lo, hi] = [0, req.seqLen];
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (mid >= 1 && fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 function checkRequest(req: TrainMemoryRequest): void {
