@@ -18,6 +18,8 @@ const SHAPES: Shape[] = [
   { d: 64, f: 176, layers: 4, vocab: 512, heads: 4, kvHeads: 2, seqLen: 128, microBatch: 1 },
   { d: 48, f: 128, layers: 6, vocab: 1000, heads: 6, kvHeads: 2, seqLen: 96, microBatch: 3 },
   { d: 64, f: 176, layers: 8, vocab: 256, heads: 4, kvHeads: 2, seqLen: 512, microBatch: 1 },
+  // More tokens than the head's 1024-row chunk, and a vocabulary 64× the hidden size (as Qwen's 152k is 100×).
+  { d: 32, f: 64, layers: 2, vocab: 4096, heads: 4, kvHeads: 2, seqLen: 2048, microBatch: 1 },
 ];
 
 const stepsArg = process.argv.indexOf('--steps');

@@ -24,8 +24,9 @@ import { HEAD_CHUNK_ROWS } from './step.ts';
 
 /**
  * Fraction of the budget the plan leaves unused: allocator block rounding, GEMM and attention workspaces.
- * The H200 run in bench/NOTES.md measured a 31.4 GiB peak for LoRA r16 on Qwen2.5-0.5B at 8 × 1024 tokens,
- * where the estimate says 28.5 GiB (0.91×): 15% covers that gap.
+ * The H200 run in bench/NOTES.md measured a 31.4 GiB peak for LoRA r16 on Qwen2.5-0.5B at 8 × 1024 tokens
+ * (logits then held whole), where this estimate, counting the logits the same way, said 28.5 GiB (0.91×):
+ * 15% covers that gap.
  */
 export const HEADROOM = 0.15;
 
