@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { Report } from './report.ts';
+import { gainReading, reportPage } from './report_page.ts';
 import { lineChart } from './svg_chart.ts';
 
 const pct = (x: number | null) => (x === null ? '–' : `${x.toFixed(1)}`);
@@ -63,7 +64,7 @@ export function reportCharts(r: Report): string[] {
       title: 'Held-out greedy accuracy by level', xLabel: 'round', yLabel: '%', x: rounds, yMax: 100,
       series: levels.map((l) => ({ name: `L${l}`, y: r.rounds.map((m) => m.accuracy.find((a) => a.level === l)?.greedy ?? 0) })),
     }),
-    lineChart({ title: 'Pool size', xLabel: 'round', yLabel: 'trajectories', x: rounds, series: [{ name: 'pool', y: r.rounds.map((m) => m.poolSize) }] }),
+    lineChart({ title: 'Pool size', xLabel: 'round', yLabel: 'trajectories', x: rounds, integer: true, series: [{ name: 'pool', y: r.rounds.map((m) => m.poolSize) }] }),
     lineChart({
       title: 'Mean thought length (greedy, chars)', xLabel: 'round', yLabel: 'chars', x: rounds,
       series: levels.map((l) => ({ name: `L${l}`, y: r.rounds.map((m) => m.accuracy.find((a) => a.level === l)?.thoughtChars ?? 0) })),
@@ -71,19 +72,11 @@ export function reportCharts(r: Report): string[] {
   ];
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 export function reportHtml(r: Report): string {
-  const md = reportMarkdown(r);
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(r.name)} report</title>
-<style>body{font:14px system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}svg{margin:1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>
-</head><body><h1>${escapeHtml(r.name)}: STILL loop on ${escapeHtml(r.task)}</h1>
-<p>hard_gain_points = <b>${r.hard_gain_points.toFixed(1)}</b> at level ${r.hardestLevel}</p>
-${reportCharts(r).join('\n')}
-<pre>${escapeHtml(md)}</pre></body></html>
-`;
+  const hard = (m: Report['rounds'][number] | undefined) => m?.accuracy.find((a) => a.level === r.hardestLevel);
+  const [first, last] = [hard(r.rounds[0]), hard(r.rounds.at(-1))];
+  const reading = first && last ? gainReading(`level ${r.hardestLevel}`, first.greedy, last.greedy, last.problems) : null;
+  return reportPage({ title: `${r.name} report`, markdown: reportMarkdown(r), charts: reportCharts(r), reading });
 }
 
 export function writeReports(dir: string, r: Report): void {

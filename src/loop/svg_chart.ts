@@ -7,6 +7,8 @@ export interface ChartSpec {
   series: { name: string; y: number[] }[];
   /** Fixed top of the y axis (e.g. 100 for percentages); default: the data's maximum. */
   yMax?: number;
+  /** Counts: ticks at whole numbers only. */
+  integer?: boolean;
 }
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -17,22 +19,22 @@ export function lineChart(c: ChartSpec): string {
   const m = { l: 56, r: 90, t: 30, b: 40 };
   const xs = c.x.length > 1 ? c.x : [c.x[0] ?? 0, (c.x[0] ?? 0) + 1];
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const yTop = c.yMax ?? Math.max(1, ...c.series.flatMap((s) => s.y)) * 1.1;
+  const ticks = niceTicks(c.yMax ?? Math.max(1, ...c.series.flatMap((s) => s.y)), 5, c.integer);
+  const yTop = ticks.at(-1)!;
   const px = (x: number) => m.l + ((x - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
   const py = (y: number) => H - m.b - (y / yTop) * (H - m.t - m.b);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">${c.title}</text>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">${escapeXml(c.title)}</text>`,
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
     `<text x="${(W - m.r + m.l) / 2}" y="${H - 6}" text-anchor="middle">${c.xLabel}</text>`,
     `<text x="14" y="${H / 2}" text-anchor="middle" transform="rotate(-90 14 ${H / 2})">${c.yLabel}</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const y = (yTop * i) / 4;
+  for (const y of ticks) {
     out.push(`<line x1="${m.l}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="#eee"/>`,
-      `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${Number(y.toPrecision(3))}</text>`);
+      `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${y}</text>`);
   }
   for (const x of c.x) out.push(`<text x="${px(x)}" y="${H - m.b + 16}" text-anchor="middle">${x}</text>`);
   c.series.forEach((s, i) => {
@@ -40,8 +42,24 @@ export function lineChart(c: ChartSpec): string {
     const pts = s.y.map((y, j) => `${px(c.x[j])},${py(y)}`).join(' ');
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`);
     s.y.forEach((y, j) => out.push(`<circle cx="${px(c.x[j])}" cy="${py(y)}" r="3" fill="${color}"/>`));
-    out.push(`<text x="${W - m.r + 8}" y="${m.t + 14 + i * 16}" fill="${color}">${s.name}</text>`);
+    out.push(`<text x="${W - m.r + 8}" y="${m.t + 14 + i * 16}" fill="${color}">${escapeXml(s.name)}</text>`);
   });
   out.push('</svg>');
   return out.join('\n');
+}
+
+/**
+ * Axis ticks from 0 at a round step (1, 2 or 5 times a power of ten), about five of them, the last at or
+ * above `max`: an axis reads 0 / 20 / 40 / 60, not 0.275 / 26.7 / 53.4.
+ */
+export function niceTicks(max: number, about = 5, integer = false): number[] {
+  const raw = Math.max(max, 1e-9) / about;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(integer ? 1 : 0, [1, 2, 5, 10].map((f) => f * power).find((s) => s >= raw)!);
+  const count = Math.ceil(max / step - 1e-9);
+  return Array.from({ length: Math.max(count, 1) + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

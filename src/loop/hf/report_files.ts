@@ -2,6 +2,7 @@
 // inline SVG charts, no scripts, nothing fetched). The tables are built once and rendered both ways.
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../io/atomic.ts';
+import { gainReading, reportPage } from '../report_page.ts';
 import { lineChart } from '../svg_chart.ts';
 import type { HfReport } from './report.ts';
 
@@ -123,7 +124,7 @@ export function hfReportCharts(r: HfReport): string[] {
       title: 'Accuracy by round', xLabel: 'round', yLabel: '%', x, yMax: 100,
       series: cols.map((c) => ({ name: c.label, y: r.rounds.map((_, i) => c.value(i) ?? 0) })),
     }),
-    lineChart({ title: 'Pool size', xLabel: 'round', yLabel: 'trajectories', x, series: [{ name: 'pool', y: r.rounds.map((m) => m.pool.size) }] }),
+    lineChart({ title: 'Pool size', xLabel: 'round', yLabel: 'trajectories', x, integer: true, series: [{ name: 'pool', y: r.rounds.map((m) => m.pool.size) }] }),
     ...(explored.length > 0 ? [lineChart({
       title: 'Thought tokens of correct rollouts', xLabel: 'round', yLabel: 'tokens', x: explored.map((m) => m.round),
       series: [{ name: 'p50', y: explored.map((m) => m.explore!.correctThought.p50) }, { name: 'p90', y: explored.map((m) => m.explore!.correctThought.p90) }],
@@ -131,22 +132,10 @@ export function hfReportCharts(r: HfReport): string[] {
   ];
 }
 
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
 export function hfReportHtml(r: HfReport): string {
-  const tables = hfTables(r).map((t) => `<h2>${escapeHtml(t.title)}</h2>${t.note ? `<p>${escapeHtml(t.note)}</p>` : ''}
-<table><thead><tr>${t.head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
-<tbody>${t.rows.map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`).join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(r.name)} report</title>
-<style>body{font:15px system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}svg{margin:1em 0}</style>
-</head><body><h1>${escapeHtml(r.name)}: STILL-2 on ${escapeHtml(r.provenance.model)}</h1>
-<p>hard_gain_points = <b>${f1(r.hard_gain_points)}</b> (${escapeHtml(r.hard.bench)}${r.hard.level !== null ? ` level ${escapeHtml(r.hard.level)}` : ''}, ${r.hard.problems} problems)</p>
-${hfReportCharts(r).join('\n')}
-${tables}
-<h2>Provenance</h2><ul>${provenanceLines(r).map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>
-</body></html>
-`;
+  const split = `${r.hard.bench}${r.hard.level !== null ? ` level ${r.hard.level}` : ''}`;
+  const reading = r.hardAccuracy.length > 1 ? gainReading(split, r.hardAccuracy[0]!, r.hardAccuracy.at(-1)!, r.hard.problems) : null;
+  return reportPage({ title: `${r.name} report`, markdown: hfReportMarkdown(r), charts: hfReportCharts(r), reading });
 }
 
 export function writeHfReports(dir: string, r: HfReport): void {
