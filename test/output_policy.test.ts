@@ -61,8 +61,9 @@ describe('the output policy', () => {
 
     const failed = claimOutputFolder(dir, { ...spec, overwrite: true });
     writeFileSync(join(failed.dir, 'done.json'), 'half');
-    failed.release(); // the new run failed: the old one is untouched
+    failed.release(); // the new run failed: the old one is untouched, the half-written one gone
     expect(readFileSync(join(dir, 'done.json'), 'utf8')).toBe('old');
+    expect(readdirSync(at('policy')).filter((e) => e.startsWith('.run'))).toEqual([]);
 
     const good = claimOutputFolder(dir, { ...spec, overwrite: true });
     expect(good.dir).not.toBe(dir);

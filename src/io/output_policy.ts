@@ -105,7 +105,12 @@ export function stageBeside(target: string, release: () => void): OutputFolder {
   rmSync(dir, { recursive: true, force: true }); // an earlier --overwrite that did not finish
   mkdirSync(dir, { recursive: true });
   return {
-    target, dir, finished: false, resume: false, release,
+    target, dir, finished: false, resume: false,
+    // A new run that did not finish is dropped: an interrupted --overwrite starts over, the old run stays.
+    release: () => {
+      rmSync(dir, { recursive: true, force: true });
+      release();
+    },
     commit: () => {
       const old = join(dirname(target), `.${basename(target)}.replaced-${process.pid}`);
       renameSync(target, old);
