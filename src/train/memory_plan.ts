@@ -63,7 +63,7 @@ export interface MemoryEstimate {
   trainable: number;
   /** The step's peak of activations, logits and in-flight gradients. */
   activations: number;
-  /** Of activations: the logits [tokens, V] and their gradient, which only a chunked LM head would shrink. */
+  /** Of activations: the logits and their gradient ([tokens, V] for DPO; one chunk of rows for SFT's chunked head). */
   logits: number;
   total: number;
 }
