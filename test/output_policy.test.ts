@@ -243,8 +243,10 @@ describe('commands leave what exists byte-identical', () => {
     expect(header[name].dtype).toBe('F32');
     for (let i = 0; i < header[name].data_offsets[1] - header[name].data_offsets[0]; i += 4) bytes.writeFloatLE(Number.NaN, start + i);
     writeFileSync(file, bytes);
-    await expect(still(['eval', '--model', broken, '--bench', problems, '--max-new-tokens', '2', '--temperature', '1', '--out', at('eval-nan')]))
-      .rejects.toThrow(`${broken}: weight 'model.norm.weight' holds NaN or infinite values`);
+    for (const temperature of ['1', '0']) { // sampled and greedy
+      await expect(still(['eval', '--model', broken, '--bench', problems, '--max-new-tokens', '2', '--temperature', temperature, '--out', at(`eval-nan-${temperature}`)]))
+        .rejects.toThrow(`${broken}: weight 'model.norm.weight' holds NaN or infinite values`);
+    }
   }, 60_000);
 });
 

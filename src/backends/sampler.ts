@@ -95,8 +95,10 @@ export function checkSampleRow(row: SampleRow): void {
 }
 
 function argmax(s: Float64Array, vocab: number): number {
-  let best = 0;
-  for (let i = 1; i < vocab; i++) if (s[i] > s[best]) best = i;
+  let best = -1;
+  for (let i = 0; i < vocab; i++) if (best < 0 ? !Number.isNaN(s[i]) : s[i] > s[best]) best = i;
+  // A row of NaN has no argmax; saying so lets callers name the weight to blame (nn/weights_check.ts).
+  if (best < 0) throw new Error('sampler: every token was filtered out (are the logits NaN?)');
   return best;
 }
 
