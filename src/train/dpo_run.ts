@@ -30,13 +30,14 @@ import { applyMemoryPlan, memoryBudget } from './memory_budget.ts';
 import type { PlanMode } from './memory_plan.ts';
 import { clearGrads, releaseMasters, trainableParams, trainMode } from './params.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
+import type { OptimizerSettings } from './optimizer_settings.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
 import { SFT_SUMMARY, finishedSft, sftRenderContext, type SftMode } from './sft_run.ts';
 
 /** What is trained: a new LoRA adapter (default), a PEFT adapter continued (it is also the reference), or every weight. */
 export type DpoMode = SftMode;
 
-export interface DpoOptions {
+export interface DpoOptions extends OptimizerSettings {
   /** The policy DPO starts from: an HF directory (with `mode: adapter`, the base under that adapter). */
   model: string;
   /** Preference pairs, JSONL in TRL's layouts (data/pairs.ts). */
@@ -50,22 +51,6 @@ export interface DpoOptions {
   thoughtOnly?: boolean;
   /** Weight of the NLL term on the chosen completions (0 = off). */
   nllWeight?: number;
-  steps?: number;
-  epochs?: number;
-  lr?: number;
-  /** Pairs per micro-batch. */
-  batchSize?: number;
-  gradAccum?: number;
-  weightDecay?: number;
-  warmup?: number;
-  schedule?: ScheduleKind;
-  minLrRatio?: number;
-  maxGradNorm?: number;
-  beta1?: number;
-  beta2?: number;
-  adamEps?: number;
-  shuffle?: boolean;
-  seed?: number;
   /** Prompt + completion are cut to this many tokens (default the model's context). */
   maxLength?: number;
   /** Held-out pairs for eval metrics, or a fraction of the problems (prompts) held out. */

@@ -29,8 +29,8 @@ import { CharTokenizer } from '../tasks/char_tokenizer.ts';
 import { TrainRng, mixSeed } from '../tensor/rng.ts';
 import { findCheckpoint } from './checkpoint.ts';
 import { applyMemoryPlan, memoryBudget } from './memory_budget.ts';
+import type { OptimizerSettings } from './optimizer_settings.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
-import type { ScheduleKind } from './schedule.ts';
 import { train, type StepStats, type TrainOptions } from './trainer.ts';
 
 /** What is trained: a new LoRA adapter (the default), a PEFT adapter continued, or every weight. */
@@ -39,7 +39,7 @@ export type SftMode =
   | { kind: 'adapter'; dir: string }
   | { kind: 'full' };
 
-export interface SftOptions {
+export interface SftOptions extends OptimizerSettings {
   /** The base model: an HF directory. */
   model: string;
   /** Training JSONL file(s), read in order. */
@@ -47,23 +47,6 @@ export interface SftOptions {
   /** The adapter (or full model) goes here; checkpoints/ holds the resume state until the run is done. */
   out: string;
   mode?: SftMode;
-  steps?: number;
-  epochs?: number;
-  /** Peak learning rate; default the recipe's for the mode. */
-  lr?: number;
-  batchSize?: number;
-  gradAccum?: number;
-  weightDecay?: number;
-  /** Whole steps (≥ 1, or 0), or a fraction of the run (< 1). */
-  warmup?: number;
-  schedule?: ScheduleKind;
-  minLrRatio?: number;
-  maxGradNorm?: number;
-  beta1?: number;
-  beta2?: number;
-  adamEps?: number;
-  shuffle?: boolean;
-  seed?: number;
   maxLength?: number;
   rowTokens?: number;
   pack?: boolean;
