@@ -10,6 +10,7 @@ import { runHfExperiment } from '../loop/hf/experiment.ts';
 import { planHfExperiment } from '../loop/hf/plan.ts';
 import { engineFromOptions } from '../loop/hf/remote_policy.ts';
 import { packageProvenance } from '../loop/provenance.ts';
+import { runSeeds } from '../loop/seeds.ts';
 import { useBackend } from './backend_option.ts';
 import { noteResumeCommand } from './interrupt.ts';
 import { addEngineOptions, type EngineFlags } from './engine_options.ts';
@@ -21,10 +22,12 @@ interface RunFlags extends Partial<EngineFlags> {
   overwrite?: boolean;
   quiet?: boolean;
   dryRun?: boolean;
+  seeds?: number[];
 }
 
 async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: string): Promise<void> {
   const loaded = loadExperimentConfig(configFile);
+  if (o.seeds && loaded.kind === 'hf') throw new Error('--seeds is for toy configs (a "task" config); an HF run is one seed');
   if (o.engine !== undefined && o.engine !== 'local') {
     if (o.engine !== 'openai') throw new Error(`--engine must be local or openai, got '${o.engine}'`);
     if (loaded.kind !== 'hf') throw new Error('--engine openai is for STILL-2 runs on HF checkpoints (a config whose "model" names a directory)');
@@ -52,9 +55,21 @@ async function run(this: Command, configFile: string, o: RunFlags, defaultOut?: 
       `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
     return;
   }
+  if (o.seeds) {
+    const r = await runSeeds(loaded.config, o.seeds, { outDir, quiet, overwrite: o.overwrite });
+    process.stdout.write(`hard_gain_points ${r.hard_gain_points.mean.toFixed(1)} ± ${r.hard_gain_points.halfWidth.toFixed(1)} over seeds ${r.seeds.join(',')} ` +
+      `(level ${r.hardestLevel}); report: ${join(outDir, 'seeds.md')}, ${join(outDir, 'seeds.html')}\n`);
+    return;
+  }
   const report = await runExperiment(loaded.config, { outDir, quiet, overwrite: o.overwrite });
   process.stdout.write(`hard_gain_points ${report.hard_gain_points.toFixed(1)} (level ${report.hardestLevel}); ` +
     `report: ${join(outDir, 'report.md')}, ${join(outDir, 'report.html')} (${report.totalWallSeconds.toFixed(0)} s)\n`);
+}
+
+function seedList(v: string): number[] {
+  const seeds = v.split(',').map((x) => Number(x.trim()));
+  if (seeds.length === 0 || !seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds expects a list of non-negative integers like 1,2,3, got '${v}'`);
+  return seeds;
 }
 
 export function registerRun(program: Command): void {
@@ -63,6 +78,7 @@ export function registerRun(program: Command): void {
     .description('run a STILL experiment from a JSON config: the toy loop, or STILL-2 on an HF checkpoint (imitate → explore → refine → improve → eval rounds); resumes')
     .requiredOption('--config <file>', 'experiment config (see examples/*.json)')
     .option('--out <dir>', 'output directory (default: checkpoints/<name>)')
+    .option('--seeds <list>', 'toy: run every arm once per seed (e.g. 1,2,3) into OUT/seed-N and report each number as a mean ± 95% interval (seeds.md/html)', seedList)
     .option('--overwrite', 'start over: run beside the old run and replace it when the new one completes (a plain rerun resumes)')
     .option('--dry-run', 'print the plan (problems, rollouts, tokens to generate and train, memory) and run nothing')
     .option('--quiet', 'no progress output');
