@@ -48,6 +48,8 @@ describe('still dpo on an HF checkpoint (LoRA)', () => {
     expect(summary).toMatchObject({ status: 'done', step: 8, pairs: 6, evalPairs: 2, adapter: out });
     expect(summary.evalStart['eval_loss']).toBeCloseTo(Math.LN2, 6);
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    // Like an SFT adapter, it records its base's fingerprint (io/adapter_base.ts), checked when it is loaded.
+    expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).still_base_fingerprint).toMatch(/^[0-9a-f]{24}$/);
     expect(JSON.parse(readFileSync(join(out, 'reference_logps.json'), 'utf8')).train).toHaveLength(6);
     expect(JSON.parse(stdout.trim())['rewards/accuracies']).toBeTypeOf('number');
     await expect(still(['--model', model, '--data', pairsFile, '--out', out, '--steps', '1'])).rejects.toThrow(/already holds a finished training run/);

@@ -9,17 +9,15 @@
 // The reference is the policy DPO starts from. Its log-probs are computed before the first step and kept in
 // reference_logps.json, so there is never a second copy of the weights: with LoRA the starting policy is
 // the base plus the SFT adapter, which DPO then continues to train (or a new adapter on a full checkpoint).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadPairs, type TokenPair } from '../data/pairs.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
-import { loadPeftAdapter, savePeftAdapter } from '../io/peft.ts';
+import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { LORA_TARGETS, createLora, parseTargets } from '../nn/lora.ts';
-import { mergeLora } from '../nn/merge.ts';
 import type { DecoderModel } from '../nn/model.ts';
-import { saveHfModel } from '../nn/save.ts';
 import { TrainRng, mixSeed, seededPermutation } from '../tensor/rng.ts';
 import { AdamW } from './adamw.ts';
 import { CHECKPOINT_FORMAT, findCheckpoint, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
@@ -32,7 +30,8 @@ import { clearGrads, releaseMasters, trainableParams, trainMode } from './params
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { OptimizerSettings } from './optimizer_settings.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
-import { SFT_SUMMARY, finishedSft, sftRenderContext, type SftMode } from './sft_run.ts';
+import { SFT_SUMMARY, saveFinishedRun } from './save_run.ts';
+import { finishedSft, sftRenderContext, type SftMode } from './sft_run.ts';
 
 /** What is trained: a new LoRA adapter (default), a PEFT adapter continued (it is also the reference), or every weight. */
 export type DpoMode = SftMode;
@@ -523,20 +522,5 @@ async function trainInto(
     for (const k of ['step', 'lr', 'grad_norm', 'tokens', 'tokens_per_s', 'epoch', 'eval']) delete (summary.train as unknown as Record<string, unknown>)[k];
   }
   if (status !== 'done') return summary;
-  if (model.adapter) {
-    savePeftAdapter(out, model.adapter, cfg, { baseModel: resolve(o.model) });
-    summary.adapter = o.out;
-    if (mergeTo) {
-      mergeLora(model);
-      saveHfModel(model, mergeTo, { copyFilesFrom: o.model });
-      summary.merged = o.mergeTo;
-    }
-  } else {
-    saveHfModel(model, out, { copyFilesFrom: o.model });
-    summary.model = o.out;
-  }
-  summary.checkpoint = null;
-  writeJsonAtomic(join(out, SFT_SUMMARY), summary); // last: the folder now holds a finished run
-  rmSync(checkpointDir, { recursive: true, force: true });
-  return summary;
+  return saveFinishedRun(model, { base: o.model, dir: out, out: o.out, mergeDir: mergeTo, mergeTo: o.mergeTo, checkpointDir }, summary);
 }

@@ -7,29 +7,29 @@
 //
 // Resume is exact (trainer.ts): a run continued from a checkpoint ends with the weights an uninterrupted
 // run ends with. training_summary.json is written last, so a folder that has it holds a finished run.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { benchOverlapWarnings } from '../data/bench_overlap.ts';
 import { loadSftDataset, splitHeldOut, type DatasetStats } from '../data/dataset.ts';
 import { readJsonl } from '../data/jsonl.ts';
 import type { Example } from '../data/example.ts';
 import type { ChatRenderer, RenderContext } from '../data/render.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { baseFingerprint, loadAdapterFor } from '../io/adapter_base.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { loadAdapterFor } from '../io/adapter_base.ts';
 import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
-import { loadPeftAdapter, savePeftAdapter } from '../io/peft.ts';
+import { loadPeftAdapter } from '../io/peft.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
 import { loadModel } from '../nn/load.ts';
 import type { DecoderModel } from '../nn/model.ts';
 import { LORA_TARGETS, createLora, parseTargets } from '../nn/lora.ts';
-import { mergeLora } from '../nn/merge.ts';
-import { saveHfModel } from '../nn/save.ts';
 import { CharTokenizer } from '../tasks/char_tokenizer.ts';
 import { TrainRng, mixSeed } from '../tensor/rng.ts';
 import { findCheckpoint } from './checkpoint.ts';
 import { applyMemoryPlan, memoryBudget } from './memory_budget.ts';
 import type { OptimizerSettings } from './optimizer_settings.ts';
+import { SFT_SUMMARY, saveFinishedRun } from './save_run.ts';
+export { SFT_SUMMARY } from './save_run.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
 import { train, type StepStats, type TrainOptions } from './trainer.ts';
 
@@ -115,8 +115,6 @@ export interface SftResult {
   tokens: number;
   seconds: number;
 }
-
-export const SFT_SUMMARY = 'training_summary.json';
 
 /** The finished run in `out`, or null. */
 export function finishedSft(out: string): SftResult | null {
@@ -313,23 +311,7 @@ async function trainInto(
     tokens, seconds: (performance.now() - started) / 1000,
   };
   if (result.status !== 'done') return summary;
-  if (model.adapter) {
-    savePeftAdapter(out, model.adapter, cfg, { baseModel: resolve(o.model), baseFingerprint: baseFingerprint(o.model) });
-    summary.adapter = o.out;
-    if (mergeTo) {
-      mergeLora(model);
-      saveHfModel(model, mergeTo, { copyFilesFrom: o.model });
-      summary.merged = o.mergeTo;
-    }
-  } else {
-    saveHfModel(model, out, { copyFilesFrom: o.model });
-    summary.model = o.out;
-  }
-  summary.checkpoint = null;
-  writeJsonAtomic(join(out, SFT_SUMMARY), summary); // last: the folder now holds a finished run
-  // The run is complete and saved; its resume state would only block the next run into this folder.
-  rmSync(checkpointDir, { recursive: true, force: true });
-  return summary;
+  return saveFinishedRun(model, { base: o.model, dir: out, out: o.out, mergeDir: mergeTo, mergeTo: o.mergeTo, checkpointDir }, summary);
 }
 
 /**
