@@ -9,7 +9,7 @@ import { DPO_LOSS_TYPES, type DpoLossType } from '../train/dpo_loss.ts';
 import { DPO_RECIPE, runDpo, type DpoOptions } from '../train/dpo_run.ts';
 import { TrainProgress } from '../train/progress.ts';
 import { useBackend } from './backend_option.ts';
-import { resumeCommand, withGracefulStop } from './interrupt.ts';
+import { noteStoppedRun, withGracefulStop } from './interrupt.ts';
 import {
   addOptimizerFlags, addRunControlFlags, addTrainModeFlags, int, num, optimizerOptionsOf, runControlOptionsOf, trainModeOf,
   type OptimizerFlags, type RunControlFlags, type TrainModeFlags,
@@ -105,11 +105,6 @@ async function runDpoCommand(cmd: Command, o: DpoCliOptions): Promise<void> {
     checkpoint: result.checkpoint,
   };
   for (const key of ['adapter', 'merged', 'model'] as const) if (result[key] !== undefined) summary[key] = result[key];
-  if (result.status !== 'done') {
-    note(options.overwrite
-      ? `stopped at step ${result.step}/${result.totalSteps}; ${o.out} is unchanged (an interrupted --overwrite starts over when rerun)`
-      : `stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}. Resume with:\n  ${resumeCommand()}`);
-    if (result.status === 'interrupted') process.exitCode = 130;
-  }
+  if (result.status !== 'done') noteStoppedRun(note, result, o.out, options.overwrite === true);
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

@@ -34,6 +34,14 @@ export async function withGracefulStop<T>(note: (line: string) => void, fn: (sto
   }
 }
 
+/** After a training run stopped before its end: where it stands and how to go on (exit code 130 when interrupted). */
+export function noteStoppedRun(note: (line: string) => void, r: { status: string; step: number; totalSteps: number; checkpoint: string | null }, out: string, overwrite: boolean): void {
+  note(overwrite
+    ? `stopped at step ${r.step}/${r.totalSteps}; ${out} is unchanged (an interrupted --overwrite starts over when rerun)`
+    : `stopped at step ${r.step}/${r.totalSteps}; checkpoint ${r.checkpoint}. Resume with:\n  ${resumeCommand()}`);
+  if (r.status === 'interrupted') process.exitCode = 130;
+}
+
 /**
  * Say, before a journaled job starts, how to resume it. Sampling runs synchronously between journal writes,
  * so a signal handler could only run once the job is over: these commands let SIGINT/SIGTERM kill them at

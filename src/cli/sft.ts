@@ -7,7 +7,7 @@ import { SFT_RECIPE, type SftRecipe } from '../train/sft_recipe.ts';
 import { runSft, type SftOptions } from '../train/sft_run.ts';
 import { TrainProgress } from '../train/progress.ts';
 import { useBackend } from './backend_option.ts';
-import { resumeCommand, withGracefulStop } from './interrupt.ts';
+import { noteStoppedRun, withGracefulStop } from './interrupt.ts';
 import {
   addOptimizerFlags, addRunControlFlags, addTrainModeFlags, int, num, optimizerOptionsOf, runControlOptionsOf, trainModeOf,
   type OptimizerFlags, type RunControlFlags, type TrainModeFlags,
@@ -108,11 +108,6 @@ export async function runSftCommand(cmd: Command, o: SftCliOptions, d: SftComman
     loss: result.loss, eval_loss: result.evalLoss, checkpoint: result.checkpoint,
   };
   for (const key of ['adapter', 'merged', 'model'] as const) if (result[key] !== undefined) summary[key] = result[key];
-  if (result.status !== 'done') {
-    note(options.overwrite
-      ? `stopped at step ${result.step}/${result.totalSteps}; ${o.out} is unchanged (an interrupted --overwrite starts over when rerun)`
-      : `stopped at step ${result.step}/${result.totalSteps}; checkpoint ${result.checkpoint}. Resume with:\n  ${resumeCommand()}`);
-    if (result.status === 'interrupted') process.exitCode = 130;
-  }
+  if (result.status !== 'done') noteStoppedRun(note, result, o.out, options.overwrite === true);
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
