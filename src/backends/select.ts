@@ -53,12 +53,20 @@ export function openBackend(choice: BackendChoice, notice: (line: string) => voi
     if (!c) throw new Error(`unknown backend '${choice}': expected auto or one of ${names.join(', ')}`);
     return c.open();
   }
-  for (const c of candidates) {
+  for (const [i, c] of candidates.entries()) {
     try {
       return c.open();
     } catch (e) {
-      notice(`still: ${c.name} backend unavailable (${(e as Error).message}); falling back`);
+      // One short line: the reason without its trailing detail (search paths and the like); `still info` has it all.
+      const next = candidates[i + 1]?.name ?? 'nothing';
+      notice(`still: no ${c.name} backend (${withoutTrailingDetail((e as Error).message)}); using ${next} (\`still info\` says why)`);
     }
   }
   throw new Error('no backend could start');
+}
+
+/** "the CUDA driver (libcuda.so.1) was not found (searched A, B, …)" → "the CUDA driver (libcuda.so.1) was not found". */
+function withoutTrailingDetail(message: string): string {
+  const m = /^(.*\S)\s*\((?:[^()]|\([^()]*\))*\)$/.exec(message);
+  return m && m[1]!.length >= 20 ? m[1]! : message;
 }
