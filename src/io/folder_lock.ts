@@ -1,7 +1,7 @@
 // One writer per output folder. Two processes writing one run would interleave checkpoints, journals and
-// pools, so the second one is refused at once, naming the first's pid. The lock is a file in the folder,
-// created with O_EXCL; a lock left by a process that no longer runs (killed, machine rebooted) is taken
-// over, since nobody can be writing under it. Locks are per process: the same process may lock a folder
+// pools, so the second one is refused at once, naming the first's pid. The lock is a file in the folder that
+// only one process can create (see lockFolder); a lock left by a process that no longer runs (killed, machine
+// rebooted) is taken over, since nobody can be writing under it. Locks are per process: the same process may lock a folder
 // again (a `still run` trains into its own round folders), and each release undoes one lock.
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -52,12 +52,6 @@ export function lockFolder(dir: string): () => void {
   }
   held.set(key, { count: 1, createdDir });
   return once(() => release(key));
-}
-
-/** Who holds the lock on `dir`, or null when nobody does. */
-export function folderLockHolder(dir: string): LockRecord | null {
-  const holder = readLock(join(dir, LOCK_FILE));
-  return holder && alive(holder.pid) ? holder : null;
 }
 
 function release(key: string): void {
