@@ -85,7 +85,15 @@ export interface ExperimentConfig {
    * The paper's Table 2 on a toy scale: a distill-only run with `scarceScale` times as many teacher traces at
    * the scarce (hard) levels — the same bulk traces — trained like round 0 (same epochs); 0 = skip.
    */
-  ablation: { scarceScale: number };
+  ablation: {
+    scarceScale: number;
+    /**
+     * The equal-compute control: distill-only on the small set, continued from round 0 for as many steps as
+     * the improve rounds took (same replay and scarce traces, no pool), so the report separates what
+     * exploration adds from what more training adds. Only with improve.init "continue".
+     */
+    equalCompute: boolean;
+  };
   /** Max slots decoded together. */
   maxBatch: number;
 }
@@ -170,7 +178,7 @@ export function parseConfig(json: unknown, file: string): ExperimentConfig {
   const evalConfig = { ...sampling(ev, 4), problemsPerLevel: ev.number('problemsPerLevel', 40, { min: 1, int: true }) };
   ev.done();
   const ab = root.object('ablation');
-  const ablation = { scarceScale: ab.number('scarceScale', 0, { min: 0 }) };
+  const ablation = { scarceScale: ab.number('scarceScale', 0, { min: 0 }), equalCompute: ab.boolean('equalCompute', false) };
   ab.done();
   const config: ExperimentConfig = {
     name, seed: root.number('seed', 1, { min: 0, int: true }), task: taskName, model, levels, imitate, explore, improve, eval: evalConfig, ablation,

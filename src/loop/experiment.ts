@@ -23,7 +23,7 @@ import { buildReport, type Report, type RoundMetrics } from './report.ts';
 import { writeReports } from './report_files.ts';
 import { toyDpoStep } from './dpo_stage.ts';
 import type { Rollout } from './rollouts.ts';
-import { evaluate, explore, imitate, type SampleContext } from './stages.ts';
+import { evaluate, explore, imitate, type SampleContext, type TrainSummary } from './stages.ts';
 import { contextFor, newStudent, traceBudgetWarnings, traceExample } from './toy.ts';
 
 export interface RunOptions {
@@ -148,9 +148,15 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
     if (opts.stopAfterRound === r) break;
   }
 
+  const complete = rounds.length === cfg.improve.rounds + 1;
   let ablation: RoundMetrics | null = null;
-  if (large.length > 0 && rounds.length === cfg.improve.rounds + 1) ablation = await ablationRun(cfg, large, evalProblems, task, ctx, opts, log);
-  const report = buildReport(cfg, rounds, ablation, { small: distill.length, large: large.length });
+  if (large.length > 0 && complete) ablation = await ablationRun(cfg, large, evalProblems, task, ctx, opts, log);
+  let control: RoundMetrics | null = null;
+  if (cfg.ablation.equalCompute && complete && cfg.improve.rounds > 0) {
+    if (cfg.improve.init !== 'continue') log.line('ablation: the equal-compute control needs improve.init "continue"; skipped');
+    else control = await equalComputeRun(cfg, rounds, bulk, scarce, evalProblems, task, ctx, opts, log);
+  }
+  const report = buildReport(cfg, rounds, ablation, { small: distill.length, large: large.length }, control);
   writeReports(opts.outDir, report);
   return report;
 }
@@ -175,6 +181,38 @@ async function ablationRun(
   saveHfModel(model, dir);
   writeJsonAtomic(done, metrics);
   log.line(`ablation: distill-only on ${examples.length} traces: greedy accuracy by level ${fmtLevels(Object.fromEntries(e.levels.map((a) => [a.level, a.greedy])))}`);
+  return metrics;
+}
+
+/**
+ * Table 2's equal-compute control: round 0's model trained on, round by round, for as many steps as each
+ * improve round took, on the same replayed and scarce traces but without the pool.
+ */
+async function equalComputeRun(
+  cfg: ExperimentConfig, rounds: readonly RoundMetrics[], bulk: Example[], scarce: Example[], evalProblems: Problem[], task: Task,
+  ctx: SampleContext, opts: RunOptions, log: StageLog,
+): Promise<RoundMetrics> {
+  const dir = join(opts.outDir, 'ablation-equal-compute');
+  const done = join(dir, 'metrics.json');
+  const finished = readRecord<RoundMetrics>(done);
+  if (finished) return finished;
+  const started = performance.now();
+  const model = loadModel(join(opts.outDir, 'round-0'), { quiet: true });
+  const train: TrainSummary = { steps: 0, examples: 0, tokens: 0, seconds: 0, finalLoss: 0 };
+  for (let r = 1; r < rounds.length; r++) {
+    const examples = [...replayed(bulk, cfg.improve.replay, `${cfg.seed}/replay/${r}`), ...scarce];
+    const t = await imitate(model, examples, cfg.improve, cfg.seed + r, `control (round ${r}, no pool)`, log, rounds[r]!.train.steps);
+    Object.assign(train, { steps: train.steps + t.steps, examples: t.examples, tokens: train.tokens + t.tokens, seconds: train.seconds + t.seconds, finalLoss: t.finalLoss });
+  }
+  const e = evaluate(model, task, evalProblems, cfg.eval, ctx);
+  const metrics: RoundMetrics = {
+    round: rounds.length - 1, accuracy: e.levels, poolSize: 0, poolByLevel: {}, reflectionRate: e.reflectionRate, explore: null, train,
+    trainTokensPerSec: train.tokens / Math.max(train.seconds, 1e-9), sampleTokensPerSec: e.tokens / Math.max(e.seconds, 1e-9),
+    wallSeconds: (performance.now() - started) / 1000, examples: e.examples,
+  };
+  saveHfModel(model, dir);
+  writeJsonAtomic(done, metrics);
+  log.line(`ablation: distill-only, equal compute (${train.steps} more steps, no pool): greedy accuracy by level ${fmtLevels(Object.fromEntries(e.levels.map((a) => [a.level, a.greedy])))}`);
   return metrics;
 }
 

@@ -57,6 +57,7 @@ function meanOf(byLevel: Record<number, number>): number {
 
 export function buildReport(
   cfg: ExperimentConfig, rounds: RoundMetrics[], large: RoundMetrics | null, distilled: { small: number; large: number },
+  control: RoundMetrics | null = null,
 ): Report {
   const hardest = Math.max(...cfg.levels.eval);
   const at = (m: RoundMetrics) => m.accuracy.find((a) => a.level === hardest)?.greedy ?? 0;
@@ -69,6 +70,7 @@ export function buildReport(
   const ablation: AblationRow[] = [];
   if (large) ablation.push(row('distill only (large)', large, distilled.large, 0, large.train.steps));
   if (first) ablation.push(row('distill only (small)', first, distilled.small, 0, first.train.steps));
+  if (first && control) ablation.push(row('distill only (small), equal compute', control, distilled.small, 0, first.train.steps + control.train.steps));
   if (last && last !== first) {
     const steps = rounds.reduce((a, m) => a + m.train.steps + (m.dpo?.steps ?? 0), 0);
     if (last.sftAccuracy) {

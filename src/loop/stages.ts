@@ -27,12 +27,15 @@ export interface TrainSummary {
 }
 
 /** Fine-tune `model` in place on `examples` for `s.epochs` epochs. */
-export async function imitate(model: DecoderModel, examples: Example[], s: TrainStageConfig, seed: number, label: string, log: StageLog): Promise<TrainSummary> {
+/** Train `model` on `examples` with a stage's recipe: `s.epochs` passes, or exactly `steps` optimizer steps when given. */
+export async function imitate(
+  model: DecoderModel, examples: Example[], s: TrainStageConfig, seed: number, label: string, log: StageLog, steps?: number,
+): Promise<TrainSummary> {
   const started = performance.now();
   let bar: ReturnType<StageLog['bar']> | null = null;
   let tokens = 0;
   const result = await train(model, { train: examples }, {
-    epochs: s.epochs, lr: s.lr, batchSize: s.batchSize, schedule: s.schedule, warmup: s.warmup,
+    ...(steps !== undefined ? { steps } : { epochs: s.epochs }), lr: s.lr, batchSize: s.batchSize, schedule: s.schedule, warmup: s.warmup,
     weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm, seed, shuffle: true,
   }, {
     onStart: (i) => (bar = log.bar(label, i.totalSteps, 'steps')),
