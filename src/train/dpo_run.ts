@@ -9,11 +9,10 @@
 // The reference is the policy DPO starts from. Its log-probs are computed before the first step and kept in
 // reference_logps.json, so there is never a second copy of the weights: with LoRA the starting policy is
 // the base plus the SFT adapter, which DPO then continues to train (or a new adapter on a full checkpoint).
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { loadPairs, type TokenPair } from '../data/pairs.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
+import { writeJsonAtomic } from '../io/atomic.ts';
 import { loadPeftAdapter } from '../io/peft.ts';
 import { loadModel } from '../nn/load.ts';
 import { LORA_TARGETS, createLora, parseTargets } from '../nn/lora.ts';
@@ -29,8 +28,9 @@ import type { PlanMode } from './memory_plan.ts';
 import { clearGrads, releaseMasters, trainableParams, trainMode } from './params.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 import type { OptimizerSettings } from './optimizer_settings.ts';
+import { inOutputFolder, inTrainingFolder, prepareLog, type TrainingTargets } from './training_folder.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
-import { SFT_SUMMARY, saveFinishedRun } from './save_run.ts';
+import { saveFinishedRun } from './save_run.ts';
 import { finishedSft, sftRenderContext, type SftMode } from './sft_run.ts';
 
 /** What is trained: a new LoRA adapter (default), a PEFT adapter continued (it is also the reference), or every weight. */
@@ -222,22 +222,6 @@ function referenceLogps(
   return out;
 }
 
-function prepareLog(file: string, resumeStep: number | null): void {
-  mkdirSync(dirname(file), { recursive: true });
-  if (resumeStep === null || !existsSync(file)) {
-    writeFileAtomic(file, '');
-    return;
-  }
-  const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
-    try {
-      return line.trim() !== '' && (JSON.parse(line) as { step: number }).step <= resumeStep;
-    } catch {
-      return false;
-    }
-  });
-  writeFileAtomic(file, kept.map((l) => `${l}\n`).join(''));
-}
-
 function prefixed(m: DpoMetrics, prefix: string): Record<string, number> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [`${prefix}${k}`, v as number]));
 }
@@ -248,27 +232,7 @@ export async function runDpo(o: DpoOptions, hooks: DpoHooks = {}): Promise<DpoRe
   if (mode.kind === 'adapter') checkAdapterBase(mode.dir, o.model);
   const started = performance.now();
   // A folder holding only the reference cache (and built pairs) is a run that never reached its first checkpoint.
-  const folder = claimOutputFolder(o.out, {
-    what: 'training run', finished: SFT_SUMMARY, resumable: REFERENCE_FILE, overwrite: o.overwrite, resume: o.resume,
-  });
-  if (folder.finished) {
-    folder.release();
-    return finishedSft(o.out) as unknown as DpoResult;
-  }
-  let merged: OutputFolder | null = null;
-  try {
-    if (o.log && !folder.resume && !isInside(o.log, o.out)) claimOutputFile(o.log, { flag: '--log', overwrite: o.overwrite });
-    if (o.mergeTo) merged = claimOutputFolder(o.mergeTo, { flag: '--merge-to', what: 'merged model', finished: 'config.json', overwrite: o.overwrite });
-    const summary = await trainInto(folder.dir, merged?.dir ?? null, folder.resume, mode, o, hooks, started);
-    if (summary.status === 'done') {
-      merged?.commit();
-      folder.commit();
-    }
-    return summary;
-  } finally {
-    merged?.release();
-    folder.release();
-  }
+  return inTrainingFolder(o, REFERENCE_FILE, () => finishedSft(o.out) as unknown as DpoResult, (t) => trainInto(t, mode, o, hooks, started));
 }
 
 /**
@@ -299,26 +263,16 @@ function planDpoMemory(
   return { batchSize: plan.microBatch, gradAccum: plan.gradAccum, gradientCheckpointing: plan.gradientCheckpointing };
 }
 
-function isInside(file: string, dir: string): boolean {
-  const rel = relative(resolve(dir), resolve(file));
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
-
-/** A path the user gave inside the output folder, moved to where the run writes (the --overwrite stand-in). */
-function within(path: string, target: string, out: string): string {
-  return isInside(path, target) ? join(out, relative(target, path)) : path;
-}
-
 /** The run itself, writing into `out` (the output folder, or its --overwrite stand-in) and `mergeTo`. */
 async function trainInto(
-  out: string, mergeTo: string | null, resumeFolder: boolean, mode: DpoMode, o: DpoOptions, hooks: DpoHooks, started: number,
+  { out, mergeTo, log, resume: resumeFolder }: TrainingTargets, mode: DpoMode, o: DpoOptions, hooks: DpoHooks, started: number,
 ): Promise<DpoResult> {
   const note = hooks.note ?? (() => {});
   const checkpointDir = join(out, 'checkpoints');
   const existing = resumeFolder ? findCheckpoint(checkpointDir) : null;
   // Resuming a run that cached its reference but saved no checkpoint yet starts its training from step 0.
   const resume = existing !== null;
-  const data = within(o.data, o.out, out);
+  const data = inOutputFolder(o.data, o.out, out);
   if (!resumeFolder && hooks.preparePairs) hooks.preparePairs(data);
 
   const model = loadModel(o.model, { quiet: true });
@@ -416,7 +370,6 @@ async function trainInto(
     consumed = existing!.state.consumed;
     rng.state = existing!.state.rngState;
   }
-  const log = o.log ? within(o.log, o.out, out) : undefined;
   if (log) prepareLog(log, resume ? step : null);
   const what = model.adapter ? `LoRA r=${model.adapter.config.r} on ${model.adapter.pairs.size} projections` : 'full fine-tuning';
   note(`DPO (${lo.lossType}, beta ${lo.beta}${lo.labelSmoothing ? `, label smoothing ${lo.labelSmoothing}` : ''}${lo.thoughtOnly ? ', thought only' : ''}` +

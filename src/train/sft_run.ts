@@ -7,16 +7,14 @@
 //
 // Resume is exact (trainer.ts): a run continued from a checkpoint ends with the weights an uninterrupted
 // run ends with. training_summary.json is written last, so a folder that has it holds a finished run.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { benchOverlapWarnings } from '../data/bench_overlap.ts';
 import { loadSftDataset, splitHeldOut, type DatasetStats } from '../data/dataset.ts';
 import { readJsonl } from '../data/jsonl.ts';
 import type { Example } from '../data/example.ts';
 import type { ChatRenderer, RenderContext } from '../data/render.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
 import { loadAdapterFor } from '../io/adapter_base.ts';
-import { claimOutputFile, claimOutputFolder, type OutputFolder } from '../io/output_policy.ts';
 import { loadHfTokenizer } from '../io/hf_tokenizer.ts';
 import { loadPeftAdapter } from '../io/peft.ts';
 import type { TextTokenizer } from '../io/text_tokenizer.ts';
@@ -28,6 +26,7 @@ import { TrainRng, mixSeed } from '../tensor/rng.ts';
 import { findCheckpoint } from './checkpoint.ts';
 import { applyMemoryPlan, memoryBudget } from './memory_budget.ts';
 import type { OptimizerSettings } from './optimizer_settings.ts';
+import { inTrainingFolder, prepareLog, type TrainingTargets } from './training_folder.ts';
 import { SFT_SUMMARY, saveFinishedRun } from './save_run.ts';
 export { SFT_SUMMARY } from './save_run.ts';
 import { SFT_RECIPE, type SftRecipe } from './sft_recipe.ts';
@@ -163,24 +162,6 @@ export function checkSftOptions(o: SftOptions, recipe: SftRecipe): void {
   if (typeof o.data !== 'string' && o.data.length === 0) fail('no training data files');
 }
 
-/** A fresh step log, or on resume the old one cut back to the checkpoint's step (later lines will be redone). */
-function prepareLog(file: string, resumeStep: number | null): void {
-  mkdirSync(dirname(file), { recursive: true });
-  if (resumeStep === null || !existsSync(file)) {
-    writeFileAtomic(file, '');
-    return;
-  }
-  const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
-    if (line.trim() === '') return false;
-    try {
-      return (JSON.parse(line) as { step?: number }).step! <= resumeStep;
-    } catch {
-      return false;
-    }
-  });
-  writeFileAtomic(file, kept.map((l) => `${l}\n`).join(''));
-}
-
 function logLine(s: StepStats): Record<string, number> {
   const line: Record<string, number> = {
     step: s.step, loss: s.loss, lr: s.lr, grad_norm: s.grad_norm, tokens: s.tokens, tokens_per_s: s.tokens_per_s,
@@ -192,32 +173,12 @@ function logLine(s: StepStats): Record<string, number> {
 export async function runSft(o: SftOptions, recipe: SftRecipe = SFT_RECIPE, hooks: SftHooks = {}): Promise<SftResult> {
   checkSftOptions(o, recipe);
   const started = performance.now();
-  const folder = claimOutputFolder(o.out, {
-    what: 'training run', finished: SFT_SUMMARY, resumable: join('checkpoints', 'latest.json'), overwrite: o.overwrite, resume: o.resume,
-  });
-  if (folder.finished) {
-    folder.release();
-    return finishedSft(o.out)!;
-  }
-  let merged: OutputFolder | null = null;
-  try {
-    if (o.log && !folder.resume && !isInside(o.log, o.out)) claimOutputFile(o.log, { flag: '--log', overwrite: o.overwrite });
-    if (o.mergeTo) merged = claimOutputFolder(o.mergeTo, { flag: '--merge-to', what: 'merged model', finished: 'config.json', overwrite: o.overwrite });
-    const summary = await trainInto(folder.dir, merged?.dir ?? null, folder.resume, o, recipe, hooks, started);
-    if (summary.status === 'done') {
-      merged?.commit();
-      folder.commit();
-    }
-    return summary;
-  } finally {
-    merged?.release();
-    folder.release();
-  }
+  return inTrainingFolder(o, join('checkpoints', 'latest.json'), () => finishedSft(o.out)!, (t) => trainInto(t, o, recipe, hooks, started));
 }
 
-/** The run itself, writing into `out` (the output folder, or its --overwrite stand-in) and `mergeTo`. */
+/** The run itself, writing into the folders `t` names (the output folder, or its --overwrite stand-in). */
 async function trainInto(
-  out: string, mergeTo: string | null, resume: boolean, o: SftOptions, recipe: SftRecipe, hooks: SftHooks, started: number,
+  { out, mergeTo, log, resume }: TrainingTargets, o: SftOptions, recipe: SftRecipe, hooks: SftHooks, started: number,
 ): Promise<SftResult> {
   const note = hooks.note ?? (() => {});
   const checkpointDir = join(out, 'checkpoints');
@@ -282,8 +243,6 @@ async function trainInto(
     stopAfter: o.stopAfter,
   };
   planMemory(model, trainSet, options, o, existing?.state.settings ?? null, note);
-  // A log inside the output folder goes where the run is written (the --overwrite stand-in, swapped in at the end).
-  const log = o.log && isInside(o.log, o.out) ? join(out, relative(o.out, o.log)) : o.log;
   if (log) prepareLog(log, resume ? existing!.state.step : null);
 
   let tokens = 0;
@@ -347,10 +306,6 @@ function dataQuestions(data: string | readonly string[]): string[] {
     typeof v.question === 'string' ? [v.question] : typeof v.problem === 'string' ? [v.problem] : []));
 }
 
-function isInside(file: string, dir: string): boolean {
-  const rel = relative(resolve(dir), resolve(file));
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
 
 function describeStats(stats: DatasetStats, maxLength: number): string {
   const formats = Object.entries(stats.formats).map(([k, v]) => `${v} ${k === 'tokens' ? 'pre-tokenized' : k}`).join(', ');
