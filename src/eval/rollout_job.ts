@@ -113,7 +113,10 @@ export function generatorCalls(count: number, wave: number | undefined, done: (i
   return calls;
 }
 
-/** What both ways of sampling share: checked ids, each problem's request, the journal read back. */
+/**
+ * What both ways of sampling share: checked ids, each problem's request, the journal read back, and
+ * `accept`, which grades a problem's results, journals and keeps them, counting tokens and grading time.
+ */
 function prepare<Row extends JournalRow>(job: RolloutJob<Row>) {
   const notice = job.notice ?? (() => {});
   const seen = new Set<string>();
@@ -126,7 +129,16 @@ function prepare<Row extends JournalRow>(job: RolloutJob<Row>) {
   const rows: (Row[] | undefined)[] = job.problems.map((p) => prior?.done.get(p.id));
   const resumed = rows.filter((r) => r !== undefined).length;
   if (prior) notice(`resuming ${job.journal!.path}: ${resumed} of ${job.problems.length} problems done, ${job.problems.length - resumed} to sample`);
-  return { notice, requests, capped, prior, rows, resumed };
+  const tally = { generatedTokens: 0, gradeSeconds: 0 };
+  const accept = (journal: JournalWriter<Row> | null, i: number, results: GenerationResult[]) => {
+    const t1 = performance.now();
+    const graded = job.grade(i, results);
+    for (const r of results) tally.generatedTokens += r.tokens.length;
+    journal?.append(graded);
+    rows[i] = graded;
+    tally.gradeSeconds += seconds(t1);
+  };
+  return { notice, requests, capped, prior, rows, resumed, tally, accept };
 }
 
 /** Sample the job in-process or, with `engine`, on the server it names. */
@@ -135,13 +147,11 @@ export async function runRolloutJobAsync<Row extends JournalRow>(job: RolloutJob
 }
 
 async function runRemote<Row extends JournalRow>(job: RolloutJob<Row>, engine: OpenAIEngineOptions): Promise<RolloutJobResult<Row>> {
-  const { notice, requests, capped, prior, rows, resumed } = prepare(job);
+  const { notice, requests, capped, prior, rows, resumed, tally, accept } = prepare(job);
   const client = new OpenAIClient(engine);
   const todo = rows.flatMap((r, i) => (r === undefined ? [i] : []));
   const seed = job.generator.seed ?? 0;
   const journal = job.journal ? new JournalWriter<Row>(job.journal.path, job.journal.settings, prior) : null;
-  let generatedTokens = 0;
-  let gradeSeconds = 0;
   let finished = 0;
   let failure: Error | null = null;
   const t0 = performance.now();
@@ -160,14 +170,9 @@ async function runRemote<Row extends JournalRow>(job: RolloutJob<Row>, engine: O
             `${job.journal ? `; the ${finished + resumed} finished problems are journaled in ${job.journal.path}, and a rerun continues from there` : ''}`, { cause: e });
           return;
         }
-        const t1 = performance.now();
-        const graded = job.grade(i, results);
-        for (const r of results) generatedTokens += r.tokens.length;
-        journal?.append(graded);
-        rows[i] = graded;
-        gradeSeconds += seconds(t1);
+        accept(journal, i, results);
         finished++;
-        job.onStep?.({ step: finished, active: Math.min(engine.concurrency, todo.length - finished), finished: finished * job.n, total: todo.length * job.n, generated: generatedTokens });
+        job.onStep?.({ step: finished, active: Math.min(engine.concurrency, todo.length - finished), finished: finished * job.n, total: todo.length * job.n, generated: tally.generatedTokens });
       }
     };
     await Promise.all(Array.from({ length: Math.min(engine.concurrency, todo.length) }, worker));
@@ -175,16 +180,13 @@ async function runRemote<Row extends JournalRow>(job: RolloutJob<Row>, engine: O
     journal?.close(false);
   }
   if (failure) throw failure;
-  return { rows: rows as Row[][], resumed, capped, generatedTokens, sampleSeconds: seconds(t0) - gradeSeconds, gradeSeconds, maxBatch: engine.concurrency };
+  return { rows: rows as Row[][], resumed, capped, ...tally, sampleSeconds: seconds(t0) - tally.gradeSeconds, maxBatch: engine.concurrency };
 }
 
 export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): RolloutJobResult<Row> {
   if (job.engine) throw new Error('rollout job: a remote engine samples asynchronously; call runRolloutJobAsync');
-  const { notice, requests, capped, prior, rows, resumed } = prepare(job);
+  const { notice, requests, capped, prior, rows, resumed, tally, accept } = prepare(job);
   const calls = generatorCalls(job.problems.length, job.wave, (i) => rows[i] !== undefined);
-
-  let generatedTokens = 0;
-  let gradeSeconds = 0;
   let sampleSeconds = 0;
   let maxBatch = 0;
   const journal = job.journal ? new JournalWriter<Row>(job.journal.path, job.journal.settings, prior) : null;
@@ -206,13 +208,7 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
         for (const call of calls) {
           const finish = onFinishedRequest(job.n, (request, results) => {
             const i = call[request]!;
-            if (rows[i] !== undefined) return; // journaled already: sampled again only to rebuild its group's batches
-            const t1 = performance.now();
-            const graded = job.grade(i, results);
-            for (const r of results) generatedTokens += r.tokens.length;
-            journal?.append(graded);
-            rows[i] = graded;
-            gradeSeconds += seconds(t1);
+            if (rows[i] === undefined) accept(journal, i, results); // else journaled already: sampled again only to rebuild its group's batches
           });
           let last: StepEvent | null = null;
           gen.generate(call.map((i) => requests[i]!), {
@@ -230,10 +226,10 @@ export function runRolloutJob<Row extends JournalRow>(job: RolloutJob<Row>): Rol
       } finally {
         gen.dispose();
       }
-      sampleSeconds = seconds(t0) - gradeSeconds;
+      sampleSeconds = seconds(t0) - tally.gradeSeconds;
     }
   } finally {
     journal?.close(false);
   }
-  return { rows: rows as Row[][], resumed, capped, generatedTokens, sampleSeconds, gradeSeconds, maxBatch };
+  return { rows: rows as Row[][], resumed, capped, ...tally, sampleSeconds, maxBatch };
 }
