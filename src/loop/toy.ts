@@ -51,13 +51,7 @@ export function traceExample(p: Problem, completion: string, source: string): Ex
  * `still imitate --task` and `still explore --task` size their contexts by it.
  */
 export function contextFor(task: Task, levels: readonly number[], seed: number, stepStyle?: StepStyle): number {
-  const top = Math.max(...levels);
-  const rng = new Rng(`budget/${seed}`);
-  let longest = 0;
-  for (let i = 0; i < 50; i++) {
-    const p = task.generate(top, rng);
-    longest = Math.max(longest, traceExample(p, task.teacher(p, rng, { reflectionRate: 1, stepStyle }), 'budget').inputIds.length);
-  }
+  const longest = longestOfTraces(task, levels, `budget/${seed}`, { reflectionRate: 1, stepStyle }, (p, trace) => traceExample(p, trace, 'budget').inputIds.length);
   return Math.ceil(longest * 1.25);
 }
 
@@ -67,12 +61,19 @@ export function contextFor(task: Task, levels: readonly number[], seed: number, 
  * missing and accuracy reads 0 however well the student learned.
  */
 export function longestTrace(task: Task, levels: readonly number[], seed: number, reflectionRate: number, stepStyle?: StepStyle): number {
+  return longestOfTraces(task, levels, `trace-length/${seed}`, { reflectionRate, stepStyle }, (_, trace) => tokenizer.encode(trace).length + 1);
+}
+
+/** The largest `size` of 50 seeded teacher traces at the hardest of `levels`. */
+function longestOfTraces(
+  task: Task, levels: readonly number[], rngKey: string, teach: { reflectionRate: number; stepStyle?: StepStyle }, size: (p: Problem, trace: string) => number,
+): number {
   const top = Math.max(...levels);
-  const rng = new Rng(`trace-length/${seed}`);
+  const rng = new Rng(rngKey);
   let longest = 0;
   for (let i = 0; i < 50; i++) {
     const p = task.generate(top, rng);
-    longest = Math.max(longest, tokenizer.encode(task.teacher(p, rng, { reflectionRate, stepStyle })).length + 1);
+    longest = Math.max(longest, size(p, task.teacher(p, rng, teach)));
   }
   return longest;
 }
