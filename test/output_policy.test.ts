@@ -13,6 +13,7 @@ import { injectWriteFault, writeFileAtomic } from '../src/io/atomic.ts';
 import { LOCK_FILE, lockFolder } from '../src/io/folder_lock.ts';
 import { claimOutputFile, claimOutputFolder } from '../src/io/output_policy.ts';
 import { readRecord } from '../src/loop/run_folder.ts';
+import { runSft } from '../src/train/sft_run.ts';
 import { writeStill2Rows } from '../src/loop/stage_pool_rows.ts';
 import { runCli } from './cli_helpers.ts';
 import { tinyEvalModelDir } from './eval_helpers.ts';
@@ -157,6 +158,11 @@ describe('commands leave what exists byte-identical', () => {
     expect(r.stderr).toMatch(/warning: 2 of 2 problems in the explore data are in the math500 test set/);
     const clean = await runStage(['explore', '--model', model, '--data', problems, '--k', '1', '--max-new-tokens', '2', '--out', at('clean-pool.jsonl')]);
     expect(clean.stderr).not.toMatch(/warning/);
+    // Training on them is warned about too.
+    const rows2 = rows(at('leaked-sft.jsonl'), [...math500, { problem: 'What is 2+2?' }].map((r) => ({ question: r.problem, combined_text: thought('q', '1'), domain: 'math' })));
+    const notes: string[] = [];
+    await runSft({ model, data: rows2, out: at('leaked-sft'), steps: 1, mode: { kind: 'lora', r: 2 } }, undefined, { note: (l) => notes.push(l) });
+    expect(notes.filter((l) => l.startsWith('warning:'))).toEqual([expect.stringMatching(/^warning: 2 of 3 problems in the training data are in the math500 test set/)]);
   }, 60_000);
 
   it('sft: a finished run, foreign files and a full model are refused; --overwrite swaps; --log may name a new folder', async () => {

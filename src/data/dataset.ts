@@ -20,6 +20,8 @@ export interface DatasetStats {
   /** Rows with no loss-carrying token left (e.g. cut inside the prompt); they are dropped. */
   dropped: number;
   formats: Record<string, number>;
+  /** The rows' questions (a `question` or `problem` field), for the benchmark-overlap warning. */
+  questions: string[];
 }
 
 /** Rows of one file, or of several read in order (errors name each row's file and line). */
@@ -46,8 +48,10 @@ function buildExamples(
   rows: { where: string; value: Record<string, unknown> }[], ctx: RenderContext, opts: LoadDatasetOptions, label: string,
 ): { examples: Example[]; stats: DatasetStats } {
   const examples: Example[] = [];
-  const stats: DatasetStats = { rows: rows.length, tokens: 0, targets: 0, truncated: 0, dropped: 0, formats: {} };
+  const stats: DatasetStats = { rows: rows.length, tokens: 0, targets: 0, truncated: 0, dropped: 0, formats: {}, questions: [] };
   for (const { where, value } of rows) {
+    const question = typeof value.question === 'string' ? value.question : typeof value.problem === 'string' ? value.problem : null;
+    if (question !== null) stats.questions.push(question);
     const row = parseRow(value, where);
     stats.formats[row.kind] = (stats.formats[row.kind] ?? 0) + 1;
     let ex = renderRow(row, ctx, where);

@@ -11,7 +11,6 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchOverlapWarnings } from '../data/bench_overlap.ts';
 import { loadSftDataset, splitHeldOut, type DatasetStats } from '../data/dataset.ts';
-import { readJsonl } from '../data/jsonl.ts';
 import type { Example } from '../data/example.ts';
 import type { ChatRenderer, RenderContext } from '../data/render.ts';
 import { loadAdapterFor } from '../io/adapter_base.ts';
@@ -197,7 +196,7 @@ async function trainInto(
   if (o.evalData) evalSet = loadSftDataset(o.evalData, ctx, loadOpts).examples;
   else if (o.evalSplit !== undefined) ({ train: trainSet, held: evalSet } = splitHeldOut(examples, o.evalSplit, seed));
   note(`${typeof o.data === 'string' ? o.data : o.data.join(' + ')}: ${describeStats(stats, maxLength)}`);
-  for (const warning of benchOverlapWarnings(dataQuestions(o.data), 'the training data')) note(warning);
+  for (const warning of benchOverlapWarnings(stats.questions, 'the training data')) note(warning);
 
   const mode = o.mode ?? { kind: 'lora' };
   let full = mode.kind === 'full';
@@ -298,12 +297,6 @@ function planMemory(
   options.batchSize = plan.microBatch;
   options.gradAccum = plan.gradAccum;
   options.gradientCheckpointing = plan.gradientCheckpointing;
-}
-
-/** The questions of text rows (STILL-2 `question`, `problem`), for the benchmark-overlap warning. */
-function dataQuestions(data: string | readonly string[]): string[] {
-  return (typeof data === 'string' ? [data] : data).flatMap((file) => readJsonl(file).flatMap(({ value: v }) =>
-    typeof v.question === 'string' ? [v.question] : typeof v.problem === 'string' ? [v.problem] : []));
 }
 
 
