@@ -29,8 +29,9 @@ export function claimRunFolder(outDir: string, config: unknown, o: { overwrite?:
 function recordConfig(outDir: string, config: unknown): void {
   const file = join(outDir, 'config.json');
   const now = JSON.parse(JSON.stringify(config)) as unknown;
-  const onlyConfig = () => readdirSync(outDir).every((e) => e === 'config.json' || e.startsWith(LOCK_FILE));
-  if (existsSync(file) && !onlyConfig()) {
+  // Whatever else is in the folder: a run's work, or someone else's files.
+  const others = readdirSync(outDir).filter((e) => e !== 'config.json' && !e.startsWith(LOCK_FILE));
+  if (existsSync(file) && others.length > 0) {
     let before: unknown;
     try {
       before = JSON.parse(readFileSync(file, 'utf8'));
@@ -44,9 +45,8 @@ function recordConfig(outDir: string, config: unknown): void {
     }
     return;
   }
-  const foreign = readdirSync(outDir).filter((e) => e !== 'config.json' && !e.startsWith(LOCK_FILE));
-  if (foreign.length > 0) {
-    throw new Error(`${outDir} holds files that are not a still run (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); ` +
+  if (others.length > 0) {
+    throw new Error(`${outDir} holds files that are not a still run (${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''}); ` +
       'choose a new or empty --out, or pass --overwrite to replace them');
   }
   writeJsonAtomic(file, now);
