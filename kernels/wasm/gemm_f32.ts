@@ -1,9 +1,7 @@
-// AssemblyScript source of the f32 WASM SIMD GEMM (packing + 4×8 micro-kernel); `npm run build:wasm` compiles it.
+// AssemblyScript f32 WASM SIMD GEMM (packing + 4×8 micro-kernel), compiled into the CPU kernel module
+// (kernels/wasm/cpu_kernels.ts, `npm run build:wasm`).
 //
-// Layout is owned by the JS side (src/backends/cpu/gemm_wasm.ts): every pointer is a byte offset into the
-// shared memory, every stride is in elements. A GEMM is a queue of tasks; every thread calls runQueue() and
-// takes tasks from it until none are left, so a thread that the OS schedules late (the dev box is shared)
-// simply does fewer tasks. A task is `count` batch items of a block of C[m×n] (+)= A·B where
+// Every pointer is a byte offset into the shared memory, every stride is in elements: C (+)= A·B where
 // A(i,p) = a[i*ars + p*acs] and B(p,j) = b[p*brs + j*bcs], so transposed operands only change strides
 // and, after packing, cost nothing extra.
 // The blocking follows GotoBLAS/BLIS: a KC×NC panel of B and an MC×KC block of A are packed into
@@ -12,51 +10,33 @@
 // Measured on the 2-core EPYC dev box (bench/NOTES.md): a 4×8 tile (8 accumulators, 2 B vectors, 1 A splat)
 // runs at ~40 GFLOP/s per core with separate mul+add; 5×8, 6×8, 4×12 and 4×16 spill registers in V8 and
 // run at 24–30, and relaxed-SIMD FMA was slower in V8 11.3 (Node 20), so it is not used.
+import { Q, field, taskRecord } from './queue';
 
 const MR: i32 = 4;
 const NR: i32 = 8;
 
-// Queue header fields (i32 indices); the JS side writes them with the same numbers.
-const Q_NEXT = 0, Q_TASKS = 1, Q_A = 2, Q_B = 3, Q_C = 4, Q_K = 5, Q_ARS = 6, Q_ACS = 7, Q_BRS = 8, Q_BCS = 9;
-const Q_LDC = 10, Q_ACC = 11, Q_SA = 12, Q_SB = 13, Q_SC = 14, Q_KC = 15, Q_MC = 16, Q_NC = 17;
-/** Task records follow the header: [item, count, i0, rows, j0, cols] as i32. */
-const Q_HEADER_BYTES: usize = 128;
-const TASK_BYTES: usize = 24;
-
-@inline function field(base: usize, i: i32): i32 {
-  return load<i32>(base + (<usize>i << 2));
-}
-
-/** Takes tasks from the queue at `q` until it is empty, packing into this thread's `work` area;
- *  returns how many tasks this thread ran. */
-export function runQueue(q: usize, work: usize): i32 {
-  const tasks = field(q, Q_TASKS);
-  const k = field(q, Q_K), ars = field(q, Q_ARS), acs = field(q, Q_ACS), brs = field(q, Q_BRS), bcs = field(q, Q_BCS);
-  const ldc = field(q, Q_LDC), accumulate = field(q, Q_ACC);
-  const sa = <usize>field(q, Q_SA), sb = <usize>field(q, Q_SB), sc = <usize>field(q, Q_SC);
-  const kc = field(q, Q_KC), mc = field(q, Q_MC), nc = field(q, Q_NC);
-  let ran = 0;
-  for (;;) {
-    const t = atomic.add<i32>(q + (<usize>Q_NEXT << 2), 1);
-    if (t >= tasks) break;
-    ran++;
-    const rec = q + Q_HEADER_BYTES + <usize>t * TASK_BYTES;
-    const item = field(rec, 0), count = field(rec, 1), i0 = field(rec, 2), rows = field(rec, 3);
-    const j0 = field(rec, 4), cols = field(rec, 5);
-    let a = <usize>field(q, Q_A) + <usize>item * sa + (<usize>(i0 * ars) << 2);
-    let b = <usize>field(q, Q_B) + <usize>item * sb + (<usize>(j0 * bcs) << 2);
-    let c = <usize>field(q, Q_C) + <usize>item * sc + (<usize>(i0 * ldc + j0) << 2);
-    for (let it = 0; it < count; it++) {
-      gemm(a, b, c, rows, cols, k, ars, acs, brs, bcs, ldc, accumulate, work, kc, mc, nc);
-      a += sa; b += sb; c += sc;
-    }
+/** Runs GEMM task t of the queue at q (a record [item, count, i0, rows, j0, cols]): `count` batch items of a
+ *  block of C, packing into `work`. */
+export function gemmTask(q: usize, t: i32, work: usize): void {
+  const k = field(q, Q.K), ars = field(q, Q.ARS), acs = field(q, Q.ACS), brs = field(q, Q.BRS), bcs = field(q, Q.BCS);
+  const ldc = field(q, Q.LDC), accumulate = field(q, Q.ACC);
+  const sa = <usize>field(q, Q.SA), sb = <usize>field(q, Q.SB), sc = <usize>field(q, Q.SC);
+  const kc = field(q, Q.KC), mc = field(q, Q.MC), nc = field(q, Q.NC);
+  const rec = taskRecord(q, t);
+  const item = field(rec, 0), count = field(rec, 1), i0 = field(rec, 2), rows = field(rec, 3);
+  const j0 = field(rec, 4), cols = field(rec, 5);
+  let a = <usize>field(q, Q.A) + <usize>item * sa + (<usize>(i0 * ars) << 2);
+  let b = <usize>field(q, Q.B) + <usize>item * sb + (<usize>(j0 * bcs) << 2);
+  let c = <usize>field(q, Q.C) + <usize>item * sc + (<usize>(i0 * ldc + j0) << 2);
+  for (let it = 0; it < count; it++) {
+    gemm(a, b, c, rows, cols, k, ars, acs, brs, bcs, ldc, accumulate, work, kc, mc, nc);
+    a += sa; b += sb; c += sc;
   }
-  return ran;
 }
 
 /** C (+)= A·B for one item. `work` holds the packed A block (mc·kc floats), the packed B panel (kc·nc floats
  *  rounded up to NR columns) and one MR×NR edge tile, in that order. */
-function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ars: i32, acs: i32, brs: i32, bcs: i32,
+export function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ars: i32, acs: i32, brs: i32, bcs: i32,
   ldc: i32, accumulate: i32, work: usize, kcMax: i32, mcMax: i32, ncMax: i32): void {
   const ap = work;
   const bp = ap + (<usize>(mcMax * kcMax) << 2);

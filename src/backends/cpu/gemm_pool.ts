@@ -1,4 +1,5 @@
-// The shared WASM memory, one GEMM module instance per thread, and the worker threads that drain a task queue.
+// The shared WASM memory, one instance of the CPU kernel module per thread, and the worker threads that drain
+// a task queue (GEMM or attention tasks).
 //
 // gemm() must stay synchronous (the autodiff engine is), so the main thread wakes the workers through slots
 // in the shared memory, drains the same queue itself, and then blocks in Atomics.wait until every worker has
@@ -6,7 +7,7 @@
 // neither tsx nor an esbuild bundle has a worker file to find.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { GEMM_F32_WASM_BASE64 } from './gemm_wasm_bytes.ts';
+import { CPU_KERNELS_WASM_BASE64 } from './cpu_kernels_bytes.ts';
 
 const PAGE = 65536;
 /** Bytes per thread slot; slot t starts at t·SLOT_BYTES in page 0, which never moves when the memory grows.
@@ -30,11 +31,14 @@ const F_QUEUE = 4;
 const F_WORK = 5;
 const F_RAN = 6;
 
-/** Queue header fields, same numbers as in kernels/wasm/gemm_f32.ts. */
+/** Queue header fields, same numbers as in kernels/wasm/queue.ts. Attention queues put their parameter block at `a`. */
 export const QueueField = {
   next: 0, tasks: 1, a: 2, b: 3, c: 4, k: 5, ars: 6, acs: 7, brs: 8, bcs: 9, ldc: 10, accumulate: 11,
-  sa: 12, sb: 13, sc: 14, kc: 15, mc: 16, nc: 17,
+  sa: 12, sb: 13, sc: 14, kc: 15, mc: 16, nc: 17, kind: 18,
 } as const;
+
+/** What a queue's tasks are (kernels/wasm/queue.ts Kind). */
+export const QueueKind = { gemm: 0, attention: 1, attentionBackward: 2 } as const;
 
 // Runs inside each worker as a CommonJS script. It must not import project files: it is only a string here.
 const WORKER_SOURCE = `
@@ -55,7 +59,7 @@ for (;;) {
   try {
     ctl[${F_RAN}] = instance.exports.runQueue(ctl[${F_QUEUE}], ctl[${F_WORK}]);
   } catch (err) {
-    console.error('still gemm worker: task failed:', err);
+    console.error('still cpu kernel worker: task failed:', err);
     Atomics.store(ctl, ${F_ERROR}, 1);
   }
   Atomics.store(ctl, ${F_DONE}, seq);
@@ -97,7 +101,7 @@ function refreshViews(p: Pool): void {
 /** The pool, created on first use with no workers; ensureWorkers() adds them. */
 export function getPool(): Pool {
   if (pool) return pool;
-  const module = new WebAssembly.Module(Buffer.from(GEMM_F32_WASM_BASE64, 'base64'));
+  const module = new WebAssembly.Module(Buffer.from(CPU_KERNELS_WASM_BASE64, 'base64'));
   const memory = createMemory();
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const runQueue = instance.exports.runQueue as (queue: number, work: number) => number;
@@ -185,7 +189,7 @@ export function runQueue(p: Pool, workers: number, workBase: number, workBytes: 
     if (Atomics.exchange(i32, fieldIndex(t, F_ERROR), 0) !== 0) failed = t;
     if (i32[fieldIndex(t, F_RAN)] > 0) busy++;
   }
-  if (failed) throw new Error(`gemm_pool.ts: worker thread ${failed} failed a GEMM task (its error is on stderr)`);
+  if (failed) throw new Error(`gemm_pool.ts: worker thread ${failed} failed a kernel task (its error is on stderr)`);
   return busy;
 }
 

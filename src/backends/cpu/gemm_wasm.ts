@@ -1,7 +1,7 @@
 // The fast f32 GEMM: copies operands into the shared WASM memory, cuts the work into a task queue, runs the SIMD kernel.
 import type { GemmParams } from './gemm_params.ts';
 import {
-  FIRST_FREE_BYTE, MAX_TASKS, QUEUE_HEADER_BYTES, QUEUE_PTR, QueueField, TASK_BYTES, defaultThreads, ensureMemory,
+  FIRST_FREE_BYTE, MAX_TASKS, QUEUE_HEADER_BYTES, QUEUE_PTR, QueueField, QueueKind, TASK_BYTES, defaultThreads, ensureMemory,
   ensureWorkers, getPool, readyWorkers, runQueue, waitForWorkers, type Pool,
 } from './gemm_pool.ts';
 
@@ -12,7 +12,10 @@ const NR = 8;
 const KC = 256;
 const MC = 128;
 const NC = 2048;
-const WORK_BYTES = align((MC * KC + KC * NC + MR * NR) * 4, 4096);
+/** Each thread's packing scratch; the attention kernels put their own scratch after it. */
+export const GEMM_WORK_BYTES = align((MC * KC + KC * NC + MR * NR) * 4, 4096);
+/** The blocking the kernels are told to use (the attention kernels call the GEMM with it too). */
+export const GEMM_BLOCKING = { kc: KC, mc: MC, nc: NC } as const;
 /** Tasks per thread: enough that a thread the OS runs late (the machine is shared) only delays a small piece. */
 const TASKS_PER_THREAD = 4;
 /** A task keeps at least this many rows (columns): every row block packs all of B again, one element per
@@ -28,7 +31,7 @@ let workersAwaited = false;
 let lastThreadsUsed = 0;
 let lastThreadsDispatched = 0;
 
-function align(x: number, to: number): number {
+export function align(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
 
@@ -80,8 +83,8 @@ export function warmGemmThreads(timeoutMs = 5000): number {
   return 1 + waitForWorkers(pool, gemmThreads() - 1, timeoutMs);
 }
 
-/** How many threads to use for this call, starting workers on the first call that wants them. */
-function pickThreads(pool: Pool, flops: number): number {
+/** How many threads to use for a call of `flops`, starting workers on the first call that wants them. */
+export function pickThreads(pool: Pool, flops: number): number {
   const cap = gemmThreads();
   if (cap === 1 || flops < parallelMinFlops) return 1;
   ensureWorkers(pool, cap);
@@ -140,7 +143,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
 
   const pool = getPool();
   const threads = pickThreads(pool, 2 * batch * m * n * k);
-  const aPtr = FIRST_FREE_BYTE + Math.max(threads, pool.workers.length + 1) * WORK_BYTES;
+  const aPtr = FIRST_FREE_BYTE + Math.max(threads, pool.workers.length + 1) * GEMM_WORK_BYTES;
   const bPtr = align(aPtr + 4 * aItem * (onceA ? 1 : chunk), 16);
   const cPtr = align(bPtr + 4 * bItem * (onceB ? 1 : chunk), 16);
   if (!ensureMemory(pool, cPtr + 4 * cItem * (onceC ? 1 : chunk))) return false;
@@ -169,6 +172,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
     const i32 = pool.i32;
     const q = QUEUE_PTR / 4;
     i32[q + QueueField.next] = 0;
+    i32[q + QueueField.kind] = QueueKind.gemm;
     i32[q + QueueField.tasks] = tasks.length;
     i32[q + QueueField.a] = aPtr;
     i32[q + QueueField.b] = bPtr;
@@ -198,7 +202,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
     }
     const workers = Math.min(threads, tasks.length) - 1;
     lastThreadsDispatched = Math.max(lastThreadsDispatched, 1 + workers);
-    lastThreadsUsed = Math.max(lastThreadsUsed, runQueue(pool, workers, FIRST_FREE_BYTE, WORK_BYTES));
+    lastThreadsUsed = Math.max(lastThreadsUsed, runQueue(pool, workers, FIRST_FREE_BYTE, GEMM_WORK_BYTES));
     f32 = pool.f32;
     if (!onceC) {
       for (let i = 0; i < count; i++) {

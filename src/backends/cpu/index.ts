@@ -13,6 +13,7 @@ import * as ew from './elementwise.ts';
 import { gemm } from './gemm.ts';
 import type * as attn from './attention.ts';
 import { attentionBlocked, attentionBlockedBackward } from './attention_blocked.ts';
+import { attentionBackwardWasmF32, attentionWasmF32 } from './attention_wasm.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
@@ -201,7 +202,8 @@ export class CpuBackend implements Backend {
     const dims = attentionDims(q, k, v, opts);
     const o = this.alloc(q.shape, floatType(q, k, v));
     const lse = this.alloc(q.shape.slice(0, 3), floatType(q));
-    attentionBlocked(floats(q), floats(k), floats(v), dims, raw(o) as FloatArray, raw(lse) as FloatArray);
+    const args = [floats(q), floats(k), floats(v), dims, raw(o) as FloatArray, raw(lse) as FloatArray] as const;
+    if (!attentionWasmF32(...args)) attentionBlocked(...args);
     return { o, lse };
   }
 
@@ -213,10 +215,10 @@ export class CpuBackend implements Backend {
     const gq = this.alloc(q.shape, type);
     const gk = this.alloc(k.shape, type);
     const gv = this.alloc(v.shape, type);
-    attentionBlockedBackward(
-      floats(go), floats(q), floats(k), floats(v), floats(o), floats(lse), dims,
-      raw(gq) as FloatArray, raw(gk) as FloatArray, raw(gv) as FloatArray,
-    );
+    const args = [
+      floats(go), floats(q), floats(k), floats(v), floats(o), floats(lse), dims, raw(gq) as FloatArray, raw(gk) as FloatArray, raw(gv) as FloatArray,
+    ] as const;
+    if (!attentionBackwardWasmF32(...args)) attentionBlockedBackward(...args);
     return { gq, gk, gv };
   }
 
