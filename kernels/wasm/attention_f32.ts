@@ -21,7 +21,7 @@ export enum P { Q = 0, K = 1, V = 2, O = 3, LSE = 4, SUM = 5, GO = 6, GQ = 7, GK
 
 /** e^x for four lanes (Cephes expf: n = round(x·log2 e), a degree-6 polynomial on the remainder, 2^n by the
  *  exponent bits); about 1 ulp for x in [-87.3, 88], and inputs below that flush to ~1e-38. */
-@inline function exp4(x: v128): v128 {
+@inline export function exp4(x: v128): v128 {
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
   const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));

@@ -6,7 +6,7 @@ import type { FloatArray } from '../../tensor/dtype.ts';
 import type { AttentionDims } from './attention.ts';
 import { keyRanges } from './attention.ts';
 import { GEMM_BLOCKING, GEMM_WORK_BYTES, align, pickThreads } from './gemm_wasm.ts';
-import { FIRST_FREE_BYTE, MAX_TASKS, QUEUE_HEADER_BYTES, QUEUE_PTR, QueueField, QueueKind, TASK_BYTES, ensureMemory, getPool, runQueue } from './gemm_pool.ts';
+import { FIRST_FREE_BYTE, MAX_TASKS, QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
 
 /** Query rows per block, as in attention_blocked.ts. */
 const BLOCK = 64;
@@ -58,12 +58,7 @@ function run(l: NonNullable<ReturnType<typeof layout>>, p: AttentionDims, kind: 
   i32[base + P.mc] = GEMM_BLOCKING.mc;
   i32[base + P.nc] = GEMM_BLOCKING.nc;
   i32[base + P.block] = BLOCK;
-  const q = QUEUE_PTR / 4;
-  i32[q + QueueField.next] = 0;
-  i32[q + QueueField.tasks] = l.tasks;
-  i32[q + QueueField.kind] = kind;
-  i32[q + QueueField.a] = params;
-  for (let t = 0; t < l.tasks; t++) i32[(QUEUE_PTR + QUEUE_HEADER_BYTES + t * TASK_BYTES) / 4] = t;
+  postQueue(pool, kind, params, Array.from({ length: l.tasks }, (_, t) => [t]));
   runQueue(pool, l.threads - 1, FIRST_FREE_BYTE, l.workBytes);
 }
 

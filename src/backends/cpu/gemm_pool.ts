@@ -38,7 +38,7 @@ export const QueueField = {
 } as const;
 
 /** What a queue's tasks are (kernels/wasm/queue.ts Kind). */
-export const QueueKind = { gemm: 0, attention: 1, attentionBackward: 2 } as const;
+export const QueueKind = { gemm: 0, attention: 1, attentionBackward: 2, swiglu: 3, swigluBackward: 4 } as const;
 
 // Runs inside each worker as a CommonJS script. It must not import project files: it is only a string here.
 const WORKER_SOURCE = `
@@ -191,6 +191,19 @@ export function runQueue(p: Pool, workers: number, workBase: number, workBytes: 
   }
   if (failed) throw new Error(`gemm_pool.ts: worker thread ${failed} failed a kernel task (its error is on stderr)`);
   return busy;
+}
+
+/** Writes a queue of `kind` whose parameter block is at byte `params` (the header's `a`), with one task record
+ *  (up to six i32) per entry of `tasks`; drain it with runQueue. */
+export function postQueue(p: Pool, kind: number, params: number, tasks: readonly (readonly number[])[]): void {
+  if (tasks.length > MAX_TASKS) throw new Error(`gemm_pool.ts: ${tasks.length} tasks exceed the queue's ${MAX_TASKS}`);
+  const i32 = p.i32;
+  const q = QUEUE_PTR / 4;
+  i32[q + QueueField.next] = 0;
+  i32[q + QueueField.tasks] = tasks.length;
+  i32[q + QueueField.kind] = kind;
+  i32[q + QueueField.a] = params;
+  for (let t = 0; t < tasks.length; t++) i32.set(tasks[t], (QUEUE_PTR + QUEUE_HEADER_BYTES + t * TASK_BYTES) / 4);
 }
 
 /** Default thread count: STILL_CPU_THREADS if set, else every core the OS offers us. */

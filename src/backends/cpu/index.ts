@@ -14,6 +14,7 @@ import { gemm } from './gemm.ts';
 import type * as attn from './attention.ts';
 import { attentionBlocked, attentionBlockedBackward } from './attention_blocked.ts';
 import { attentionBackwardWasmF32, attentionWasmF32 } from './attention_wasm.ts';
+import { swigluBackwardWasmF32, swigluWasmF32 } from './swiglu_wasm.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
@@ -224,14 +225,16 @@ export class CpuBackend implements Backend {
 
   swiglu(gate: Tensor, up: Tensor): Tensor {
     const out = this.alloc(gate.shape, floatType(gate, up));
-    ops.swiglu(floats(gate), floats(up), raw(out) as FloatArray);
+    const args = [floats(gate), floats(up), raw(out) as FloatArray] as const;
+    if (!swigluWasmF32(...args)) ops.swiglu(...args);
     return out;
   }
 
   swigluBackward(gy: Tensor, gate: Tensor, up: Tensor): { gGate: Tensor; gUp: Tensor } {
     const gGate = this.alloc(gate.shape, floatType(gate));
     const gUp = this.alloc(up.shape, floatType(up));
-    ops.swigluBackward(floats(gy), floats(gate), floats(up), raw(gGate) as FloatArray, raw(gUp) as FloatArray);
+    const args = [floats(gy), floats(gate), floats(up), raw(gGate) as FloatArray, raw(gUp) as FloatArray] as const;
+    if (!swigluBackwardWasmF32(...args)) ops.swigluBackward(...args);
     return { gGate, gUp };
   }
 

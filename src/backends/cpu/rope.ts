@@ -12,22 +12,66 @@ export function inverseFrequencies(headDim: number, theta: number): Float64Array
   return inv;
 }
 
+/** cos and sin of every (position, frequency) angle, [positions][D/2], for one head size and θ. */
+interface AngleTable {
+  positions: number;
+  cos: Float64Array;
+  sin: Float64Array;
+}
+
+/** Training and decoding ask for the same few positions again and again: a table per (D, θ), grown to the
+ *  largest position seen, turns a step's ~10⁶ Math.cos/Math.sin calls into lookups of the same values. */
+const tables = new Map<string, AngleTable>();
+const MAX_TABLE_POSITIONS = 8192;
+
+function angleTable(d: number, theta: number, maxPosition: number): AngleTable | null {
+  if (maxPosition >= MAX_TABLE_POSITIONS) return null;
+  const key = `${d}:${theta}`;
+  const have = tables.get(key);
+  if (have && have.positions > maxPosition) return have;
+  const positions = Math.min(MAX_TABLE_POSITIONS, Math.max(1024, 2 ** Math.ceil(Math.log2(maxPosition + 1))));
+  const half = d / 2;
+  const inv = inverseFrequencies(d, theta);
+  const table: AngleTable = { positions, cos: new Float64Array(positions * half), sin: new Float64Array(positions * half) };
+  for (let pos = 0; pos < positions; pos++) {
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(pos * inv[i]);
+      table.cos[pos * half + i] = Math.cos(angle);
+      table.sin[pos * half + i] = Math.sin(angle);
+    }
+  }
+  tables.set(key, table);
+  return table;
+}
+
 /** x [B, T, H, D], positions [B, T]. inverse rotates by −angle (the backward pass). */
 export function rope(
   x: FloatArray, positions: Int32Array, shape: readonly number[], theta: number, inverse: boolean, out: FloatArray,
 ): void {
   const [b, t, h, d] = shape;
   const half = d / 2;
-  const inv = inverseFrequencies(d, theta);
+  let maxPosition = 0;
+  let minPosition = 0;
+  for (let i = 0; i < b * t; i++) {
+    maxPosition = Math.max(maxPosition, positions[i]);
+    minPosition = Math.min(minPosition, positions[i]);
+  }
+  const table = minPosition >= 0 ? angleTable(d, theta, maxPosition) : null;
+  const inv = table ? null : inverseFrequencies(d, theta);
   const sign = inverse ? -1 : 1;
   const cos = new Float64Array(half);
   const sin = new Float64Array(half);
   for (let bt = 0; bt < b * t; bt++) {
     const pos = positions[bt];
     for (let i = 0; i < half; i++) {
-      const angle = Math.fround(pos * inv[i]);
-      cos[i] = Math.cos(angle);
-      sin[i] = sign * Math.sin(angle);
+      if (table) {
+        cos[i] = table.cos[pos * half + i];
+        sin[i] = sign * table.sin[pos * half + i];
+      } else {
+        const angle = Math.fround(pos * inv![i]);
+        cos[i] = Math.cos(angle);
+        sin[i] = sign * Math.sin(angle);
+      }
     }
     for (let hh = 0; hh < h; hh++) {
       const o = (bt * h + hh) * d;

@@ -1,0 +1,40 @@
+// The CPU backend's WASM SwiGLU against the plain reference in model_ops.ts, on fresh random inputs.
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { setGemmParallelMinFlops } from '../src/backends/cpu/gemm_wasm.ts';
+import { swiglu, swigluBackward } from '../src/backends/cpu/model_ops.ts';
+import { swigluBackwardWasmF32, swigluWasmF32 } from '../src/backends/cpu/swiglu_wasm.ts';
+import { signedStream } from '../src/tensor/rng.ts';
+
+/** Error relative to max(1, |b|): near the zero of d silu/dg the gradient cancels, and a relative error there says nothing. */
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+  return worst;
+}
+
+describe('WASM SwiGLU equals the reference', () => {
+  for (const [name, n, split] of [
+    ['a length off the SIMD width, one thread', 1003, false],
+    ['large, ranges split over threads', 70001, true],
+  ] as const) {
+    it(name, () => {
+      if (split) onTestFinished(((before) => () => setGemmParallelMinFlops(before))(setGemmParallelMinFlops(0)));
+      const r = signedStream(n);
+      // Gates up to ±12 reach both tails of the sigmoid.
+      const rand = (scale: number) => Float32Array.from({ length: n }, () => r() * scale);
+      const gate = rand(12), up = rand(2), gy = rand(1);
+      const [o1, o2] = [new Float32Array(n), new Float32Array(n)];
+      swiglu(gate, up, o1);
+      expect(swigluWasmF32(gate, up, o2)).toBe(true);
+      expect(maxRelErr(o2, o1)).toBeLessThan(2e-6);
+      const [gg1, gu1, gg2, gu2] = [0, 0, 0, 0].map(() => new Float32Array(n));
+      swigluBackward(gy, gate, up, gg1, gu1);
+      expect(swigluBackwardWasmF32(gy, gate, up, gg2, gu2)).toBe(true);
+      expect(maxRelErr(gg2, gg1)).toBeLessThan(2e-6);
+      expect(maxRelErr(gu2, gu1)).toBeLessThan(2e-6);
+    });
+  }
+  it('declines f64 (the gradient-check path stays in TypeScript)', () => {
+    expect(swigluWasmF32(new Float64Array(8), new Float64Array(8), new Float64Array(8))).toBe(false);
+  });
+});
