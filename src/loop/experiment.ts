@@ -18,9 +18,10 @@ import type { Problem, Task } from '../tasks/task.ts';
 import type { ExperimentConfig } from './config.ts';
 import { ProblemSets } from './problems.ts';
 import { Pool } from './pool.ts';
-import { stageLog, type StageLog } from './progress.ts';
+import { RunProgress, stageLog } from './progress.ts';
 import { buildReport, type Report, type RoundMetrics } from './report.ts';
 import { writeReports } from './report_files.ts';
+import { toyPlan, toySentences, type ToyPlanState } from './run_plan.ts';
 import { toyDpoStep } from './dpo_stage.ts';
 import type { Rollout } from './rollouts.ts';
 import { evaluate, explore, imitate, type SampleContext, type TrainSummary } from './stages.ts';
@@ -64,7 +65,8 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
 
 /** The rounds, written into opts.outDir (the run folder, or its --overwrite stand-in). */
 async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
-  const log = stageLog(opts.quiet);
+  const progress = new RunProgress(stageLog(opts.quiet));
+  const log = progress.log;
   const task = getTask(cfg.task);
   for (const warning of traceBudgetWarnings(cfg, task)) log.line(warning);
   const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
@@ -89,6 +91,25 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
   const rounds: RoundMetrics[] = [];
   const pool = new Pool(cfg.explore.capPerProblem);
   let model: DecoderModel | null = null;
+  // The work ahead, for the time left: re-planned before each stage, as the pool and the measured rounds grow.
+  const planState = (from: number, exploredThrough: number): ToyPlanState => {
+    const explored = rounds.filter((m) => m.explore);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const problems = sum(explored.map((m) => m.explore!.problems));
+    const dpoRounds = rounds.filter((m) => m.dpo);
+    return {
+      from, evalProblems: evalProblems.length, exploreProblems: exploreSets.map((x) => x.length), bulk: bulk.length, scarce: scarce.length,
+      large: large.length, pool: pool.size, exploredThrough,
+      addedPerProblem: problems > 0 ? sum(explored.map((m) => m.explore!.added)) / problems : null,
+      pairsPerProblem: dpoRounds.length > 0 ? sum(dpoRounds.map((m) => m.dpo!.pairs)) / Math.max(1, sum(dpoRounds.map((m) => m.dpo!.problems))) : null,
+      improveSteps: rounds.map((m) => (m.round > 0 ? m.train.steps : undefined)),
+      largeDone: existsSync(join(opts.outDir, 'ablation-large', 'metrics.json')),
+      controlDone: existsSync(join(opts.outDir, 'ablation-equal-compute', 'metrics.json')),
+    };
+  };
+  const replan = (from: number, exploredThrough: number) => progress.plan(toyPlan(cfg, planState(from, exploredThrough)));
+  const evalStage = (r: number, who = '') =>
+    progress.stage(`round-${r}/eval`, toySentences.evaluate(cfg, r, evalProblems.length, who), { kind: 'sample' });
   for (let r = 0; r <= cfg.improve.rounds; r++) {
     const dir = join(opts.outDir, `round-${r}`);
     const done = join(dir, 'metrics.json');
@@ -104,15 +125,18 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
       log.line(`round ${r}: already done (${done}), resuming after it`);
       continue;
     }
+    replan(r, r - 1);
     const started = performance.now();
     let exploreSummary = null;
     let trainSummary;
     let dpo: Pick<RoundMetrics, 'dpo' | 'sftAccuracy'> = {};
     if (r === 0) {
       model = newStudent(cfg.model, maxLen, cfg.seed);
+      progress.stage('round-0/imitate', toySentences.imitate(cfg, bulk.length, scarce.length), { kind: 'train', perTick: cfg.imitate.batchSize, sizedByBar: true });
       trainSummary = await imitate(model, distill, cfg.imitate, cfg.seed, 'imitate (round 0)', log);
     } else {
       let rollouts: readonly Rollout[] = [];
+      progress.stage(`round-${r}/explore`, toySentences.explore(cfg, r, exploreSets[r - 1].length), { kind: 'sample' });
       exploreSummary = explore(model!, task, exploreSets[r - 1], cfg.explore, pool, r, ctx, (all) => (rollouts = all));
       log.line(`round ${r}: explored ${exploreSummary.problems} problems × ${cfg.explore.k}: ${exploreSummary.correct} correct rollouts, ` +
         `${exploreSummary.added} new in the pool (now ${pool.size}), solved by level ${fmtLevels(exploreSummary.solvedByLevel)}`);
@@ -122,15 +146,21 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
       const replay = cfg.improve.init === 'base' ? bulk : replayed(bulk, cfg.improve.replay, `${cfg.seed}/replay/${r}`);
       // Retraining from the initial weights repeats round 0's recipe with the pool added (the paper's retrain).
       const recipe = cfg.improve.init === 'base' ? cfg.imitate : cfg.improve;
+      replan(r, r);
+      progress.stage(`round-${r}/improve`, toySentences.improve(cfg, r, poolExamples.length, replay.length, scarce.length), { kind: 'train', perTick: recipe.batchSize, sizedByBar: true });
       trainSummary = await imitate(model!, [...replay, ...scarce, ...poolExamples], recipe, cfg.seed + r, `improve (round ${r})`, log);
       if (cfg.improve.method === 'dpo') {
         // SFT+DPO: the SFT model's accuracy is kept, so the report can set DPO's effect beside it.
+        progress.stage(`round-${r}/sft-eval`, toySentences.sftEval(cfg, r, evalProblems.length), { kind: 'sample' });
         const sftAccuracy = evaluate(model!, task, evalProblems, { ...cfg.eval, k: 1 }, ctx).levels;
+        const d = cfg.improve.dpo!;
+        progress.stage(`round-${r}/dpo`, toySentences.dpo(cfg, r), { kind: 'train', perTick: 2 * d.batchSize * d.gradAccum, sizedByBar: true });
         const step = await toyDpoStep(model!, rollouts, cfg.improve.dpo!, dir, cfg.seed + r, log);
         model = step.model;
         dpo = { dpo: step.record, sftAccuracy };
       }
     }
+    evalStage(r);
     const evalSummary = evaluate(model!, task, evalProblems, cfg.eval, ctx);
     const metrics: RoundMetrics = {
       round: r, accuracy: evalSummary.levels, poolSize: pool.size, poolByLevel: pool.countByLevel(),
@@ -150,12 +180,14 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
 
   const complete = rounds.length === cfg.improve.rounds + 1;
   let ablation: RoundMetrics | null = null;
-  if (large.length > 0 && complete) ablation = await ablationRun(cfg, large, evalProblems, task, ctx, opts, log);
+  if (complete) replan(cfg.improve.rounds + 1, cfg.improve.rounds);
+  if (large.length > 0 && complete) ablation = await ablationRun(cfg, large, evalProblems, task, ctx, opts, progress);
   let control: RoundMetrics | null = null;
   if (cfg.ablation.equalCompute && complete && cfg.improve.rounds > 0) {
     if (cfg.improve.init !== 'continue') log.line('ablation: the equal-compute control needs improve.init "continue"; skipped');
-    else control = await equalComputeRun(cfg, rounds, bulk, scarce, evalProblems, task, ctx, opts, log);
+    else control = await equalComputeRun(cfg, rounds, bulk, scarce, evalProblems, task, ctx, opts, progress);
   }
+  progress.finish();
   const report = buildReport(cfg, rounds, ablation, { small: distill.length, large: large.length }, control);
   writeReports(opts.outDir, report);
   return report;
@@ -163,15 +195,18 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
 
 /** Distill-only on the large distilled set (Table 2's first row), trained like round 0. */
 async function ablationRun(
-  cfg: ExperimentConfig, examples: Example[], evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, log: StageLog,
+  cfg: ExperimentConfig, examples: Example[], evalProblems: Problem[], task: Task, ctx: SampleContext, opts: RunOptions, progress: RunProgress,
 ): Promise<RoundMetrics> {
   const dir = join(opts.outDir, 'ablation-large');
   const done = join(dir, 'metrics.json');
   const finished = readRecord<RoundMetrics>(done);
   if (finished) return finished;
+  const log = progress.log;
   const started = performance.now();
   const model = newStudent(cfg.model, ctx.maxLen, cfg.seed);
+  progress.stage('ablation-large/imitate', toySentences.large(cfg, examples.length), { kind: 'train', perTick: cfg.imitate.batchSize, sizedByBar: true });
   const t = await imitate(model, examples, cfg.imitate, cfg.seed, `imitate (${examples.length} traces)`, log);
+  progress.stage('ablation-large/eval', toySentences.evaluate(cfg, 0, evalProblems.length, 'Ablation · distill only, large'), { kind: 'sample' });
   const e = evaluate(model, task, evalProblems, cfg.eval, ctx);
   const metrics: RoundMetrics = {
     round: 0, accuracy: e.levels, poolSize: 0, poolByLevel: {}, reflectionRate: e.reflectionRate, explore: null, train: t,
@@ -190,20 +225,23 @@ async function ablationRun(
  */
 async function equalComputeRun(
   cfg: ExperimentConfig, rounds: readonly RoundMetrics[], bulk: Example[], scarce: Example[], evalProblems: Problem[], task: Task,
-  ctx: SampleContext, opts: RunOptions, log: StageLog,
+  ctx: SampleContext, opts: RunOptions, progress: RunProgress,
 ): Promise<RoundMetrics> {
   const dir = join(opts.outDir, 'ablation-equal-compute');
   const done = join(dir, 'metrics.json');
   const finished = readRecord<RoundMetrics>(done);
   if (finished) return finished;
+  const log = progress.log;
   const started = performance.now();
   const model = loadModel(join(opts.outDir, 'round-0'), { quiet: true });
   const train: TrainSummary = { steps: 0, examples: 0, tokens: 0, seconds: 0, finalLoss: 0 };
   for (let r = 1; r < rounds.length; r++) {
     const examples = [...replayed(bulk, cfg.improve.replay, `${cfg.seed}/replay/${r}`), ...scarce];
+    progress.stage(`control/round-${r}`, toySentences.control(r, rounds[r]!.train.steps), { kind: 'train', perTick: cfg.improve.batchSize, sizedByBar: true });
     const t = await imitate(model, examples, cfg.improve, cfg.seed + r, `control (round ${r}, no pool)`, log, rounds[r]!.train.steps);
     Object.assign(train, { steps: train.steps + t.steps, examples: t.examples, tokens: train.tokens + t.tokens, seconds: train.seconds + t.seconds, finalLoss: t.finalLoss });
   }
+  progress.stage('control/eval', toySentences.evaluate(cfg, 0, evalProblems.length, 'Ablation · equal compute'), { kind: 'sample' });
   const e = evaluate(model, task, evalProblems, cfg.eval, ctx);
   const metrics: RoundMetrics = {
     round: rounds.length - 1, accuracy: e.levels, poolSize: 0, poolByLevel: {}, reflectionRate: e.reflectionRate, explore: null, train,
