@@ -18,7 +18,12 @@ describe('WASM SwiGLU equals the reference', () => {
     ['large, ranges split over threads', 70001, true],
   ] as const) {
     it(name, () => {
-      if (split) onTestFinished(((before) => () => setGemmParallelMinFlops(before))(setGemmParallelMinFlops(0)));
+      if (split) {
+        const before = setGemmParallelMinFlops(0);
+        onTestFinished(() => {
+          setGemmParallelMinFlops(before);
+        });
+      }
       const r = signedStream(n);
       // Gates up to ±12 reach both tails of the sigmoid.
       const rand = (scale: number) => Float32Array.from({ length: n }, () => r() * scale);
