@@ -63,6 +63,13 @@ export async function runExperiment(cfg: ExperimentConfig, opts: RunOptions): Pr
   }
 }
 
+/** The held-out problems: problemsPerLevel at each eval level, hardProblems at the last (hardest) one. */
+export function drawEvalProblems(sets: ProblemSets, cfg: ExperimentConfig) {
+  const levels = cfg.levels.eval;
+  const hardest = levels[levels.length - 1];
+  return levels.flatMap((level) => sets.draw('eval', [level], level === hardest ? cfg.eval.hardProblems ?? cfg.eval.problemsPerLevel : cfg.eval.problemsPerLevel));
+}
+
 /** The rounds, written into opts.outDir (the run folder, or its --overwrite stand-in). */
 async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Report> {
   const progress = new RunProgress(stageLog(opts.quiet));
@@ -72,7 +79,7 @@ async function experimentIn(cfg: ExperimentConfig, opts: RunOptions): Promise<Re
   const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
   const ctx: SampleContext = { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log };
   const sets = new ProblemSets(task, cfg.seed);
-  const evalProblems = sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel);
+  const evalProblems = drawEvalProblems(sets, cfg);
   const bulkSet = (tag: string, scale: number) =>
     distilled(task, sets.drawTotal(tag, cfg.levels.distill, Math.round(cfg.imitate.examples * scale)), cfg, tag);
   const scarceSet = (tag: string, scale: number) => cfg.levels.scarce.length === 0 ? []
