@@ -27,6 +27,8 @@ export function majorityCorrect(rollouts: readonly Pick<Rollout, 'answer' | 'cor
 export interface LevelScore {
   level: number;
   problems: number;
+  /** How many problems this level's accuracy is over (= problems; report.json's `n` beside each accuracy). */
+  n: number;
   /** Greedy accuracy, in percent. */
   greedy: number;
   /** Mean accuracy over the k samples, in percent (null when no sampling was run). */
@@ -49,6 +51,7 @@ export function scoreByLevel(greedy: readonly Rollout[], sampled: readonly Rollo
     return {
       level,
       problems: g.length,
+      n: g.length,
       greedy: mean(g.map((r) => (r.correct ? 1 : 0))),
       pass1: groups.length ? mean(groups.map((rs) => rs.filter((r) => r.correct).length / rs.length)) : null,
       passK: groups.length ? mean(groups.map((rs) => passAtK(rs.length, rs.filter((r) => r.correct).length, Math.min(k, rs.length)))) : null,

@@ -29,8 +29,9 @@ export interface AblationRow {
   explored: number;
   /** Optimizer steps that produced the model (all rounds so far, for small + explore). */
   steps: number;
-  /** Greedy accuracy per eval level (percent). */
+  /** Greedy accuracy per eval level (percent), and how many held-out problems each is over. */
   byLevel: Record<number, number>;
+  n: Record<number, number>;
   mean: number;
 }
 
@@ -55,17 +56,26 @@ function meanOf(byLevel: Record<number, number>): number {
   return v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1);
 }
 
+/** Each level's score with `n` beside its accuracy (rounds recorded before `n` existed have only `problems`). */
+function withN(m: RoundMetrics): RoundMetrics {
+  const fill = (xs: LevelScore[]) => xs.map((a) => ({ ...a, n: a.n ?? a.problems }));
+  return { ...m, accuracy: fill(m.accuracy), ...(m.sftAccuracy ? { sftAccuracy: fill(m.sftAccuracy) } : {}) };
+}
+
 export function buildReport(
-  cfg: ExperimentConfig, rounds: RoundMetrics[], large: RoundMetrics | null, distilled: { small: number; large: number },
-  control: RoundMetrics | null = null,
+  cfg: ExperimentConfig, recorded: RoundMetrics[], largeRecorded: RoundMetrics | null, distilled: { small: number; large: number },
+  controlRecorded: RoundMetrics | null = null,
 ): Report {
+  const rounds = recorded.map(withN);
+  const large = largeRecorded && withN(largeRecorded);
+  const control = controlRecorded && withN(controlRecorded);
   const hardest = Math.max(...cfg.levels.eval);
   const at = (m: RoundMetrics) => m.accuracy.find((a) => a.level === hardest)?.greedy ?? 0;
   const first = rounds[0];
   const last = rounds[rounds.length - 1];
   const row = (setting: string, m: RoundMetrics, distilled: number, explored: number, steps: number): AblationRow => {
     const byLevel = greedyByLevel(m);
-    return { setting, distilled, explored, steps, byLevel, mean: meanOf(byLevel) };
+    return { setting, distilled, explored, steps, byLevel, n: Object.fromEntries(m.accuracy.map((a) => [a.level, a.problems])), mean: meanOf(byLevel) };
   };
   const ablation: AblationRow[] = [];
   if (large) ablation.push(row('distill only (large)', large, distilled.large, 0, large.train.steps));
