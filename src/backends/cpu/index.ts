@@ -15,6 +15,7 @@ import type * as attn from './attention.ts';
 import { attentionBlocked, attentionBlockedBackward } from './attention_blocked.ts';
 import { attentionBackwardWasmF32, attentionWasmF32 } from './attention_wasm.ts';
 import { swigluBackwardWasmF32, swigluWasmF32 } from './swiglu_wasm.ts';
+import { slotAttentionWasmF32 } from './slot_attention_wasm.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
@@ -280,10 +281,10 @@ export class CpuBackend implements Backend {
     }
     if (slots.size !== b || kvLens.size !== b) throw new Error(`slotAttention: slots and kvLens need [${b}], got ${fmt(slots.shape)} and ${fmt(kvLens.shape)}`);
     const o = this.alloc(q.shape, floatType(q));
-    kv.slotAttention(
-      floats(q), floats(kCache), floats(vCache), { b, t, hq, hkv, d, maxLen, slots: nSlots, scale },
-      ints(slots), ints(kvLens), raw(o) as FloatArray,
-    );
+    const args = [
+      floats(q), floats(kCache), floats(vCache), { b, t, hq, hkv, d, maxLen, slots: nSlots, scale }, ints(slots), ints(kvLens), raw(o) as FloatArray,
+    ] as const;
+    if (!slotAttentionWasmF32(...args)) kv.slotAttention(...args);
     return o;
   }
 
