@@ -122,6 +122,8 @@ describe('stage sentences with the time left', () => {
     sampled.stop();
     p.stage('train-2', 'Round 1 · improving', { kind: 'train', perTick: 8, sizedByBar: true });
     expect(lines.at(-1)).toBe('Round 1 · improving · about 8 min left for the whole run');
+    // A stage the plan left out runs all the same (a progress line must never stop a run).
+    expect(() => p.stage('unplanned', 'Something else', { kind: 'sample' })).not.toThrow();
   });
 });
 

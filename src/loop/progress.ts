@@ -91,7 +91,9 @@ export class RunProgress {
   /** A stage starts: the one before it ends, and its sentence is printed with the time left. */
   stage(id: string, sentence: string, work: StageWork): void {
     const now = this.now();
-    this.clock.begin(id, now, work.units !== undefined ? { kind: work.kind, units: work.units } : undefined);
+    // A stage the plan left out still runs (unsized: it adds to the speeds, not to the work left).
+    const units = work.units ?? (this.clock.has(id) ? undefined : 0);
+    this.clock.begin(id, now, units !== undefined ? { kind: work.kind, units } : undefined);
     this.current = { id, work, base: 0, sized: false };
     const left = timeLeftText(this.clock.timeLeft(now));
     this.out.line(left ? `${sentence} · ${left}` : sentence);

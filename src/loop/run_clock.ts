@@ -65,6 +65,10 @@ export class RunClock {
     s.done = 0;
   }
 
+  has(id: string): boolean {
+    return this.stages.has(id);
+  }
+
   /** The running stage's real size, once known (e.g. from its trainer's step count). */
   resize(id: string, units: number): void {
     const s = this.get(id);

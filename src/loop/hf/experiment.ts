@@ -25,12 +25,13 @@ import type { SftMode } from '../../train/sft_run.ts';
 import { loadEvalSet } from '../../verify/gold.ts';
 import { loadExploreData, type DataProblem } from '../explore_text.ts';
 import type { Trajectory } from '../pool.ts';
-import { stageLog, type StageLog } from '../progress.ts';
+import { RunProgress, stageLog, type StageLog } from '../progress.ts';
 import { claimRunFolder, readRecord } from '../run_folder.ts';
 import { TextPool } from '../text_pool.ts';
 import { requireModelDir, type HfExperimentConfig, type HfTrainConfig } from './config.ts';
 import { exploreOrder, selectRoundProblems } from './problems.ts';
 import { checkEngine, RemotePolicies } from './remote_policy.ts';
+import { countRows, hfPlan, hfSentences } from './run_plan.ts';
 import { buildHfReport, type HfReport, type Provenance } from './report.ts';
 import { writeHfReports } from './report_files.ts';
 import { hfDpoStage } from './dpo_stage.ts';
@@ -125,7 +126,16 @@ interface HfRunInputs {
 }
 
 /** The rounds, written into opts.outDir (the run folder, or its --overwrite stand-in). */
-async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, exploreBudget, evalBudget, ordered, provenance }: HfRunInputs): Promise<HfReport> {
+async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, inputs: HfRunInputs): Promise<HfReport> {
+  const { exploreBudget, evalBudget, ordered, provenance } = inputs;
+  // Each stage starts with a sentence and the time left for the whole run (progress.ts, run_plan.ts).
+  const progress = new RunProgress(inputs.log);
+  const log = progress.log;
+  const distilledRows = countRows(cfg.imitate.data);
+  const benches = cfg.eval.benches.map((b) => ({ name: b.name, problems: loadEvalSet(b.source, { limit: cfg.eval.limit ?? undefined }).items.length }));
+  const evalSamples = benches.reduce((a, b) => a + b.problems, 0) * cfg.eval.n;
+  const samples = cfg.explore.temperature < 1e-5 ? 1 : cfg.explore.k;
+  const perStep = (t: { batchSize: number; gradAccum: number }) => t.batchSize * t.gradAccum;
 
   const filter = (t: Trajectory) => {
     const tokens = t.tokens ?? 0;
@@ -139,6 +149,17 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
   const remote = cfg.engine ? new RemotePolicies(cfg.engine, log) : null;
   const rounds: HfRoundMetrics[] = [];
   let report = buildHfReport(cfg, rounds, provenance);
+  const replan = (from: number, exploredThrough: number, pool: number) => {
+    const explored = rounds.filter((m) => m.explore);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const problems = sum(explored.map((m) => m.explore!.problems));
+    const dpoRounds = rounds.filter((m) => m.dpo);
+    progress.plan(hfPlan(cfg, {
+      from, distilled: distilledRows, exploreProblems: Math.min(cfg.explore.problemsPerRound, ordered.length), evalSamples, pool, exploredThrough,
+      addedPerProblem: problems > 0 ? sum(explored.map((m) => m.explore!.added)) / problems : null,
+      pairsPerProblem: dpoRounds.length > 0 ? sum(dpoRounds.map((m) => m.dpo!.pairs)) / Math.max(1, sum(dpoRounds.map((m) => m.dpo!.problems))) : null,
+    }));
+  };
   for (let r = 0; r <= cfg.improve.rounds; r++) {
     const dir = join(opts.outDir, `round-${r}`);
     const metricsFile = join(dir, 'metrics.json');
@@ -151,6 +172,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
       continue;
     }
     const previous = rounds[r - 1] ?? null;
+    replan(r, r - 1, previous?.pool.size ?? 0);
     const seconds = { train: 0, explore: 0, eval: 0, total: 0 };
     const started = performance.now();
     const timed = async <T>(stage: 'train' | 'explore' | 'eval', fn: () => Promise<T>): Promise<T> => {
@@ -166,6 +188,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
     let trained;
     let dpo: Pick<HfRoundMetrics, 'dpo'> = {};
     if (r === 0) {
+      progress.stage('round-0/imitate', hfSentences.imitate(cfg, distilledRows), { kind: 'train', perTick: perStep(cfg.imitate), sizedByBar: true });
       trained = await timed('train', () => trainStage({
         label: 'imitate (round 0)', model: cfg.model, mode: trainMode(cfg.imitate), data: cfg.imitate.data, out: join(dir, 'imitate'), train: cfg.imitate, seed: cfg.seed,
       }, cfg, log));
@@ -177,7 +200,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
       }
       const problems = selectRoundProblems(ordered, { ...cfg.explore, skipSolved: cfg.refine.skipSolved }, { explored, solvedAll });
       if (problems.length === 0) throw new Error(`round ${r}: no problems left to explore in ${cfg.explore.data} (every eligible one was explored; set explore.repeat to explore problems again)`);
-      const samples = cfg.explore.temperature < 1e-5 ? 1 : cfg.explore.k;
+      progress.stage(`round-${r}/explore`, hfSentences.explore(cfg, r, problems.length), { kind: 'sample', units: problems.length * samples });
       exploreRecord = await timed('explore', async () => exploreStage({
         round: r, policy: previous!.policy, problems, pool, filter, dir: join(dir, 'explore'), maxNewTokens: exploreBudget, wave: waveSize(cfg.maxBatch, samples),
         engine: await remote?.use(previous!.policy),
@@ -187,6 +210,8 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
       log.line(`round ${r}: explored ${exploreRecord.problems} problems × ${samples}: ${exploreRecord.correct} correct (${exploreRecord.yield.toFixed(1)}%), ` +
         `${exploreRecord.truncated} truncated; pool ${pool.size} (+${exploreRecord.added})`);
       pool.save(poolFile);
+      replan(r, r, pool.size);
+      progress.stage(`round-${r}/improve`, hfSentences.improve(cfg, r, pool.size), { kind: 'train', perTick: perStep(cfg.improve), sizedByBar: true });
       const continued = cfg.improve.init === 'continue';
       const mode: SftMode = continued && cfg.improve.mode === 'lora' ? { kind: 'adapter', dir: previous!.policy.adapter! } : trainMode(cfg.improve);
       trained = await timed('train', () => trainStage({
@@ -194,6 +219,8 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
         data: [...cfg.imitate.data, poolFile], out: join(dir, 'improve'), train: cfg.improve, seed: cfg.seed + r,
       }, cfg, log));
       if (cfg.improve.method === 'dpo') {
+        const d = cfg.improve.dpo!;
+        progress.stage(`round-${r}/dpo`, hfSentences.dpo(cfg, r), { kind: 'train', perTick: 2 * perStep(d), sizedByBar: true });
         const t0 = performance.now();
         const step = await hfDpoStage({ round: r, policy: trained.policy, rollouts: join(dir, 'explore', 'rollouts.jsonl'), dir, seed: cfg.seed + r }, cfg, log);
         seconds.train += (performance.now() - t0) / 1000;
@@ -201,6 +228,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
         dpo = { dpo: step.record };
       }
     }
+    progress.stage(`round-${r}/eval`, hfSentences.evaluate(cfg, r, benches), { kind: 'sample' });
     const evalRecord = await timed('eval', async () => evalStage(trained.policy, join(dir, 'eval'), cfg, evalBudget, waveSize(cfg.maxBatch, cfg.eval.n), log, await remote?.use(trained.policy)));
     seconds.total = (performance.now() - started) / 1000;
     const metrics: HfRoundMetrics = {
@@ -216,6 +244,7 @@ async function hfRounds(cfg: HfExperimentConfig, opts: HfRunOptions, { log, expl
       `; hard split ${report.hardAccuracy.at(-1)!.toFixed(1)}% (${seconds.total.toFixed(0)} s)`);
     if (opts.stopAfterRound === r) break;
   }
+  progress.finish();
   report = buildHfReport(cfg, rounds, provenance);
   writeHfReports(opts.outDir, report);
   return report;

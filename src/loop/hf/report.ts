@@ -3,6 +3,7 @@
 // and where the run came from.
 import type { HfExperimentConfig } from './config.ts';
 import type { HfRoundMetrics } from './experiment.ts';
+import type { LevelAccuracy } from './stages.ts';
 
 export interface Provenance {
   /** The still-ts commit, when the package is a git checkout. */
@@ -40,7 +41,19 @@ export function hardSplit(cfg: HfExperimentConfig, m: HfRoundMetrics): { accurac
   return l;
 }
 
-export function buildHfReport(cfg: HfExperimentConfig, rounds: HfRoundMetrics[], provenance: Provenance): HfReport {
+/** Each accuracy with `n` beside it (rounds recorded before `n` existed have only `problems`). */
+function withN(m: HfRoundMetrics): HfRoundMetrics {
+  const fill = <T extends LevelAccuracy>(a: T): T => ({ ...a, n: a.n ?? a.problems });
+  return {
+    ...m,
+    eval: Object.fromEntries(Object.entries(m.eval).map(([name, b]) => [name, {
+      ...fill(b), byLevel: Object.fromEntries(Object.entries(b.byLevel).map(([l, x]) => [l, fill(x)])),
+    }])),
+  };
+}
+
+export function buildHfReport(cfg: HfExperimentConfig, recorded: HfRoundMetrics[], provenance: Provenance): HfReport {
+  const rounds = recorded.map(withN);
   const hard = rounds.map((m) => hardSplit(cfg, m));
   const hardAccuracy = hard.map((h) => h.accuracy);
   return {

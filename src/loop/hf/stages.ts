@@ -64,9 +64,11 @@ export interface ExploreRecord extends GateCounts {
 }
 
 export interface LevelAccuracy {
-  /** Percent correct (mean over the n samples of each problem). */
+  /** Percent correct (mean over the eval.n samples of each problem). */
   accuracy: number;
   problems: number;
+  /** How many problems the accuracy is over (= problems; report.json's `n` beside each accuracy). */
+  n: number;
 }
 
 export interface BenchRecord extends LevelAccuracy {
@@ -111,7 +113,7 @@ export async function trainStage(j: TrainJob, cfg: HfExperimentConfig, log: Stag
     note: (line) => {
       if (!/: checkpoint /.test(line)) log.line(`${j.label}: ${line}`);
     },
-    onStart: (i) => (bar = log.bar(j.label, i.totalSteps, 'steps')),
+    onStart: (i) => (bar = log.bar(j.label, i.totalSteps, 'steps', i.startStep)),
     onStep: (s) => bar?.update(s.step, `loss ${s.loss.toFixed(3)} | ${Math.round(s.tokens_per_s)} tok/s`),
   });
   (bar as ReturnType<StageLog['bar']> | null)?.stop();
@@ -185,9 +187,9 @@ export async function evalStage(policy: Policy, dir: string, cfg: HfExperimentCo
     }
     const s = summary!;
     const byLevel: Record<string, LevelAccuracy> = {};
-    for (const [level, scores] of Object.entries(s.by_level ?? {})) byLevel[level] = { accuracy: 100 * scores.pass1, problems: scores.problems };
+    for (const [level, scores] of Object.entries(s.by_level ?? {})) byLevel[level] = { accuracy: 100 * scores.pass1, problems: scores.problems, n: scores.problems };
     out[bench.name] = {
-      accuracy: 100 * s.overall.pass1, problems: s.overall.problems, byLevel, truncationRate: 100 * s.overall.truncated,
+      accuracy: 100 * s.overall.pass1, problems: s.overall.problems, n: s.overall.problems, byLevel, truncationRate: 100 * s.overall.truncated,
       meanThoughtTokens: s.overall.mean_thought_tokens, generatedTokens: s.generated_tokens, seconds: s.wall_s, sampleSeconds: s.sample_s,
       tokensPerSec: s.tokens_per_s,
     };
