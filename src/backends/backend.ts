@@ -167,6 +167,11 @@ export interface Backend {
   /** Copy a tensor to the host: f32 for f32/bf16/f16, f64 for f64, i32 for i32. */
   download(t: Tensor): HostArray;
   zeros(shape: Shape, dtype: DType): Tensor;
+  /**
+   * Optional: zeros in memory the backend's kernels read in place, for long-lived buffers they read on every
+   * call (the KV cache). The CPU backend keeps these in its kernels' WebAssembly memory; others omit it.
+   */
+  zerosResident?(shape: Shape, dtype: DType): Tensor;
   full(shape: Shape, value: number, dtype: DType): Tensor;
   release(storage: Storage): void;
   cast(t: Tensor, dtype: DType): Tensor;

@@ -31,9 +31,11 @@ export class SlotKVCache implements KVCache {
     readonly dtype: DType,
   ) {
     const shape = [maxBatch, maxLen, config.numKvHeads, config.headDim];
+    // Resident where the backend has such memory: every decode step's attention reads the whole cache.
+    const zeros = (): Tensor => keep(backend.zerosResident?.(shape, dtype) ?? backend.zeros(shape, dtype));
     for (let l = 0; l < config.numLayers; l++) {
-      this.keys.push(keep(backend.zeros(shape, dtype)));
-      this.values.push(keep(backend.zeros(shape, dtype)));
+      this.keys.push(zeros());
+      this.values.push(zeros());
     }
   }
 

@@ -6,7 +6,8 @@ import type { FloatArray } from '../../tensor/dtype.ts';
 import type { AttentionDims } from './attention.ts';
 import { keyRanges } from './attention.ts';
 import { GEMM_BLOCKING, GEMM_WORK_BYTES, align, pickThreads } from './gemm_wasm.ts';
-import { FIRST_FREE_BYTE, MAX_TASKS, QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
+import { MAX_TASKS, QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
+import { scratchBase } from './resident.ts';
 
 /** Query rows per block, as in attention_blocked.ts. */
 const BLOCK = 64;
@@ -28,7 +29,7 @@ function layout(p: AttentionDims, sizes: Buffers, backward: boolean) {
   if (tasks > MAX_TASKS) return null;
   const threads = Math.min(tasks, pickThreads(pool, 4 * p.b * p.hq * p.t * p.s * p.d * (backward ? 2 : 1)));
   const workBytes = GEMM_WORK_BYTES + align(4 * (2 * BLOCK * p.s + p.t), 64);
-  let at = FIRST_FREE_BYTE + Math.max(threads, pool.workers.length + 1) * workBytes;
+  let at = scratchBase() + Math.max(threads, pool.workers.length + 1) * workBytes;
   const params = at;
   at += PARAM_BYTES;
   const ptrs: Buffers = {};
@@ -59,7 +60,7 @@ function run(l: NonNullable<ReturnType<typeof layout>>, p: AttentionDims, kind: 
   i32[base + P.nc] = GEMM_BLOCKING.nc;
   i32[base + P.block] = BLOCK;
   postQueue(pool, kind, params, Array.from({ length: l.tasks }, (_, t) => [t]));
-  runQueue(pool, l.threads - 1, FIRST_FREE_BYTE, l.workBytes);
+  runQueue(pool, l.threads - 1, scratchBase(), l.workBytes);
 }
 
 function put(pool: { f32: Float32Array; i32: Int32Array }, at: number | undefined, data: FloatArray | Int32Array): void {

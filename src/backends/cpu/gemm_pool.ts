@@ -19,7 +19,7 @@ export const QUEUE_PTR = MAX_THREADS * SLOT_BYTES;
 export const QUEUE_HEADER_BYTES = 128;
 export const TASK_BYTES = 24;
 export const MAX_TASKS = Math.floor((PAGE - QUEUE_PTR - QUEUE_HEADER_BYTES) / TASK_BYTES);
-/** Per-thread packing scratch and the operands start at page 1. */
+/** Resident tensors (resident.ts), then each call's scratch and operands, start at page 1. */
 export const FIRST_FREE_BYTE = PAGE;
 
 // Slot fields (i32 indices).
@@ -70,6 +70,8 @@ for (;;) {
 export interface Pool {
   memory: WebAssembly.Memory;
   module: WebAssembly.Module;
+  /** The most bytes the memory may grow to (its reservation). */
+  maximumBytes: number;
   /** The main thread's own instance of runQueue. */
   runQueue: (queue: number, work: number) => number;
   workers: Worker[];
@@ -82,10 +84,10 @@ let pool: Pool | null = null;
 
 /** A shared memory as large as the platform lets us reserve: a shared memory cannot move, so V8
  *  reserves its maximum address range up front, and a small sandbox may refuse 4 GiB. */
-function createMemory(): WebAssembly.Memory {
+function createMemory(): { memory: WebAssembly.Memory; maximumBytes: number } {
   for (const maximum of [65536, 16384, 4096]) {
     try {
-      return new WebAssembly.Memory({ initial: 1, maximum, shared: true });
+      return { memory: new WebAssembly.Memory({ initial: 1, maximum, shared: true }), maximumBytes: maximum * PAGE };
     } catch {
       // try a smaller reservation
     }
@@ -102,10 +104,10 @@ function refreshViews(p: Pool): void {
 export function getPool(): Pool {
   if (pool) return pool;
   const module = new WebAssembly.Module(Buffer.from(CPU_KERNELS_WASM_BASE64, 'base64'));
-  const memory = createMemory();
+  const { memory, maximumBytes } = createMemory();
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const runQueue = instance.exports.runQueue as (queue: number, work: number) => number;
-  pool = { memory, module, runQueue, workers: [], i32: new Int32Array(0), f32: new Float32Array(0) };
+  pool = { memory, maximumBytes, module, runQueue, workers: [], i32: new Int32Array(0), f32: new Float32Array(0) };
   refreshViews(pool);
   return pool;
 }

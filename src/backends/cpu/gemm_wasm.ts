@@ -1,9 +1,10 @@
 // The fast f32 GEMM: copies operands into the shared WASM memory, cuts the work into a task queue, runs the SIMD kernel.
 import type { GemmParams } from './gemm_params.ts';
 import {
-  FIRST_FREE_BYTE, MAX_TASKS, QUEUE_HEADER_BYTES, QUEUE_PTR, QueueField, QueueKind, TASK_BYTES, defaultThreads, ensureMemory,
+  MAX_TASKS, QUEUE_HEADER_BYTES, QUEUE_PTR, QueueField, QueueKind, TASK_BYTES, defaultThreads, ensureMemory,
   ensureWorkers, getPool, readyWorkers, runQueue, waitForWorkers, type Pool,
 } from './gemm_pool.ts';
+import { scratchBase } from './resident.ts';
 
 // Micro-tile and cache blocking; MR/NR must match kernels/wasm/gemm_f32.ts. KC·NR floats of B (8 KiB) stay
 // in L1 while the micro-kernel sweeps an MC×KC block of A (128 KiB, L2); measured in bench/NOTES.md.
@@ -143,7 +144,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
 
   const pool = getPool();
   const threads = pickThreads(pool, 2 * batch * m * n * k);
-  const aPtr = FIRST_FREE_BYTE + Math.max(threads, pool.workers.length + 1) * GEMM_WORK_BYTES;
+  const aPtr = scratchBase() + Math.max(threads, pool.workers.length + 1) * GEMM_WORK_BYTES;
   const bPtr = align(aPtr + 4 * aItem * (onceA ? 1 : chunk), 16);
   const cPtr = align(bPtr + 4 * bItem * (onceB ? 1 : chunk), 16);
   if (!ensureMemory(pool, cPtr + 4 * cItem * (onceC ? 1 : chunk))) return false;
@@ -202,7 +203,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
     }
     const workers = Math.min(threads, tasks.length) - 1;
     lastThreadsDispatched = Math.max(lastThreadsDispatched, 1 + workers);
-    lastThreadsUsed = Math.max(lastThreadsUsed, runQueue(pool, workers, FIRST_FREE_BYTE, GEMM_WORK_BYTES));
+    lastThreadsUsed = Math.max(lastThreadsUsed, runQueue(pool, workers, scratchBase(), GEMM_WORK_BYTES));
     f32 = pool.f32;
     if (!onceC) {
       for (let i = 0; i < count; i++) {

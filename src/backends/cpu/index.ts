@@ -16,6 +16,7 @@ import { attentionBlocked, attentionBlockedBackward } from './attention_blocked.
 import { attentionBackwardWasmF32, attentionWasmF32 } from './attention_wasm.ts';
 import { swigluBackwardWasmF32, swigluWasmF32 } from './swiglu_wasm.ts';
 import { slotAttentionWasmF32 } from './slot_attention_wasm.ts';
+import { freeResident, residentF32 } from './resident.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
@@ -76,13 +77,22 @@ export class CpuBackend implements Backend {
     return this.alloc(shape, dtype);
   }
 
+  /** f32 zeros in the kernels' shared memory when the arena has room (resident.ts), else ordinary zeros. */
+  zerosResident(shape: Shape, dtype: DType): Tensor {
+    const view = dtype === 'f32' ? residentF32(numel(shape)) : null;
+    return view ? this.wrap(view, shape, dtype) : this.zeros(shape, dtype);
+  }
+
   full(shape: Shape, value: number, dtype: DType): Tensor {
     return this.upload(new Float64Array(numel(shape)).fill(value), shape, dtype);
   }
 
   release(storage: Storage): void {
     const data = storage.handle as HostArray | null;
-    if (data) this.bytes.inUse -= data.byteLength;
+    if (data) {
+      this.bytes.inUse -= data.byteLength;
+      freeResident(data);
+    }
     storage.handle = null; // let the GC reclaim it; a use after release fails loudly in raw()
   }
 

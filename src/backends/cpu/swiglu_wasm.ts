@@ -3,7 +3,8 @@
 // for f64 (gradient checks) and for sizes that do not fit the memory.
 import type { FloatArray } from '../../tensor/dtype.ts';
 import { align, pickThreads } from './gemm_wasm.ts';
-import { FIRST_FREE_BYTE, QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
+import { QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
+import { scratchBase } from './resident.ts';
 
 /** Parameter block fields, same numbers as kernels/wasm/swiglu_f32.ts E. */
 const E = { gate: 0, up: 1, out: 2, gy: 3, gGate: 4, gUp: 5 } as const;
@@ -17,7 +18,7 @@ function run(kind: number, ins: Partial<Record<keyof typeof E, FloatArray>>, out
   if (!all.every((x) => x instanceof Float32Array)) return false;
   const n = all[0]!.length;
   const pool = getPool();
-  const params = FIRST_FREE_BYTE;
+  const params = scratchBase();
   const ptrs: Partial<Record<keyof typeof E, number>> = {};
   let at = params + PARAM_BYTES;
   for (const name of [...Object.keys(ins), ...Object.keys(outs)] as (keyof typeof E)[]) {
@@ -33,7 +34,7 @@ function run(kind: number, ins: Partial<Record<keyof typeof E, FloatArray>>, out
   const tasks: number[][] = [];
   for (let start = 0; start < n; start += per) tasks.push([start, Math.min(per, n - start)]);
   postQueue(pool, kind, params, tasks);
-  runQueue(pool, Math.min(threads, tasks.length) - 1, FIRST_FREE_BYTE, 0);
+  runQueue(pool, Math.min(threads, tasks.length) - 1, scratchBase(), 0);
   for (const [name, data] of Object.entries(outs) as [keyof typeof E, Float32Array][]) data.set(pool.f32.subarray(ptrs[name]! / 4, ptrs[name]! / 4 + n));
   return true;
 }
