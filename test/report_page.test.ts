@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hfReportHtml } from '../src/loop/hf/report_files.ts';
 import { gainReading, highlightRollout, reportPage } from '../src/loop/report_page.ts';
-import { reportHtml } from '../src/loop/report_files.ts';
-import { niceTicks } from '../src/loop/svg_chart.ts';
+import { controlReading, reportHtml } from '../src/loop/report_files.ts';
+import { barChart, niceTicks } from '../src/loop/svg_chart.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'still-report-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -22,7 +22,7 @@ describe('the report page', () => {
     expect(html).toContain('<th>setting</th>');
     expect(html).toMatch(/<\/table><\/div><div class="charts"><svg/);
     expect(html).not.toMatch(/\|---/);
-    expect((html.match(/<svg/g) ?? []).length).toBe(3);
+    expect((html.match(/<svg/g) ?? []).length).toBe(4); // accuracy, pool, thought length, Table 2 bars
     expect(html).not.toMatch(/<script|(src|href)="?https?:/); // self-contained: nothing to fetch, nothing to run
     const hf = hfReportHtml(hfReport);
     expect((hf.match(/<table>/g) ?? []).length).toBeGreaterThanOrEqual(3); // accuracy, exploration, time
@@ -43,6 +43,25 @@ describe('the report page', () => {
     const html = highlightRollout('&lt;|begin_of_thought|&gt;8+9+0=16 4+:694\nWait, 8+9+0=17 4+:794&lt;|end_of_thought|&gt;&lt;|begin_of_solution|&gt;\\boxed{794}&lt;|end_of_solution|&gt;');
     expect(html).toBe('<span class="tag">&lt;|begin_of_thought|&gt;</span><span class="thought">8+9+0=16 4+:694\n<mark>Wait, 8+9+0=17 4+:794</mark></span>' +
       '<span class="tag">&lt;|end_of_thought|&gt;</span><span class="tag">&lt;|begin_of_solution|&gt;</span><span class="solution">\\boxed{794}</span><span class="tag">&lt;|end_of_solution|&gt;</span>');
+  });
+
+  it('draws Table 2 as bars with 95% whiskers and a ± column, and compares exploring with the equal-compute control', () => {
+    const html = reportHtml(toyReport);
+    expect(html).toContain('Table 2: level-4 greedy accuracy, with 95% intervals');
+    expect(html).toMatch(/<th align="right">± \(L4\)<\/th>/);
+    // One whisker (three lines) per Table 2 row.
+    const others = ['c', 'd', 'e'].map((label) => ({ label, value: 5 }));
+    const bars = barChart({ title: 't', yLabel: '%', yMax: 100, bars: [{ label: 'a', value: 40, halfWidth: 10 }, { label: 'b long label words', value: 20 }, ...others] });
+    expect((bars.match(/<rect x=/g) ?? []).length).toBe(5);
+    expect((bars.match(/stroke-width="1.5"/g) ?? []).length).toBe(3); // a whisker for the bar that has one
+    expect(bars).toContain('>b long label</text>'); // labels wrap under their bar
+    expect(bars).toContain('>words</text>');
+    const row = (setting: string, l4: number) => ({ setting, distilled: 1, explored: 0, steps: 1, byLevel: { 4: l4 }, n: { 4: 200 }, mean: l4 });
+    const report = (explore: number, control: number) => ({ ...toyReport, hardestLevel: 4, ablation: [row('small + explore (3 rounds)', explore), row('distill only (small), equal compute', control)] });
+    expect(controlReading(report(39.5, 39.5))).toContain('within the noise, so this run cannot tell exploration from more training');
+    expect(controlReading(report(60, 40))).toContain('+20.0 points, noise ±9.6): exploration did more than the extra training.');
+    expect(controlReading(report(20, 40))).toContain('the extra training alone did better than exploring.');
+    expect(controlReading({ ...toyReport, ablation: [] })).toBeNull();
   });
 
   it('says whether the headline change is outside the noise of its sample size', () => {

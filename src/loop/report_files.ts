@@ -2,8 +2,8 @@
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { Report } from './report.ts';
-import { gainReading, reportPage } from './report_page.ts';
-import { lineChart } from './svg_chart.ts';
+import { accuracyHalfWidth, differenceHalfWidth, gainReading, reportPage } from './report_page.ts';
+import { barChart, lineChart } from './svg_chart.ts';
 
 const pct = (x: number | null) => (x === null ? '–' : `${x.toFixed(1)}`);
 
@@ -40,10 +40,13 @@ export function reportMarkdown(r: Report): string {
       }), '');
   }
   if (r.ablation.length > 0) {
-    lines.push('## Table 2 on a toy scale', '', 'Greedy accuracy (%) on the held-out problems; "explored" counts the pool\'s self-found trajectories.', '',
-      `| setting | distilled | explored | train steps | ${levels.map((l) => `L${l}`).join(' | ')} | mean |`,
-      `|---|---:|---:|---:|${levels.map(() => '---:').join('|')}|---:|`,
-      ...r.ablation.map((a) => `| ${a.setting} | ${a.distilled} | ${a.explored} | ${a.steps} | ${levels.map((l) => pct(a.byLevel[l] ?? null)).join(' | ')} | ${a.mean.toFixed(1)} |`), '');
+    const h = r.hardestLevel;
+    lines.push('## Table 2 on a toy scale', '', 'Greedy accuracy (%) on the held-out problems; "explored" counts the pool\'s self-found trajectories; ' +
+      `± is the 95% interval of the level-${h} accuracy over its n problems.`, '',
+      `| setting | distilled | explored | train steps | ${levels.map((l) => `L${l}`).join(' | ')} | ± (L${h}) | mean |`,
+      `|---|---:|---:|---:|${levels.map(() => '---:').join('|')}|---:|---:|`,
+      ...r.ablation.map((a) => `| ${a.setting} | ${a.distilled} | ${a.explored} | ${a.steps} | ${levels.map((l) => pct(a.byLevel[l] ?? null)).join(' | ')} | ` +
+        `${accuracyHalfWidth(a.byLevel[h] ?? 0, a.n[h] ?? 0).toFixed(1)} | ${a.mean.toFixed(1)} |`), '');
   }
   // One right and one wrong rollout when there are both: the failure modes teach as much as the successes.
   const examples = r.rounds[r.rounds.length - 1]?.examples ?? [];
@@ -69,13 +72,37 @@ export function reportCharts(r: Report): string[] {
       title: 'Mean thought length (greedy, chars)', xLabel: 'round', yLabel: 'chars', x: rounds,
       series: levels.map((l) => ({ name: `L${l}`, y: r.rounds.map((m) => m.accuracy.find((a) => a.level === l)?.thoughtChars ?? 0) })),
     }),
+    ...(r.ablation.length > 0 ? [barChart({
+      title: `Table 2: level-${r.hardestLevel} greedy accuracy, with 95% intervals`, yLabel: '%', yMax: 100,
+      bars: r.ablation.map((a) => {
+        const v = a.byLevel[r.hardestLevel] ?? 0;
+        return { label: a.setting, value: v, halfWidth: accuracyHalfWidth(v, a.n[r.hardestLevel] ?? 0) };
+      }),
+    })] : []),
   ];
+}
+
+/** "Is exploration more than more training?": small + explore against the equal-compute control, when both ran. */
+export function controlReading(r: Report): string | null {
+  const h = r.hardestLevel;
+  const explore = r.ablation.find((a) => a.setting.startsWith('small + explore'));
+  const control = r.ablation.find((a) => a.setting.endsWith('equal compute'));
+  if (!explore || !control) return null;
+  const [e, c] = [explore.byLevel[h] ?? 0, control.byLevel[h] ?? 0];
+  const diff = differenceHalfWidth(e, c, explore.n[h] ?? 0, control.n[h] ?? 0);
+  const gap = e - c;
+  return `Against the equal-compute control (the same steps on the teacher's traces, no pool), exploring scored ${e.toFixed(1)}% ` +
+    `vs ${c.toFixed(1)}% at level ${h} (${gap >= 0 ? '+' : ''}${gap.toFixed(1)} points, noise ±${diff.toFixed(1)}): ` +
+    (Math.abs(gap) > diff
+      ? (gap > 0 ? 'exploration did more than the extra training.' : 'the extra training alone did better than exploring.')
+      : 'within the noise, so this run cannot tell exploration from more training.');
 }
 
 export function reportHtml(r: Report): string {
   const hard = (m: Report['rounds'][number] | undefined) => m?.accuracy.find((a) => a.level === r.hardestLevel);
   const [first, last] = [hard(r.rounds[0]), hard(r.rounds.at(-1))];
-  const reading = first && last ? gainReading(`level ${r.hardestLevel}`, first.greedy, last.greedy, last.problems) : null;
+  const gain = first && last ? gainReading(`level ${r.hardestLevel}`, first.greedy, last.greedy, last.problems) : null;
+  const reading = [gain, controlReading(r)].filter((x) => x !== null).join(' ') || null;
   return reportPage({ title: `${r.name} report`, markdown: reportMarkdown(r), charts: reportCharts(r), reading });
 }
 

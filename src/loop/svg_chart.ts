@@ -60,6 +60,63 @@ export function niceTicks(max: number, about = 5, integer = false): number[] {
   return Array.from({ length: Math.max(count, 1) + 1 }, (_, i) => Number((i * step).toPrecision(12)));
 }
 
+export interface BarSpec {
+  title: string;
+  yLabel: string;
+  bars: { label: string; value: number; /** Half-width of the whisker drawn around the value. */ halfWidth?: number }[];
+  /** Fixed top of the y axis (e.g. 100 for percentages). */
+  yMax?: number;
+}
+
+/** Bars with optional ± whiskers (a 95% interval, say), labels wrapped under each bar. */
+export function barChart(c: BarSpec): string {
+  const W = 640;
+  const H = 300;
+  const m = { l: 56, r: 16, t: 30, b: 64 };
+  const ticks = niceTicks(c.yMax ?? Math.max(1, ...c.bars.map((b) => b.value + (b.halfWidth ?? 0))), 5);
+  const yTop = ticks.at(-1)!;
+  const py = (y: number) => H - m.b - (Math.min(Math.max(y, 0), yTop) / yTop) * (H - m.t - m.b);
+  const slot = (W - m.l - m.r) / Math.max(c.bars.length, 1);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">${escapeXml(c.title)}</text>`,
+    `<text x="14" y="${(H - m.b + m.t) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(H - m.b + m.t) / 2})">${escapeXml(c.yLabel)}</text>`,
+  ];
+  for (const y of ticks) {
+    out.push(`<line x1="${m.l}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="#eee"/>`,
+      `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${y}</text>`);
+  }
+  out.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`);
+  c.bars.forEach((b, i) => {
+    const cx = m.l + slot * (i + 0.5);
+    const w = Math.min(70, slot * 0.6);
+    out.push(`<rect x="${cx - w / 2}" y="${py(b.value)}" width="${w}" height="${H - m.b - py(b.value)}" fill="${COLORS[i % COLORS.length]}" opacity="0.85"/>`);
+    if (b.halfWidth) {
+      const [lo, hi] = [py(b.value - b.halfWidth), py(b.value + b.halfWidth)];
+      out.push(`<line x1="${cx}" y1="${lo}" x2="${cx}" y2="${hi}" stroke="#222" stroke-width="1.5"/>`,
+        `<line x1="${cx - 8}" y1="${lo}" x2="${cx + 8}" y2="${lo}" stroke="#222" stroke-width="1.5"/>`,
+        `<line x1="${cx - 8}" y1="${hi}" x2="${cx + 8}" y2="${hi}" stroke="#222" stroke-width="1.5"/>`);
+    }
+    out.push(`<text x="${cx + w / 2 + 3}" y="${py(b.value) + 14}" font-size="11">${b.value.toFixed(1)}</text>`);
+    wrap(b.label, Math.max(8, Math.floor(slot / 7))).forEach((line, j) =>
+      out.push(`<text x="${cx}" y="${H - m.b + 16 + j * 14}" text-anchor="middle" font-size="11">${escapeXml(line)}</text>`));
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** Words of `text` in lines of at most `width` characters (a longer word gets a line of its own). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(/\s+/)) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + word.length <= width) lines[last] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
 function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
