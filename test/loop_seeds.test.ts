@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerRun } from '../src/cli/run.ts';
 import type { Report } from '../src/loop/report.ts';
-import { seedStat, type SeedsReport } from '../src/loop/seeds.ts';
+import { aggregateSeeds, seedStat, seedsMarkdown, type SeedsReport } from '../src/loop/seeds.ts';
 import { runCli } from './cli_helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'still-seeds-'));
@@ -31,6 +31,27 @@ describe('still run --seeds', () => {
     expect(s.halfWidth).toBeCloseTo((4.303 * 1) / Math.sqrt(3), 10); // t(0.975, 2) · sd / √n, sd = 1
     expect(seedStat([5]).halfWidth).toBe(0);
     expect(seedStat([2, 2, 2, 2]).halfWidth).toBe(0);
+  });
+
+  it('compares the arms at the hard level seed by seed, and says which differences are outside the noise', () => {
+    const arm = (setting: string, l3: number) => ({ setting, distilled: 1, explored: 0, steps: 1, byLevel: { 2: 90, 3: l3 }, n: { 2: 40, 3: 200 }, mean: 0 });
+    const seed = (small: number, control: number, explore: number) => ({
+      name: 'x', task: 'addition', hardestLevel: 3, hard_gain_points: explore - small,
+      rounds: [{ round: 0, accuracy: [{ level: 2, greedy: 90, problems: 40 }, { level: 3, greedy: small, problems: 200 }] }],
+      ablation: [arm('distill only (small)', small), arm('distill only (small), equal compute', control), arm('small + explore (3 rounds)', explore)],
+    }) as unknown as Report;
+    // Exploring beats the small arm by 20–30 points on every seed, and the control by −2…+3.
+    const r = aggregateSeeds([seed(10, 30, 35), seed(12, 40, 38), seed(8, 28, 31), seed(11, 35, 36), seed(9, 30, 29)], [1, 2, 3, 4, 5]);
+    const [vsSmall, vsControl] = r.comparisons;
+    expect(vsSmall!.a).toBe('small + explore (3 rounds)');
+    expect(vsSmall!.b).toBe('distill only (small)');
+    expect(vsSmall!.difference.values).toEqual([25, 26, 23, 25, 20]);
+    expect(vsControl!.b).toBe('distill only (small), equal compute');
+    expect(vsControl!.difference.values).toEqual([5, -2, 3, 1, -1]);
+    const md = seedsMarkdown(r);
+    expect(md).toContain('| small + explore (3 rounds) − distill only (small) | 23.8 ± 3.0 | 25.0, 26.0, 23.0, 25.0, 20.0 | outside the noise (the interval excludes 0) |');
+    expect(md).toMatch(/equal compute \| 1\.2 ± 3\.\d \| 5\.0, -2\.0, 3\.0, 1\.0, -1\.0 \| within the noise \(the interval includes 0\) \|/);
+    expect(r.comparisons).toHaveLength(2); // no large arm here
   });
 
   it('runs every arm per seed in seed-N/ and reports each number over the seeds', async () => {

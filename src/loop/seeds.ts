@@ -8,6 +8,7 @@ import type { ExperimentConfig } from './config.ts';
 import { runExperiment, type RunOptions } from './experiment.ts';
 import type { Report } from './report.ts';
 import { reportPage } from './report_page.ts';
+import { barChart } from './svg_chart.ts';
 
 /** A mean over seeds and the half-width of its 95% interval (Student's t; 0 for one seed). */
 export interface SeedStat {
@@ -28,7 +29,16 @@ export interface SeedsReport {
   table2: { setting: string; byLevel: Record<number, SeedStat>; mean: SeedStat }[];
   /** Held-out problems per level in each seed's eval. */
   problemsPerLevel: Record<number, number>;
+  /** Table 2's arms compared two by two at the hardest level, paired by seed: which differences are outside the noise. */
+  comparisons: { a: string; b: string; difference: SeedStat }[];
 }
+
+/** The Table 2 pairs worth a sentence: exploring against each distill-only arm (the arms are matched by name). */
+const COMPARED: [RegExp, RegExp][] = [
+  [/^small \+ explore/, /^distill only \(small\)$/],
+  [/^small \+ explore/, /equal compute$/],
+  [/^small \+ explore/, /^distill only \(large\)$/],
+];
 
 // Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96).
 const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101,
@@ -52,7 +62,7 @@ export async function runSeeds(cfg: ExperimentConfig, seeds: readonly number[], 
   const report = aggregateSeeds(reports, seeds);
   writeJsonAtomic(join(opts.outDir, 'seeds.json'), report);
   writeFileAtomic(join(opts.outDir, 'seeds.md'), seedsMarkdown(report));
-  writeFileAtomic(join(opts.outDir, 'seeds.html'), reportPage({ title: `${report.name}: ${seeds.length} seeds`, markdown: seedsMarkdown(report), charts: [] }));
+  writeFileAtomic(join(opts.outDir, 'seeds.html'), reportPage({ title: `${report.name}: ${seeds.length} seeds`, markdown: seedsMarkdown(report), charts: seedsCharts(report) }));
   return report;
 }
 
@@ -69,7 +79,28 @@ export function aggregateSeeds(reports: readonly Report[], seeds: readonly numbe
       setting: row.setting, byLevel: byLevel((r, l) => r.ablation[i]!.byLevel[l]!), mean: seedStat(reports.map((r) => r.ablation[i]!.mean)),
     })),
     problemsPerLevel: Object.fromEntries(first.rounds[0]!.accuracy.map((a) => [a.level, a.problems])),
+    comparisons: compareArms(reports),
   };
+}
+
+/** Differences at the hardest level between the COMPARED arms, seed by seed (each seed's arms share its problems). */
+function compareArms(reports: readonly Report[]): SeedsReport['comparisons'] {
+  const first = reports[0]!;
+  const h = first.hardestLevel;
+  const out: SeedsReport['comparisons'] = [];
+  for (const [ra, rb] of COMPARED) {
+    const [ia, ib] = [first.ablation.findIndex((x) => ra.test(x.setting)), first.ablation.findIndex((x) => rb.test(x.setting))];
+    if (ia < 0 || ib < 0) continue;
+    const difference = seedStat(reports.map((r) => r.ablation[ia]!.byLevel[h]! - r.ablation[ib]!.byLevel[h]!));
+    out.push({ a: first.ablation[ia]!.setting, b: first.ablation[ib]!.setting, difference });
+  }
+  return out;
+}
+
+/** Whether a seed statistic's interval leaves out 0, in words. */
+function verdict(s: SeedStat): string {
+  if (s.values.length < 2) return 'one seed: no interval';
+  return Math.abs(s.mean) > s.halfWidth ? 'outside the noise (the interval excludes 0)' : 'within the noise (the interval includes 0)';
 }
 
 const fmt = (s: SeedStat) => (s.values.length > 1 ? `${s.mean.toFixed(1)} ± ${s.halfWidth.toFixed(1)}` : s.mean.toFixed(1));
@@ -92,5 +123,21 @@ export function seedsMarkdown(r: SeedsReport): string {
       `| setting | ${head.join(' | ')} | mean |`, `|---|${levels.map(() => '---:').join('|')}|---:|`,
       ...r.table2.map((row) => `| ${row.setting} | ${levels.map((l) => fmt(row.byLevel[l]!)).join(' | ')} | ${fmt(row.mean)} |`), '',
     ] : []),
+    ...((r.comparisons ?? []).length > 0 ? [
+      `## Differences at level ${r.hardestLevel}, paired by seed`, '',
+      'Each seed\'s arms are scored on the same held-out problems, so the difference is taken seed by seed.', '',
+      '| comparison | difference (points) | per seed | reading |', '|---|---:|---|---|',
+      ...r.comparisons.map((c) => `| ${c.a} − ${c.b} | ${fmt(c.difference)} | ${c.difference.values.map((v) => v.toFixed(1)).join(', ')} | ${verdict(c.difference)} |`), '',
+    ] : []),
   ].join('\n');
+}
+
+/** Table 2 at the hardest level as bars with their 95% intervals over seeds. */
+export function seedsCharts(r: SeedsReport): string[] {
+  if (r.table2.length === 0) return [];
+  const h = r.hardestLevel;
+  return [barChart({
+    title: `Table 2: level-${h} greedy accuracy, mean over ${r.seeds.length} seeds with 95% intervals`, yLabel: '%', yMax: 100,
+    bars: r.table2.map((row) => ({ label: row.setting, value: row.byLevel[h]!.mean, halfWidth: row.byLevel[h]!.halfWidth })),
+  })];
 }
