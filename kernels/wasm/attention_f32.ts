@@ -8,6 +8,7 @@
 // whole layer in WASM is what pays: in JS the softmax's Math.exp alone was 16% of a toy training step.
 import { Q, field, taskRecord } from './queue';
 import { gemm } from './gemm_f32';
+import { dot, exp1, exp4 } from './simd';
 
 /** Parameter block fields (i32 indices; the block's byte offset is the queue's Q.A). SUM receives each row's
  *  softmax denominator in the forward (the JS side makes lse = max + log(sum), kept out of WASM so the module
@@ -17,28 +18,6 @@ export enum P { Q = 0, K = 1, V = 2, O = 3, LSE = 4, SUM = 5, GO = 6, GQ = 7, GK
 
 @inline function ptr(p: usize, i: i32): usize {
   return <usize>field(p, i);
-}
-
-/** e^x for four lanes (Cephes expf: n = round(x·log2 e), a degree-6 polynomial on the remainder, 2^n by the
- *  exponent bits); about 1 ulp for x in [-87.3, 88], and inputs below that flush to ~1e-38. */
-@inline export function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let y = f32x4.splat(1.9875691500e-4);
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(r, r)), r), f32x4.splat(1));
-  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(y, pow2);
-}
-
-@inline function exp1(x: f32): f32 {
-  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
 }
 
 /** Zeroes row entries [0, a) and (z, width): keys this query may not see. */
@@ -95,16 +74,6 @@ function probabilitiesRow(row: usize, a: i32, z: i32, scale: f32, lse: f32): voi
     const at = row + (<usize>j << 2);
     store<f32>(at, exp1(load<f32>(at) * scale - lse));
   }
-}
-
-/** Σ_j x[j]·y[j] over n floats. */
-function dot(x: usize, y: usize, n: i32): f32 {
-  let s4 = f32x4.splat(0);
-  let j = 0;
-  for (; j + 4 <= n; j += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(x + (<usize>j << 2)), v128.load(y + (<usize>j << 2))));
-  let s = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
-  for (; j < n; j++) s += load<f32>(x + (<usize>j << 2)) * load<f32>(y + (<usize>j << 2));
-  return s;
 }
 
 // The task this thread is running. WASM globals belong to the instance, so each thread has its own; a heap

@@ -11,6 +11,7 @@
 // runs at ~40 GFLOP/s per core with separate mul+add; 5×8, 6×8, 4×12 and 4×16 spill registers in V8 and
 // run at 24–30, and relaxed-SIMD FMA was slower in V8 11.3 (Node 20), so it is not used.
 import { Q, field, taskRecord } from './queue';
+import { hsum } from './simd';
 
 const MR: i32 = 4;
 const NR: i32 = 8;
@@ -206,9 +207,6 @@ function kernel4x8(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, beta: i3
   v128.store(c3, c30, 0); v128.store(c3, c31, 16);
 }
 
-@inline function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
 
 /** c[j] (+)= Σ_p a[p]·b[j*ldb + p] for j < n: one row times Bᵀ, four dot products at a time. */
 function rowTimesBt(a: usize, b: usize, ldb: i32, c: usize, n: i32, k: i32, accumulate: i32): void {

@@ -4,24 +4,11 @@
 // src/backends/cpu/kv.ts: o[b, t] = softmax(q[b, t] · Kᵀ · scale) · V over positions 0 ..= kvLen − T + t, each
 // query head reading its group's KV head. In JS this was over half of a toy decode step.
 import { Q, field, taskRecord } from './queue';
-import { exp4 } from './attention_f32';
+import { dot, exp1, exp4, hsum } from './simd';
 
 /** Parameter block fields (i32 indices; the block's byte offset is the queue's Q.A). Task records are
  *  [row, keys (byte offset of its [kvLen, Hkv, D] keys), values (same for values), kvLen]. */
 export enum S { Q = 0, O = 1, T = 2, HQ = 3, HKV = 4, D = 5, SCALE = 6, SCRATCH = 7, MAXLEN = 8 }
-
-@inline function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
-
-@inline function dot(x: usize, y: usize, n: i32): f32 {
-  let s4 = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(x + (<usize>i << 2)), v128.load(y + (<usize>i << 2))));
-  let s = hsum(s4);
-  for (; i < n; i++) s += load<f32>(x + (<usize>i << 2)) * load<f32>(y + (<usize>i << 2));
-  return s;
-}
 
 /** The four dot products q·k0 … q·k3 (n a multiple of 4) as one vector: each q load serves four keys, and one
  *  transpose-add replaces four horizontal sums. */
@@ -111,7 +98,7 @@ export function slotAttentionTask(q: usize, t: i32, work: usize): void {
       let sum = hsum(s4);
       for (; s <= last; s++) {
         const at = scores + (<usize>s << 2);
-        const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(at) - top)), 0);
+        const e = exp1(load<f32>(at) - top);
         store<f32>(at, e);
         sum += e;
       }

@@ -1,8 +1,8 @@
 // AssemblyScript f32 SwiGLU, forward and backward, over a range of elements per task (kernels/wasm/cpu_kernels.ts).
 // out = silu(g)·u; the backward's d silu(g)/dg = σ(g)(1 + g(1 − σ(g))). Same math as src/backends/cpu/model_ops.ts,
-// with the SIMD exp of attention_f32.ts: in JS, Math.exp made SwiGLU the largest non-GEMM cost of a toy step.
+// with the SIMD exp of simd.ts: in JS, Math.exp made SwiGLU the largest non-GEMM cost of a toy step.
 import { Q, field, taskRecord } from './queue';
-import { exp4 } from './attention_f32';
+import { exp4 } from './simd';
 
 /** Parameter block fields (i32 indices; the block's byte offset is the queue's Q.A). */
 export enum E { GATE = 0, UP = 1, OUT = 2, GY = 3, GGATE = 4, GUP = 5 }
