@@ -4,12 +4,13 @@
 // levels, few at the hard one), then each round explores hard problems, keeps the rollouts whose answers
 // check out, and trains on them; greedy accuracy on held-out problems is printed after every round.
 //
-//   npx tsx examples/still_loop.ts [CONFIG.json]   # demo.json: 3 min 39 s on a 2-core CPU, and the same
+//   npx tsx examples/still_loop.ts [CONFIG.json]   # demo.json: a few minutes on a 2-core CPU, and the same
 //                                                  # accuracies and pool sizes as rounds 0–2 of `npm run demo`
 //   npx tsx examples/still_loop.ts --quick         # seconds, tiny sizes: checks the script runs, learns nothing
 import { openBackend } from '../src/backends/select.ts';
 import type { Example } from '../src/data/example.ts';
 import { loadConfig } from '../src/loop/config.ts';
+import { drawEvalProblems } from '../src/loop/experiment.ts';
 import { Pool } from '../src/loop/pool.ts';
 import { ProblemSets } from '../src/loop/problems.ts';
 import { stageLog } from '../src/loop/progress.ts';
@@ -39,7 +40,9 @@ const teach = (problems: Problem[], tag: string): Example[] => problems.map((p) 
 // Disjoint problem sets, drawn in `still run`'s order (so the numbers match its rounds): no problem the
 // teacher solved is explored, and none is ever evaluated on.
 const sets = new ProblemSets(task, seed);
-const heldOut = sets.draw('eval', levels.eval, size(cfg.eval.problemsPerLevel));
+const heldOut = drawEvalProblems(sets, { // eval.problemsPerLevel a level, eval.hardProblems at the hardest
+  ...cfg, eval: { ...cfg.eval, problemsPerLevel: size(cfg.eval.problemsPerLevel), hardProblems: size(cfg.eval.hardProblems ?? cfg.eval.problemsPerLevel) },
+});
 const bulk = teach(sets.drawTotal('distill', levels.distill, size(cfg.imitate.examples)), 'distill');
 const scarce = teach(sets.drawTotal('distill-scarce', levels.scarce, size(cfg.imitate.scarceExamples)), 'distill-scarce');
 const toExplore = Array.from({ length: ROUNDS }, (_, r) => sets.draw(`explore-${r + 1}`, levels.explore, size(cfg.explore.problemsPerLevel)));
