@@ -2,10 +2,10 @@
 // problem at the config's explore levels (drawn apart from its eval problems), paired per problem as the
 // loop pairs them (loop/dpo_stage.ts: perplexity, correct vs incorrect), written as token rows.
 //
-//   npx tsx bench/toy_dpo_pairs.ts CONFIG.json MODEL_DIR PROBLEMS_PER_LEVEL PAIRS_PER_PROBLEM OUT.jsonl [STREAM] [RULE]
+//   npx tsx bench/toy_dpo_pairs.ts CONFIG.json MODEL_DIR PROBLEMS_PER_LEVEL PAIRS_PER_PROBLEM OUT.jsonl [STREAM] [RULE] [TEMPERATURE]
 //
 // STREAM (default dpo-pairs) names the problem stream: another name draws other problems. RULE: perplexity
-// (default), random or shortest.
+// (default), random or shortest. TEMPERATURE (default the config's explore temperature) samples the rollouts.
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/loop/config.ts';
 import { toyPairRows } from '../src/loop/dpo_stage.ts';
@@ -16,7 +16,7 @@ import { contextFor } from '../src/loop/toy.ts';
 import { loadModel } from '../src/nn/load.ts';
 import { getTask } from '../src/tasks/index.ts';
 
-const [configFile, modelDir, perLevel, perProblem, out, stream = 'dpo-pairs', rule = 'perplexity'] = process.argv.slice(2);
+const [configFile, modelDir, perLevel, perProblem, out, stream = 'dpo-pairs', rule = 'perplexity', temperature] = process.argv.slice(2);
 if (!out) throw new Error('usage: npx tsx bench/toy_dpo_pairs.ts CONFIG.json MODEL_DIR PROBLEMS_PER_LEVEL PAIRS_PER_PROBLEM OUT.jsonl');
 const cfg = loadConfig(configFile);
 const task = getTask(cfg.task);
@@ -25,7 +25,9 @@ const sets = new ProblemSets(task, cfg.seed);
 sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel); // drawn first, so the pair problems stay apart from them
 const problems = sets.draw(stream, cfg.levels.explore, Number(perLevel));
 const started = performance.now();
-const { rollouts } = sampleRollouts(loadModel(modelDir, { quiet: true }), task, problems, cfg.explore, { seed: cfg.seed + 7000 + stream.length, maxBatch: cfg.maxBatch, maxLen });
+const sampling = temperature === undefined ? cfg.explore : { ...cfg.explore, temperature: Number(temperature) };
+if (!(sampling.temperature >= 0)) throw new Error(`TEMPERATURE must be a number ≥ 0, got '${temperature}'`);
+const { rollouts } = sampleRollouts(loadModel(modelDir, { quiet: true }), task, problems, sampling, { seed: cfg.seed + 7000 + stream.length, maxBatch: cfg.maxBatch, maxLen });
 const { rows, mixed } = toyPairRows(rollouts, { pairs: pairRule(rule), pairsPerProblem: Number(perProblem) }, cfg.seed);
 writeFileSync(out, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
 process.stdout.write(`${JSON.stringify({ problems: problems.length, rollouts: rollouts.length, correct: rollouts.filter((r) => r.correct).length, mixed, pairs: rows.length, seconds: (performance.now() - started) / 1000 })}\n`);
