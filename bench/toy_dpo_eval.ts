@@ -5,6 +5,7 @@
 //
 // Prints one JSON line per model: greedy accuracy (%) by level. Measured numbers are in bench/NOTES.md.
 import { loadConfig } from '../src/loop/config.ts';
+import { drawEvalProblems } from '../src/loop/experiment.ts';
 import { ProblemSets } from '../src/loop/problems.ts';
 import { stageLog } from '../src/loop/progress.ts';
 import { evaluate } from '../src/loop/stages.ts';
@@ -17,7 +18,7 @@ if (!configFile || models.length === 0) throw new Error('usage: npx tsx bench/to
 const cfg = loadConfig(configFile);
 const task = getTask(cfg.task);
 const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
-const problems = new ProblemSets(task, cfg.seed).draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel);
+const problems = drawEvalProblems(new ProblemSets(task, cfg.seed), cfg);
 for (const dir of models) {
   const e = evaluate(loadModel(dir, { quiet: true }), task, problems, { ...cfg.eval, k: 1 }, { seed: cfg.seed, maxBatch: cfg.maxBatch, maxLen, log: stageLog(true) });
   process.stdout.write(`${JSON.stringify({ model: dir, greedy: Object.fromEntries(e.levels.map((l) => [l.level, l.greedy])) })}\n`);

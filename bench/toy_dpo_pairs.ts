@@ -8,6 +8,7 @@
 // (default), random or shortest. TEMPERATURE (default the config's explore temperature) samples the rollouts.
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/loop/config.ts';
+import { drawEvalProblems } from '../src/loop/experiment.ts';
 import { toyPairRows } from '../src/loop/dpo_stage.ts';
 import { pairRule } from '../src/loop/pairs.ts';
 import { ProblemSets } from '../src/loop/problems.ts';
@@ -22,7 +23,7 @@ const cfg = loadConfig(configFile);
 const task = getTask(cfg.task);
 const maxLen = contextFor(task, [...cfg.levels.eval, ...cfg.levels.explore, ...cfg.levels.distill], cfg.seed, cfg.imitate.stepStyle);
 const sets = new ProblemSets(task, cfg.seed);
-sets.draw('eval', cfg.levels.eval, cfg.eval.problemsPerLevel); // drawn first, so the pair problems stay apart from them
+drawEvalProblems(sets, cfg); // drawn first, so the pair problems stay apart from them
 const problems = sets.draw(stream, cfg.levels.explore, Number(perLevel));
 const started = performance.now();
 const sampling = temperature === undefined ? cfg.explore : { ...cfg.explore, temperature: Number(temperature) };
