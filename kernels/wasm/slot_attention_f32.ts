@@ -8,7 +8,7 @@ import { dot, exp1, exp4, hsum } from './simd';
 
 /** Parameter block fields (i32 indices; the block's byte offset is the queue's Q.A). Task records are
  *  [row, keys (byte offset of its [kvLen, Hkv, D] keys), values (same for values), kvLen]. */
-export enum S { Q = 0, O = 1, T = 2, HQ = 3, HKV = 4, D = 5, SCALE = 6, SCRATCH = 7, MAXLEN = 8 }
+export enum S { Q = 0, O = 1, T = 2, HQ = 3, HKV = 4, D = 5, SCALE = 6, MAXLEN = 7 }
 
 /** The four dot products q·k0 … q·k3 (n a multiple of 4) as one vector: each q load serves four keys, and one
  *  transpose-add replaces four horizontal sums. */
@@ -58,7 +58,7 @@ export function slotAttentionTask(q: usize, t: i32, work: usize): void {
   const b = field(rec, 0), keys = <usize>field(rec, 1), values = <usize>field(rec, 2), len = field(rec, 3);
   const T = field(p, S.T), hq = field(p, S.HQ), hkv = field(p, S.HKV), d = field(p, S.D);
   const scale = load<f32>(p + (<usize>S.SCALE << 2));
-  const scores = work + <usize>field(p, S.SCRATCH); // [len] for one query head
+  const scores = work; // [maxLen] for one query head
   const acc = scores + (<usize>field(p, S.MAXLEN) << 2); // [d]
   const group = hq / hkv;
   const rowBytes = <usize>(hkv * d) << 2; // one cache position, every KV head

@@ -7,7 +7,7 @@ import type { AttentionDims } from './attention.ts';
 import { keyRanges } from './attention.ts';
 import { GEMM_BLOCKING, GEMM_WORK_BYTES, align, pickThreads } from './gemm_wasm.ts';
 import { MAX_TASKS, QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
-import { scratchBase } from './resident.ts';
+import { operandsBase, scratchBase } from './resident.ts';
 
 /** Query rows per block, as in attention_blocked.ts. */
 const BLOCK = 64;
@@ -29,7 +29,7 @@ function layout(p: AttentionDims, sizes: Buffers, backward: boolean) {
   if (tasks > MAX_TASKS) return null;
   const threads = Math.min(tasks, pickThreads(pool, 4 * p.b * p.hq * p.t * p.s * p.d * (backward ? 2 : 1)));
   const workBytes = GEMM_WORK_BYTES + align(4 * (2 * BLOCK * p.s + p.t), 64);
-  let at = scratchBase() + Math.max(threads, pool.workers.length + 1) * workBytes;
+  let at = operandsBase(pool, threads, workBytes);
   const params = at;
   at += PARAM_BYTES;
   const ptrs: Buffers = {};

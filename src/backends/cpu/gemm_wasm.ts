@@ -1,10 +1,10 @@
 // The fast f32 GEMM: copies operands into the shared WASM memory, cuts the work into a task queue, runs the SIMD kernel.
 import type { GemmParams } from './gemm_params.ts';
 import {
-  MAX_TASKS, QUEUE_HEADER_BYTES, QUEUE_PTR, QueueField, QueueKind, TASK_BYTES, defaultThreads, ensureMemory,
-  ensureWorkers, getPool, readyWorkers, runQueue, waitForWorkers, type Pool,
+  MAX_TASKS, QUEUE_PTR, QueueField, QueueKind, defaultThreads, ensureMemory, ensureWorkers, getPool, postQueue,
+  readyWorkers, runQueue, waitForWorkers, type Pool,
 } from './gemm_pool.ts';
-import { scratchBase } from './resident.ts';
+import { operandsBase, scratchBase } from './resident.ts';
 
 // Micro-tile and cache blocking; MR/NR must match kernels/wasm/gemm_f32.ts. KC·NR floats of B (8 KiB) stay
 // in L1 while the micro-kernel sweeps an MC×KC block of A (128 KiB, L2); measured in bench/NOTES.md.
@@ -144,7 +144,7 @@ export function gemmWasmF32(p: GemmParams): boolean {
 
   const pool = getPool();
   const threads = pickThreads(pool, 2 * batch * m * n * k);
-  const aPtr = scratchBase() + Math.max(threads, pool.workers.length + 1) * GEMM_WORK_BYTES;
+  const aPtr = operandsBase(pool, threads, GEMM_WORK_BYTES);
   const bPtr = align(aPtr + 4 * aItem * (onceA ? 1 : chunk), 16);
   const cPtr = align(bPtr + 4 * bItem * (onceB ? 1 : chunk), 16);
   if (!ensureMemory(pool, cPtr + 4 * cItem * (onceC ? 1 : chunk))) return false;
@@ -170,12 +170,9 @@ export function gemmWasmF32(p: GemmParams): boolean {
       if (!onceC && accumulate) f32.set(out.subarray(oo, oo + cItem), cPtr / 4 + i * cItem);
     }
     const tasks = planTasks(count, m, n, threads, !onceC);
+    postQueue(pool, QueueKind.gemm, aPtr, tasks.map((t) => [t.item, t.count, t.i0, t.rows, t.j0, t.cols]));
     const i32 = pool.i32;
     const q = QUEUE_PTR / 4;
-    i32[q + QueueField.next] = 0;
-    i32[q + QueueField.kind] = QueueKind.gemm;
-    i32[q + QueueField.tasks] = tasks.length;
-    i32[q + QueueField.a] = aPtr;
     i32[q + QueueField.b] = bPtr;
     i32[q + QueueField.c] = cPtr;
     i32[q + QueueField.k] = k;
@@ -191,16 +188,6 @@ export function gemmWasmF32(p: GemmParams): boolean {
     i32[q + QueueField.kc] = KC;
     i32[q + QueueField.mc] = MC;
     i32[q + QueueField.nc] = NC;
-    for (let t = 0; t < tasks.length; t++) {
-      const r = (QUEUE_PTR + QUEUE_HEADER_BYTES + t * TASK_BYTES) / 4;
-      const task = tasks[t];
-      i32[r] = task.item;
-      i32[r + 1] = task.count;
-      i32[r + 2] = task.i0;
-      i32[r + 3] = task.rows;
-      i32[r + 4] = task.j0;
-      i32[r + 5] = task.cols;
-    }
     const workers = Math.min(threads, tasks.length) - 1;
     lastThreadsDispatched = Math.max(lastThreadsDispatched, 1 + workers);
     lastThreadsUsed = Math.max(lastThreadsUsed, runQueue(pool, workers, scratchBase(), GEMM_WORK_BYTES));

@@ -5,7 +5,7 @@
 // Layout of the memory from page 1: the resident arena [FIRST_FREE_BYTE, scratchBase()), then each kernel
 // call's scratch and operands from scratchBase() up. A call's scratch is transient, so the arena can grow
 // into it between calls. Freed blocks are kept by size and reused (caches of one shape come and go together).
-import { FIRST_FREE_BYTE, ensureMemory, getPool } from './gemm_pool.ts';
+import { FIRST_FREE_BYTE, ensureMemory, getPool, type Pool } from './gemm_pool.ts';
 
 /** The arena takes at most a quarter of the memory's reservation (and 1 GiB): the rest is kernels' scratch. */
 const ARENA_SHARE = 4;
@@ -27,6 +27,12 @@ function keep(at: number, bytes: number): void {
 /** Where each kernel call's scratch starts: above every resident block. */
 export function scratchBase(): number {
   return arenaEnd;
+}
+
+/** Where a kernel call's operands and parameter block start: after the scratch of each thread that may run
+ *  (workBytes each, for every started worker too, whose slot points at its own scratch). */
+export function operandsBase(pool: Pool, threads: number, workBytes: number): number {
+  return scratchBase() + Math.max(threads, pool.workers.length + 1) * workBytes;
 }
 
 /** A zeroed f32 array of n elements in the shared memory, or null when the arena is full. */

@@ -6,10 +6,10 @@ import type { FloatArray } from '../../tensor/dtype.ts';
 import type { SlotAttentionDims } from './kv.ts';
 import { align, pickThreads } from './gemm_wasm.ts';
 import { MAX_TASKS, QueueKind, ensureMemory, getPool, postQueue, runQueue } from './gemm_pool.ts';
-import { residentOffset, scratchBase } from './resident.ts';
+import { operandsBase, residentOffset, scratchBase } from './resident.ts';
 
 /** Parameter block fields, same numbers as kernels/wasm/slot_attention_f32.ts S. */
-const S = { q: 0, o: 1, t: 2, hq: 3, hkv: 4, d: 5, scale: 6, scratch: 7, maxLen: 8 } as const;
+const S = { q: 0, o: 1, t: 2, hq: 3, hkv: 4, d: 5, scale: 6, maxLen: 7 } as const;
 const PARAM_BYTES = 64;
 
 export function slotAttentionWasmF32(
@@ -27,7 +27,7 @@ export function slotAttentionWasmF32(
   const pool = getPool();
   const threads = Math.min(p.b, pickThreads(pool, 4 * p.t * p.hq * p.d * positions));
   const workBytes = align(4 * (p.maxLen + p.d), 64);
-  const params = scratchBase() + Math.max(threads, pool.workers.length + 1) * workBytes;
+  const params = operandsBase(pool, threads, workBytes);
   const qPtr = params + PARAM_BYTES;
   const oPtr = align(qPtr + 4 * q.length, 16);
   let at = align(oPtr + 4 * o.length, 16);
@@ -57,7 +57,6 @@ export function slotAttentionWasmF32(
   i32[base + S.hkv] = p.hkv;
   i32[base + S.d] = p.d;
   f32[base + S.scale] = p.scale;
-  i32[base + S.scratch] = 0;
   i32[base + S.maxLen] = p.maxLen;
   postQueue(pool, QueueKind.slotAttention, params, tasks);
   runQueue(pool, threads - 1, scratchBase(), workBytes);
