@@ -23,6 +23,15 @@ export interface RoundMetrics {
   sftAccuracy?: LevelScore[];
 }
 
+/** Table 2's arm names in report.json; the explore arms append their rounds (and SFT / SFT+DPO) to ARMS.explore.
+ *  The report page and the seeds report find arms by these names. */
+export const ARMS = {
+  large: 'distill only (large)',
+  small: 'distill only (small)',
+  control: 'distill only (small), equal compute',
+  explore: 'small + explore',
+} as const;
+
 export interface AblationRow {
   setting: string;
   distilled: number;
@@ -78,17 +87,17 @@ export function buildReport(
     return { setting, distilled, explored, steps, byLevel, n: Object.fromEntries(m.accuracy.map((a) => [a.level, a.problems])), mean: meanOf(byLevel) };
   };
   const ablation: AblationRow[] = [];
-  if (large) ablation.push(row('distill only (large)', large, distilled.large, 0, large.train.steps));
-  if (first) ablation.push(row('distill only (small)', first, distilled.small, 0, first.train.steps));
-  if (first && control) ablation.push(row('distill only (small), equal compute', control, distilled.small, 0, first.train.steps + control.train.steps));
+  if (large) ablation.push(row(ARMS.large, large, distilled.large, 0, large.train.steps));
+  if (first) ablation.push(row(ARMS.small, first, distilled.small, 0, first.train.steps));
+  if (first && control) ablation.push(row(ARMS.control, control, distilled.small, 0, first.train.steps + control.train.steps));
   if (last && last !== first) {
     const steps = rounds.reduce((a, m) => a + m.train.steps + (m.dpo?.steps ?? 0), 0);
     if (last.sftAccuracy) {
       // SFT+DPO run: the last round's SFT model (before its DPO step) and the final model, side by side.
       const sft = { ...last, accuracy: last.sftAccuracy };
-      ablation.push(row(`small + explore, SFT (${rounds.length - 1} rounds)`, sft, distilled.small, last.poolSize, steps - (last.dpo?.steps ?? 0)));
-      ablation.push(row(`small + explore, SFT+DPO (${rounds.length - 1} rounds, ${last.dpo?.pairs ?? 0} pairs last)`, last, distilled.small, last.poolSize, steps));
-    } else ablation.push(row(`small + explore (${rounds.length - 1} rounds)`, last, distilled.small, last.poolSize, steps));
+      ablation.push(row(`${ARMS.explore}, SFT (${rounds.length - 1} rounds)`, sft, distilled.small, last.poolSize, steps - (last.dpo?.steps ?? 0)));
+      ablation.push(row(`${ARMS.explore}, SFT+DPO (${rounds.length - 1} rounds, ${last.dpo?.pairs ?? 0} pairs last)`, last, distilled.small, last.poolSize, steps));
+    } else ablation.push(row(`${ARMS.explore} (${rounds.length - 1} rounds)`, last, distilled.small, last.poolSize, steps));
   }
   return {
     name: cfg.name, task: cfg.task, config: cfg, rounds, hardestLevel: hardest,

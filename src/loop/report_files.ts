@@ -1,7 +1,7 @@
 // Writing the report as report.json, report.md and a self-contained report.html (inline SVG, no CDN).
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import type { Report } from './report.ts';
+import { ARMS, type Report } from './report.ts';
 import { accuracyHalfWidth, differenceHalfWidth, gainReading, reportPage } from './report_page.ts';
 import { barChart, lineChart } from './svg_chart.ts';
 
@@ -85,8 +85,8 @@ export function reportCharts(r: Report): string[] {
 /** "Is exploration more than more training?": small + explore against the equal-compute control, when both ran. */
 export function controlReading(r: Report): string | null {
   const h = r.hardestLevel;
-  const explore = r.ablation.find((a) => a.setting.startsWith('small + explore'));
-  const control = r.ablation.find((a) => a.setting.endsWith('equal compute'));
+  const explore = r.ablation.find((a) => a.setting.startsWith(ARMS.explore));
+  const control = r.ablation.find((a) => a.setting === ARMS.control);
   if (!explore || !control) return null;
   const [e, c] = [explore.byLevel[h] ?? 0, control.byLevel[h] ?? 0];
   const diff = differenceHalfWidth(e, c, explore.n[h] ?? 0, control.n[h] ?? 0);

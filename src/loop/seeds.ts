@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { ExperimentConfig } from './config.ts';
 import { runExperiment, type RunOptions } from './experiment.ts';
-import type { Report } from './report.ts';
+import { ARMS, type Report } from './report.ts';
 import { reportPage } from './report_page.ts';
 import { barChart } from './svg_chart.ts';
 
@@ -33,12 +33,9 @@ export interface SeedsReport {
   comparisons: { a: string; b: string; difference: SeedStat }[];
 }
 
-/** The Table 2 pairs worth a sentence: exploring against each distill-only arm (the arms are matched by name). */
-const COMPARED: [RegExp, RegExp][] = [
-  [/^small \+ explore/, /^distill only \(small\)$/],
-  [/^small \+ explore/, /equal compute$/],
-  [/^small \+ explore/, /^distill only \(large\)$/],
-];
+/** The Table 2 pairs worth a sentence: exploring (the first explore arm) against each distill-only arm. */
+const isExplore = (setting: string) => setting.startsWith(ARMS.explore);
+const COMPARED: [(setting: string) => boolean, string][] = [[isExplore, ARMS.small], [isExplore, ARMS.control], [isExplore, ARMS.large]];
 
 // Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96).
 const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101,
@@ -89,7 +86,7 @@ function compareArms(reports: readonly Report[]): SeedsReport['comparisons'] {
   const h = first.hardestLevel;
   const out: SeedsReport['comparisons'] = [];
   for (const [ra, rb] of COMPARED) {
-    const [ia, ib] = [first.ablation.findIndex((x) => ra.test(x.setting)), first.ablation.findIndex((x) => rb.test(x.setting))];
+    const [ia, ib] = [first.ablation.findIndex((x) => ra(x.setting)), first.ablation.findIndex((x) => x.setting === rb)];
     if (ia < 0 || ib < 0) continue;
     const difference = seedStat(reports.map((r) => r.ablation[ia]!.byLevel[h]! - r.ablation[ib]!.byLevel[h]!));
     out.push({ a: first.ablation[ia]!.setting, b: first.ablation[ib]!.setting, difference });
@@ -97,10 +94,15 @@ function compareArms(reports: readonly Report[]): SeedsReport['comparisons'] {
   return out;
 }
 
-/** Whether a seed statistic's interval leaves out 0, in words. */
+/** Whether a seed statistic's 95% interval leaves out 0. */
+function excludesZero(s: SeedStat): boolean {
+  return Math.abs(s.mean) > s.halfWidth;
+}
+
+/** The same, in words. */
 function verdict(s: SeedStat): string {
   if (s.values.length < 2) return 'one seed: no interval';
-  return Math.abs(s.mean) > s.halfWidth ? 'outside the noise (the interval excludes 0)' : 'within the noise (the interval includes 0)';
+  return excludesZero(s) ? 'outside the noise (the interval excludes 0)' : 'within the noise (the interval includes 0)';
 }
 
 const fmt = (s: SeedStat) => (s.values.length > 1 ? `${s.mean.toFixed(1)} ± ${s.halfWidth.toFixed(1)}` : s.mean.toFixed(1));
@@ -113,7 +115,7 @@ export function seedsMarkdown(r: SeedsReport): string {
     '',
     `Greedy accuracy (%) as the mean over seeds ± the half-width of its 95% interval (Student's t); n = held-out problems per level in each seed.`,
     `**hard_gain_points = ${fmt(r.hard_gain_points)}** at level ${r.hardestLevel}` +
-      `${r.seeds.length > 1 ? (Math.abs(r.hard_gain_points.mean) > r.hard_gain_points.halfWidth ? ' (its interval excludes 0)' : ' (its interval includes 0: not a demonstrated gain)') : ''}.`,
+      `${r.seeds.length > 1 ? (excludesZero(r.hard_gain_points) ? ' (its interval excludes 0)' : ' (its interval includes 0: not a demonstrated gain)') : ''}.`,
     '',
     `| round | ${head.join(' | ')} |`, `|---|${levels.map(() => '---:').join('|')}|`,
     ...r.rounds.map((m) => `| ${m.round} | ${levels.map((l) => fmt(m.byLevel[l]!)).join(' | ')} |`),
