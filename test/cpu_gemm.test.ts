@@ -250,9 +250,12 @@ suite('cpu gemm, two threads', 2);
 
 describe('cpu gemm in an esbuild bundle', () => {
   // The GPU machine runs esbuild bundles, so the inlined worker and the embedded WASM must survive bundling.
-  it('runs on two threads from a bundled script and matches the TS path', async () => {
+  // It also runs each build of the kernel module (kernel_module.ts): the relaxed-SIMD one by default where this
+  // Node validates it (V8 ≥ 11.3 behind its flag), and the plain one when STILL_CPU_FMA=0 asks for it.
+  it('runs on two threads from a bundled script and matches the TS path, with and without fused multiply-add', async () => {
     const entry = `
       import { gemm, gemmLastThreadsDispatched, setGemmParallelMinFlops, setGemmThreads, warmGemmThreads } from './src/backends/cpu/gemm.ts';
+      import { getPool } from './src/backends/cpu/gemm_pool.ts';
       import { gemmTs } from './src/backends/cpu/gemm_ts.ts';
       setGemmThreads(2);
       setGemmParallelMinFlops(0);
@@ -268,7 +271,7 @@ describe('cpu gemm in an esbuild bundle', () => {
       const dispatched = gemmLastThreadsDispatched();
       let worst = 0;
       for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
-      console.log(JSON.stringify({ threads, dispatched, worst }));
+      console.log(JSON.stringify({ threads, dispatched, worst, flavour: getPool().flavour }));
       process.exit(0);
     `;
     const bundled = await build({
@@ -279,11 +282,17 @@ describe('cpu gemm in an esbuild bundle', () => {
     try {
       const file = join(dir, 'entry.mjs');
       writeFileSync(file, bundled.outputFiles[0].contents);
-      const result = JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 }));
-      expect(result.threads).toBe(2);
-      expect(result.dispatched).toBe(2);
-      // |values| reach ~20 here (k = 300 products of sines and cosines); f32 sums differ from f64 ones by ~1e-5.
-      expect(result.worst).toBeLessThan(1e-3);
+      const [v8Major, v8Minor] = process.versions.v8.split('.').map(Number);
+      const fmaHere = v8Major > 11 || (v8Major === 11 && v8Minor >= 3);
+      for (const [fma, want] of [['1', fmaHere ? 'fma' : 'plain'], ['0', 'plain']]) {
+        const env = { ...process.env, STILL_CPU_FMA: fma };
+        const result = JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000, env }));
+        expect(result.flavour, `STILL_CPU_FMA=${fma}`).toBe(want);
+        expect(result.threads).toBe(2);
+        expect(result.dispatched).toBe(2);
+        // |values| reach ~20 here (k = 300 products of sines and cosines); f32 sums differ from f64 ones by ~1e-5.
+        expect(result.worst).toBeLessThan(1e-3);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -9,9 +9,10 @@
 //
 // Measured on the 2-core EPYC dev box (bench/NOTES.md): a 4×8 tile (8 accumulators, 2 B vectors, 1 A splat)
 // runs at ~40 GFLOP/s per core with separate mul+add; 5×8, 6×8, 4×12 and 4×16 spill registers in V8 and
-// run at 24–30, and relaxed-SIMD FMA was slower in V8 11.3 (Node 20), so it is not used.
+// run at 24–30. The accumulation is madd4 (simd.ts): a fused multiply-add in the relaxed-SIMD build, which
+// src/backends/cpu/kernel_module.ts loads where the runtime allows it.
 import { Q, field, taskRecord } from './queue';
-import { hsum } from './simd';
+import { hsum, madd4 } from './simd';
 
 const MR: i32 = 4;
 const NR: i32 = 8;
@@ -180,17 +181,17 @@ function kernel4x8(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, beta: i3
     const b0 = v128.load(bp, 0);
     const b1 = v128.load(bp, 16);
     const a0 = v128.load32_splat(ap, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a0, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    c00 = madd4(a0, b0, c00);
+    c01 = madd4(a0, b1, c01);
     const a1 = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a1, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    c10 = madd4(a1, b0, c10);
+    c11 = madd4(a1, b1, c11);
     const a2 = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a2, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    c20 = madd4(a2, b0, c20);
+    c21 = madd4(a2, b1, c21);
     const a3 = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a3, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+    c30 = madd4(a3, b0, c30);
+    c31 = madd4(a3, b1, c31);
     ap += 16;
     bp += 32;
   }
@@ -219,10 +220,10 @@ function rowTimesBt(a: usize, b: usize, ldb: i32, c: usize, n: i32, k: i32, accu
     for (let p = 0; p < k4; p += 4) {
       const off = <usize>p << 2;
       const av = v128.load(a + off);
-      s0 = f32x4.add(s0, f32x4.mul(av, v128.load(b0 + off)));
-      s1 = f32x4.add(s1, f32x4.mul(av, v128.load(b1 + off)));
-      s2 = f32x4.add(s2, f32x4.mul(av, v128.load(b2 + off)));
-      s3 = f32x4.add(s3, f32x4.mul(av, v128.load(b3 + off)));
+      s0 = madd4(av, v128.load(b0 + off), s0);
+      s1 = madd4(av, v128.load(b1 + off), s1);
+      s2 = madd4(av, v128.load(b2 + off), s2);
+      s3 = madd4(av, v128.load(b3 + off), s3);
     }
     let r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
     for (let p = k4; p < k; p++) {
@@ -257,10 +258,10 @@ function rowTimesB(a: usize, b: usize, ldb: i32, c: usize, n: i32, k: i32, accum
     let bp = b + (<usize>j << 2);
     for (let p = 0; p < k; p++) {
       const x = v128.load32_splat(a + (<usize>p << 2));
-      s0 = f32x4.add(s0, f32x4.mul(x, v128.load(bp, 0)));
-      s1 = f32x4.add(s1, f32x4.mul(x, v128.load(bp, 16)));
-      s2 = f32x4.add(s2, f32x4.mul(x, v128.load(bp, 32)));
-      s3 = f32x4.add(s3, f32x4.mul(x, v128.load(bp, 48)));
+      s0 = madd4(x, v128.load(bp, 0), s0);
+      s1 = madd4(x, v128.load(bp, 16), s1);
+      s2 = madd4(x, v128.load(bp, 32), s2);
+      s3 = madd4(x, v128.load(bp, 48), s3);
       bp += row;
     }
     const d = c + (<usize>j << 2);

@@ -1,4 +1,13 @@
-// SIMD helpers the CPU kernels share (kernels/wasm/cpu_kernels.ts): a polynomial exp, horizontal sums, dot products.
+// SIMD helpers the CPU kernels share (kernels/wasm/cpu_kernels.ts): multiply-add, a polynomial exp, horizontal
+// sums, dot products.
+
+/** c + a·b on four lanes. The module is built twice (kernels/wasm/build.ts): with relaxed SIMD this is one fused
+ *  multiply-add where the CPU has FMA (rounded once, so results differ from the plain build in the last bits),
+ *  without it a multiply and an add. */
+@inline export function madd4(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
 
 /** e^x for four lanes (Cephes expf: n = round(x·log2 e), a degree-6 polynomial on the remainder, 2^n by the
  *  exponent bits); about 1 ulp for x in [-87.3, 88], and inputs below that flush to ~1e-38. */
@@ -32,7 +41,7 @@
 @inline export function dot(x: usize, y: usize, n: i32): f32 {
   let s4 = f32x4.splat(0);
   let i = 0;
-  for (; i + 4 <= n; i += 4) s4 = f32x4.add(s4, f32x4.mul(v128.load(x + (<usize>i << 2)), v128.load(y + (<usize>i << 2))));
+  for (; i + 4 <= n; i += 4) s4 = madd4(v128.load(x + (<usize>i << 2)), v128.load(y + (<usize>i << 2)), s4);
   let s = hsum(s4);
   for (; i < n; i++) s += load<f32>(x + (<usize>i << 2)) * load<f32>(y + (<usize>i << 2));
   return s;

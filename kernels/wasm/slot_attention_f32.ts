@@ -4,7 +4,7 @@
 // src/backends/cpu/kv.ts: o[b, t] = softmax(q[b, t] · Kᵀ · scale) · V over positions 0 ..= kvLen − T + t, each
 // query head reading its group's KV head. In JS this was over half of a toy decode step.
 import { Q, field, taskRecord } from './queue';
-import { dot, exp1, exp4, hsum } from './simd';
+import { dot, exp1, exp4, hsum, madd4 } from './simd';
 
 /** Parameter block fields (i32 indices; the block's byte offset is the queue's Q.A). Task records are
  *  [row, keys (byte offset of its [kvLen, Hkv, D] keys), values (same for values), kvLen]. */
@@ -18,10 +18,10 @@ export enum S { Q = 0, O = 1, T = 2, HQ = 3, HKV = 4, D = 5, SCALE = 6, MAXLEN =
   for (let i = 0; i < n; i += 4) {
     const o = <usize>i << 2;
     const qv = v128.load(q + o);
-    a = f32x4.add(a, f32x4.mul(qv, v128.load(k0 + o)));
-    b = f32x4.add(b, f32x4.mul(qv, v128.load(k1 + o)));
-    c = f32x4.add(c, f32x4.mul(qv, v128.load(k2 + o)));
-    d = f32x4.add(d, f32x4.mul(qv, v128.load(k3 + o)));
+    a = madd4(qv, v128.load(k0 + o), a);
+    b = madd4(qv, v128.load(k1 + o), b);
+    c = madd4(qv, v128.load(k2 + o), c);
+    d = madd4(qv, v128.load(k3 + o), d);
   }
   const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7)); // [a0+a2, b0+b2, a1+a3, b1+b3]
   const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
@@ -35,9 +35,9 @@ export enum S { Q = 0, O = 1, T = 2, HQ = 3, HKV = 4, D = 5, SCALE = 6, MAXLEN =
   const x1 = x0 + step, x2 = x1 + step, x3 = x2 + step;
   for (let i = 0; i < n; i += 4) {
     const o = <usize>i << 2;
-    const sum = f32x4.add(f32x4.add(f32x4.mul(w0, v128.load(x0 + o)), f32x4.mul(w1, v128.load(x1 + o))),
-      f32x4.add(f32x4.mul(w2, v128.load(x2 + o)), f32x4.mul(w3, v128.load(x3 + o))));
-    v128.store(acc + o, f32x4.add(v128.load(acc + o), sum));
+    const s01 = madd4(w1, v128.load(x1 + o), f32x4.mul(w0, v128.load(x0 + o)));
+    const s23 = madd4(w3, v128.load(x3 + o), f32x4.mul(w2, v128.load(x2 + o)));
+    v128.store(acc + o, f32x4.add(v128.load(acc + o), f32x4.add(s01, s23)));
   }
 }
 
@@ -47,7 +47,7 @@ export enum S { Q = 0, O = 1, T = 2, HQ = 3, HKV = 4, D = 5, SCALE = 6, MAXLEN =
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const a = acc + (<usize>i << 2);
-    v128.store(a, f32x4.add(v128.load(a), f32x4.mul(w4, v128.load(x + (<usize>i << 2)))));
+    v128.store(a, madd4(w4, v128.load(x + (<usize>i << 2)), v128.load(a)));
   }
   for (; i < n; i++) store<f32>(acc + (<usize>i << 2), load<f32>(acc + (<usize>i << 2)) + w * load<f32>(x + (<usize>i << 2)));
 }

@@ -7,7 +7,7 @@
 // neither tsx nor an esbuild bundle has a worker file to find.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CPU_KERNELS_WASM_BASE64 } from './cpu_kernels_bytes.ts';
+import { kernelBytes, kernelFlavour, type KernelFlavour } from './kernel_module.ts';
 
 const PAGE = 65536;
 /** Bytes per thread slot; slot t starts at t·SLOT_BYTES in page 0, which never moves when the memory grows.
@@ -70,6 +70,8 @@ for (;;) {
 export interface Pool {
   memory: WebAssembly.Memory;
   module: WebAssembly.Module;
+  /** Which build of the kernels runs (kernel_module.ts). */
+  flavour: KernelFlavour;
   /** The most bytes the memory may grow to (its reservation). */
   maximumBytes: number;
   /** The main thread's own instance of runQueue. */
@@ -103,11 +105,12 @@ function refreshViews(p: Pool): void {
 /** The pool, created on first use with no workers; ensureWorkers() adds them. */
 export function getPool(): Pool {
   if (pool) return pool;
-  const module = new WebAssembly.Module(Buffer.from(CPU_KERNELS_WASM_BASE64, 'base64'));
+  const flavour = kernelFlavour();
+  const module = new WebAssembly.Module(kernelBytes(flavour));
   const { memory, maximumBytes } = createMemory();
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const runQueue = instance.exports.runQueue as (queue: number, work: number) => number;
-  pool = { memory, maximumBytes, module, runQueue, workers: [], i32: new Int32Array(0), f32: new Float32Array(0) };
+  pool = { memory, maximumBytes, module, flavour, runQueue, workers: [], i32: new Int32Array(0), f32: new Float32Array(0) };
   refreshViews(pool);
   return pool;
 }
