@@ -23,23 +23,14 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
 export function binary(
   op: BinaryOp, a: FloatArray, aShape: Shape, b: FloatArray, bShape: Shape, out: FloatArray, outShape: Shape,
 ): void {
-  const f = BINARY[op];
   const n = out.length;
-  if (sameShape(aShape, bShape)) {
-    for (let i = 0; i < n; i++) out[i] = f(a[i], b[i]);
-    return;
-  }
-  if (b.length === 1) {
-    const y = b[0];
-    for (let i = 0; i < n; i++) out[i] = f(a[i], y);
-    return;
-  }
+  if (sameShape(aShape, bShape)) return binaryRepeating(op, a, b, out, n, n);
+  if (b.length === 1) return binaryRepeating(op, a, b, out, n, 1);
   // The common bias case: b covers the trailing dims of a exactly, so it repeats every b.length items.
   if (sameShape(aShape, outShape) && sameShape(bShape, outShape.slice(outShape.length - bShape.length))) {
-    const m = b.length;
-    for (let i = 0; i < n; i += m) for (let j = 0; j < m; j++) out[i + j] = f(a[i + j], b[j]);
-    return;
+    return binaryRepeating(op, a, b, out, n, b.length);
   }
+  const f = BINARY[op];
   const sa = broadcastStrides(aShape, outShape);
   const sb = broadcastStrides(bShape, outShape);
   forEachIndex(outShape, (i, idx) => {
@@ -51,6 +42,28 @@ export function binary(
     }
     out[i] = f(a[ia], b[ib]);
   });
+}
+
+/** out[i] = a[i] op b[i mod m] for i < n, m dividing n. One loop per op: calling BINARY[op] per element from
+ *  one shared loop made that call site megamorphic (no inlining), ~10× slower on the training step's adds. */
+function binaryRepeating(op: BinaryOp, a: FloatArray, b: FloatArray, out: FloatArray, n: number, m: number): void {
+  if (m === 1) {
+    const y = b[0];
+    switch (op) {
+      case 'add': for (let i = 0; i < n; i++) out[i] = a[i] + y; return;
+      case 'sub': for (let i = 0; i < n; i++) out[i] = a[i] - y; return;
+      case 'mul': for (let i = 0; i < n; i++) out[i] = a[i] * y; return;
+      case 'div': for (let i = 0; i < n; i++) out[i] = a[i] / y; return;
+    }
+  }
+  for (let i0 = 0; i0 < n; i0 += m) {
+    switch (op) {
+      case 'add': for (let i = i0, j = 0; j < m; i++, j++) out[i] = a[i] + b[j]; break;
+      case 'sub': for (let i = i0, j = 0; j < m; i++, j++) out[i] = a[i] - b[j]; break;
+      case 'mul': for (let i = i0, j = 0; j < m; i++, j++) out[i] = a[i] * b[j]; break;
+      case 'div': for (let i = i0, j = 0; j < m; i++, j++) out[i] = a[i] / b[j]; break;
+    }
+  }
 }
 
 export function unary(op: UnaryOp, a: FloatArray, out: FloatArray): void {
