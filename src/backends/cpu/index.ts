@@ -5,7 +5,7 @@ import { attentionShape } from '../attention_shape.ts';
 import { matmulShape } from '../matmul_shape.ts';
 import type { AdamWHyper, AttentionOptions, Backend, BackendCapabilities, BinaryOp, FusedLinearOptions, SampledTokens, SampleRow, UnaryOp } from '../backend.ts';
 import { fusedLinearReference, qkvRopeKvWriteReference, ropeKvWriteReference } from '../fused_reference.ts';
-import { hostArray, type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
+import { type DType, type FloatArray, type HostArray } from '../../tensor/dtype.ts';
 import { broadcastShapes, fmt, numel, sameShape, type Shape } from '../../tensor/shape.ts';
 import { Storage, Tensor } from '../../tensor/tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../tensor/half.ts';
@@ -17,6 +17,7 @@ import { attentionBackwardWasmF32, attentionWasmF32 } from './attention_wasm.ts'
 import { swigluBackwardWasmF32, swigluWasmF32 } from './swiglu_wasm.ts';
 import { slotAttentionWasmF32 } from './slot_attention_wasm.ts';
 import { freeResident, residentF32 } from './resident.ts';
+import { ArrayPool } from './array_pool.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rope } from './rope.ts';
@@ -48,8 +49,12 @@ export class CpuBackend implements Backend {
     this.bytes.peakInUse = this.bytes.inUse;
   }
 
+  /** Released arrays for reuse (array_pool.ts): up to 256 MiB idle, well above the toy's and the tiny HF model's
+   *  step peaks, and small next to what a CPU run of a real checkpoint holds in weights. */
+  private readonly pool = new ArrayPool(256 << 20);
+
   private alloc(shape: Shape, dtype: DType): Tensor {
-    return this.wrap(hostArray(dtype, numel(shape)), shape, dtype);
+    return this.wrap(this.pool.take(dtype, numel(shape)), shape, dtype);
   }
 
   upload(data: HostArray, shape: Shape, dtype: DType): Tensor {
@@ -92,6 +97,7 @@ export class CpuBackend implements Backend {
     if (data) {
       this.bytes.inUse -= data.byteLength;
       freeResident(data);
+      this.pool.give(data);
     }
     storage.handle = null; // let the GC reclaim it; a use after release fails loudly in raw()
   }

@@ -1,0 +1,54 @@
+// Typed arrays of released tensors, kept for the next tensor of the same type and length.
+//
+// A training step frees and re-allocates the same activation shapes every step. Fresh arrays of a few
+// hundred KiB come from calloc and leave as external memory the GC must trace and free: on the toy's
+// training step (2048 tokens) that cost ~60 µs per allocation on average, ~5% of the step, with GC pauses on
+// top (bench/NOTES.md). A reused array costs one fill(0). Only arrays this backend allocated come back
+// (never a resident view or a caller's buffer), and small ones are left to V8, which allocates them cheaply.
+import { hostArray, type DType, type HostArray } from '../../tensor/dtype.ts';
+
+/** Arrays under this many bytes are not pooled. */
+const MIN_BYTES = 4096;
+
+export class ArrayPool {
+  private readonly free = new Map<string, HostArray[]>();
+  private readonly mine = new WeakSet<HostArray>();
+  private pooledBytes = 0;
+
+  /** @param capBytes the most bytes kept idle; arrays released beyond it go to the GC. */
+  constructor(private readonly capBytes: number) {}
+
+  /** A zero-filled array for `n` elements of `dtype`: a pooled one when there is one of that type and length. */
+  take(dtype: DType, n: number): HostArray {
+    const reused = this.free.get(keyOf(ARRAY_TYPE[dtype], n))?.pop();
+    if (reused) {
+      this.pooledBytes -= reused.byteLength;
+      return reused.fill(0);
+    }
+    const fresh = hostArray(dtype, n);
+    if (fresh.byteLength >= MIN_BYTES) this.mine.add(fresh);
+    return fresh;
+  }
+
+  /** Hands a released tensor's array back; ignored unless this pool made it and there is room. */
+  give(data: HostArray): void {
+    if (!this.mine.has(data) || this.pooledBytes + data.byteLength > this.capBytes) return;
+    const key = keyOf(data.constructor.name, data.length);
+    const list = this.free.get(key);
+    if (list) list.push(data);
+    else this.free.set(key, [data]);
+    this.pooledBytes += data.byteLength;
+  }
+
+  /** Bytes held idle for reuse. */
+  idleBytes(): number {
+    return this.pooledBytes;
+  }
+}
+
+/** The array type hostArray() makes for each dtype (bf16 and f16 share one). */
+const ARRAY_TYPE: Record<DType, string> = { f32: 'Float32Array', f64: 'Float64Array', i32: 'Int32Array', bf16: 'Uint16Array', f16: 'Uint16Array' };
+
+function keyOf(type: string, n: number): string {
+  return `${type}:${n}`;
+}
