@@ -1,11 +1,12 @@
 // Preference pairs from a toy model's own rollouts, for `still dpo` measurements: k rollouts per fresh
 // problem at the config's explore levels (drawn apart from its eval problems), paired per problem as the
-// loop pairs them (loop/dpo_stage.ts: perplexity, correct vs incorrect), written as token rows.
+// loop pairs them (loop/dpo_stage.ts: correct vs incorrect, by RULE), written as token rows.
 //
 //   npx tsx bench/toy_dpo_pairs.ts CONFIG.json MODEL_DIR PROBLEMS_PER_LEVEL PAIRS_PER_PROBLEM OUT.jsonl [STREAM] [RULE] [TEMPERATURE]
 //
 // STREAM (default dpo-pairs) names the problem stream: another name draws other problems. RULE: perplexity
-// (default), random or shortest. TEMPERATURE (default the config's explore temperature) samples the rollouts.
+// (default), confident, random or shortest (loop/pairs.ts). TEMPERATURE (default the config's explore
+// temperature) samples the rollouts.
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/loop/config.ts';
 import { drawEvalProblems } from '../src/loop/experiment.ts';

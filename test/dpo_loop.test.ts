@@ -72,6 +72,13 @@ describe('the toy loop with improve.method "dpo"', () => {
     expect(() => parseConfig({ ...MICRO, improve: { ...MICRO.improve, method: 'sft' } }, 'micro.json')).toThrow(/micro\.json: field 'improve\.dpo' must be absent unless improve\.method is 'dpo'/);
   });
 
+  it('improve.dpo.pairs takes every pair rule, perplexity by default, and names them when wrong', () => {
+    expect(parseConfig(MICRO, 'micro.json').improve.dpo!.pairs).toBe('perplexity');
+    const withPairs = (pairs: string) => ({ ...MICRO, improve: { ...MICRO.improve, dpo: { ...MICRO.improve.dpo, pairs } } });
+    expect(parseConfig(withPairs('confident'), 'micro.json').improve.dpo!.pairs).toBe('confident');
+    expect(() => parseConfig(withPairs('likeliest'), 'micro.json')).toThrow(/improve\.dpo\.pairs.*"perplexity", "confident", "random", "shortest"/);
+  });
+
   it('HF: improve.method "dpo" trains the SFT policy on pairs of the round\'s rollouts file', async () => {
     const json = JSON.parse(readFileSync('examples/still2-tiny.json', 'utf8'));
     const cfg = parseHfExperimentConfig({ ...json, improve: { ...json.improve, method: 'dpo', dpo: { heldOut: 0, batchSize: 2, gradAccum: 1, lr: 1e-4 } } }, 'examples/still2-tiny.json');

@@ -1,4 +1,4 @@
-// Preference pairs: which rollouts are paired and in which order (perplexity, shortest, random), how a pair
+// Preference pairs: which rollouts are paired and in which order (perplexity, confident, shortest, random), how a pair
 // row becomes tokens and masks (the thought-only DPO mask, the NLL mask on the chosen side), and the
 // errors on bad rows (missing fields, a prompt that is not the completions' prefix, empty completions).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +29,19 @@ describe('pair selection from one problem\'s rollouts', () => {
     expect(selectPairs(rollouts, { rule: 'perplexity', perProblem: 3 }, 'p')).toEqual([[1, 2], [0, 5]]);
   });
 
+  it('confident: the correct rollout with the lowest perplexity against the incorrect one with the lowest', () => {
+    expect(selectPairs(rollouts, { rule: 'confident' }, 'p')).toEqual([[0, 2]]);
+    expect(selectPairs(rollouts, { rule: 'confident', perProblem: 2 }, 'p')).toEqual([[0, 2], [1, 5]]);
+    expect(selectPairs(rollouts, { rule: 'confident', perProblem: 3 }, 'p')).toEqual([[0, 2], [1, 5]]);
+    // A correct rollout out of format is never chosen, however likely.
+    expect(selectPairs([cand(true, -0.05, 10, false), cand(false, -0.6, 10), cand(true, -0.3, 10)], { rule: 'confident' }, 'p')).toEqual([[2, 1]]);
+  });
+
+  it('confident: ties keep the rollouts\' order on both sides', () => {
+    const tied = [cand(false, -0.3, 10), cand(true, -0.5, 10), cand(false, -0.3, 12), cand(true, -0.5, 8), cand(false, -0.1, 10), cand(true, -0.7, 10)];
+    expect(selectPairs(tied, { rule: 'confident', perProblem: 3 }, 'p')).toEqual([[1, 4], [3, 0], [5, 2]]);
+  });
+
   it('shortest: shortest chosen against shortest rejected', () => {
     expect(selectPairs(rollouts, { rule: 'shortest', perProblem: 2 }, 'p')).toEqual([[0, 3], [1, 5]]);
   });
@@ -42,9 +55,10 @@ describe('pair selection from one problem\'s rollouts', () => {
     expect(new Set(a.map(([, r]) => r)).size).toBe(2);
   });
 
-  it('no pair without both a correct and an incorrect rollout; perplexity needs log-probs', () => {
+  it('no pair without both a correct and an incorrect rollout; perplexity and confident need log-probs', () => {
     expect(selectPairs([cand(true, -1, 5), cand(true, -2, 5)], { rule: 'perplexity' }, 'p')).toEqual([]);
     expect(() => selectPairs([cand(true, undefined, 5), cand(false, -1, 5)], { rule: 'perplexity' }, 'p')).toThrow(/no 'logprob'/);
+    expect(() => selectPairs([cand(true, -1, 5), cand(false, undefined, 5)], { rule: 'confident' }, 'p')).toThrow(/no 'logprob'; confident selection/);
     expect(selectPairs([cand(true, undefined, 5), cand(false, undefined, 5)], { rule: 'shortest' }, 'p')).toEqual([[0, 1]]);
   });
 });
@@ -65,6 +79,8 @@ describe('pairs from an explore run\'s rollouts file', () => {
     const { rows: pairs, counts } = pairsFromRolloutRows(rows, 'r.jsonl', tok, 'plain', { rule: 'perplexity' });
     expect(counts).toEqual({ problems: 3, mixed: 2, pairs: 2 });
     expect(pairs.map((p) => [p.id, p.chosen, p.rejected])).toEqual([['a', 'good a2', 'bad a1'], ['c', 'good c1', 'bad c0']]);
+    const confident = pairsFromRolloutRows(rows, 'r.jsonl', tok, 'plain', { rule: 'confident' }).rows;
+    expect(confident.map((p) => [p.id, p.chosen, p.rejected])).toEqual([['a', 'good a0', 'bad a1'], ['c', 'good c1', 'bad c0']]);
     const chat = tok.renderChat([{ role: 'user', content: 'question a' }], { addGenerationPrompt: true });
     expect(pairs[0].prompt).toBe(chat);
     // The prompt tokens are what explore sampled from.

@@ -41,7 +41,7 @@ export function registerDpo(program: Command): void {
     .requiredOption('--model <dir>', 'the policy DPO starts from: an HF directory (the base, with --init-adapter)')
     .option('--data <file>', 'pairs JSONL: {"prompt","chosen","rejected"} (text or chat turns) or {"prompt_input_ids","chosen_input_ids","rejected_input_ids"}')
     .option('--rollouts <file>', 'build pairs from an explore run\'s rollouts (P.rollouts.jsonl, round-R/explore/rollouts.jsonl); they are written to --out/pairs.jsonl')
-    .addOption(new Option('--pairs <rule>', 'with --rollouts: chosen = correct, rejected = incorrect rollout of a problem, by perplexity (highest-perplexity correct vs lowest-perplexity incorrect, as STILL-2), random or shortest').choices([...PAIR_RULES]).default('perplexity'))
+    .addOption(new Option('--pairs <rule>', 'with --rollouts: chosen = correct, rejected = incorrect rollout of a problem, by perplexity (highest-perplexity correct vs lowest-perplexity incorrect, as STILL-2), confident (lowest-perplexity correct vs lowest-perplexity incorrect), random or shortest').choices([...PAIR_RULES]).default('perplexity'))
     .option('--pairs-per-problem <n>', 'with --rollouts: pairs per problem at most', int('--pairs-per-problem'), 1)
     .addOption(new Option('--prompt <style>', 'with --rollouts: how explore prompted them').choices([...PROMPT_STYLES]).default('still2'))
     .requiredOption('--out <dir>', 'output directory: the adapter (or full model), reference_logps.json, training_summary.json; checkpoints/ until done')

@@ -1,7 +1,12 @@
 // Preference pairs from explored rollouts: for each problem, a correct rollout (chosen) against an
 // incorrect one (rejected). STILL-2 chooses the correct rollout with the highest perplexity and the
 // incorrect one with the lowest, i.e. the pair the model is least sure is right way round, from the
-// sampler's own log-probs ('perplexity'); 'random' (seeded) and 'shortest' are the simple baselines.
+// sampler's own log-probs ('perplexity', the default). 'confident' (not the paper's) pairs the correct
+// rollout the sampler was most sure of (lowest perplexity) with the incorrect one it was most sure of,
+// meant as a clean positive against the hardest negative: a correct rollout with an unlikely wrong step
+// inside (a slip that did not change the answer) has a high perplexity. On the toy it picked fewer such
+// chosen but did not raise held-out accuracy (bench/NOTES.md, "SFT+DPO on the toy"). 'random' (seeded)
+// and 'shortest' are the simple baselines.
 // With perProblem > 1 the i-th chosen meets the i-th rejected of each ordering, so no rollout is reused.
 //
 // HF runs read the all-rollouts file an explore run writes (rollouts_file.ts) and give TRL-layout text
@@ -16,7 +21,7 @@ import { THOUGHT_CLOSE } from '../data/still2.ts';
 import { Rng } from '../tasks/rng.ts';
 import { readRolloutsFile, type RolloutsFileRow } from './rollouts_file.ts';
 
-export const PAIR_RULES = ['perplexity', 'random', 'shortest'] as const;
+export const PAIR_RULES = ['perplexity', 'confident', 'random', 'shortest'] as const;
 export type PairRule = (typeof PAIR_RULES)[number];
 
 export function pairRule(name: string): PairRule {
@@ -51,7 +56,7 @@ export function selectPairs(candidates: readonly PairCandidate[], s: PairSelecti
   const n = Math.min(chosen.length, rejected.length, s.perProblem ?? 1);
   if (n === 0) return [];
   const logprob = (x: { c: PairCandidate }): number => {
-    if (x.c.logprob === undefined) throw new Error(`${x.c.where}: no 'logprob'; perplexity selection needs every rollout's mean token log-prob (explore again, or choose --pairs random|shortest)`);
+    if (x.c.logprob === undefined) throw new Error(`${x.c.where}: no 'logprob'; ${s.rule} selection needs every rollout's mean token log-prob (explore again, or choose --pairs random|shortest)`);
     return x.c.logprob;
   };
   // Array.prototype.sort is stable: ties keep the rollouts' order.
@@ -59,6 +64,10 @@ export function selectPairs(candidates: readonly PairCandidate[], s: PairSelecti
     for (const x of [...chosen, ...rejected]) logprob(x);
     chosen.sort((a, b) => logprob(a) - logprob(b)); // lowest log-prob = highest perplexity first
     rejected.sort((a, b) => logprob(b) - logprob(a)); // highest log-prob = lowest perplexity first
+  } else if (s.rule === 'confident') {
+    for (const x of [...chosen, ...rejected]) logprob(x);
+    chosen.sort((a, b) => logprob(b) - logprob(a)); // both sides: highest log-prob = lowest perplexity first
+    rejected.sort((a, b) => logprob(b) - logprob(a));
   } else if (s.rule === 'shortest') {
     chosen.sort((a, b) => a.c.tokens - b.c.tokens);
     rejected.sort((a, b) => a.c.tokens - b.c.tokens);
