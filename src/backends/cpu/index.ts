@@ -20,6 +20,7 @@ import { freeResident, residentF32 } from './resident.ts';
 import { ArrayPool } from './array_pool.ts';
 import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
+import { rmsnormBackwardWasmF32, rmsnormWasmF32 } from './rmsnorm_wasm.ts';
 import { rope } from './rope.ts';
 import * as kv from './kv.ts';
 import { sampleTokens } from '../sampler.ts';
@@ -199,14 +200,16 @@ export class CpuBackend implements Backend {
     const d = x.shape[x.rank - 1];
     const y = this.alloc(x.shape, floatType(x, w));
     const rstd = this.alloc(x.shape.slice(0, -1), floatType(x));
-    rmsnorm(floats(x), floats(w), eps, d, raw(y) as FloatArray, raw(rstd) as FloatArray);
+    const args = [floats(x), floats(w), eps, d, raw(y) as FloatArray, raw(rstd) as FloatArray] as const;
+    if (!rmsnormWasmF32(...args)) rmsnorm(...args);
     return { y, rstd };
   }
 
   rmsnormBackward(gy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): { gx: Tensor; gw: Tensor } {
     const gx = this.alloc(x.shape, floatType(x));
     const gw = this.alloc(w.shape, floatType(w));
-    rmsnormBackward(floats(gy), floats(x), floats(w), floats(rstd), w.size, raw(gx) as FloatArray, raw(gw) as FloatArray);
+    const args = [floats(gy), floats(x), floats(w), floats(rstd), w.size, raw(gx) as FloatArray, raw(gw) as FloatArray] as const;
+    if (!rmsnormBackwardWasmF32(...args)) rmsnormBackward(...args);
     return { gx, gw };
   }
 
