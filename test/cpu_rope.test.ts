@@ -1,6 +1,9 @@
-// The CPU RoPE's angle table gives exactly the angles computed directly (HF's f32 angle, then cos/sin).
-import { describe, expect, it } from 'vitest';
+// The CPU RoPE's angle table gives exactly the angles computed directly (HF's f32 angle, then cos/sin), and the
+// WASM RoPE equals that reference to f32 rounding.
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { setGemmParallelMinFlops } from '../src/backends/cpu/gemm_wasm.ts';
 import { inverseFrequencies, rope } from '../src/backends/cpu/rope.ts';
+import { ropeWasmF32 } from '../src/backends/cpu/rope_wasm.ts';
 import { signedStream } from '../src/tensor/rng.ts';
 
 /** RoPE with every angle computed on the spot, the definition the table must reproduce. */
@@ -43,4 +46,39 @@ describe('CPU rope', () => {
       expect(out).toEqual(ropeDirect(x, positions, shape, 500, false));
     });
   }
+});
+
+describe('WASM rope equals the reference', () => {
+  for (const [name, shape, split] of [
+    ['head size off the SIMD width (D/2 = 3), one thread', [2, 29, 3, 6], false],
+    ['toy shape, rows split over threads', [8, 256, 2, 32], true],
+  ] as const) {
+    it(name, () => {
+      if (split) {
+        const before = setGemmParallelMinFlops(0);
+        onTestFinished(() => {
+          setGemmParallelMinFlops(before);
+        });
+      }
+      const [b, t, h, d] = shape;
+      const r = signedStream(b * t);
+      const x = Float32Array.from({ length: b * t * h * d }, () => 3 * r());
+      // Positions restart per packed example and skip around, as in training rows.
+      const positions = Int32Array.from({ length: b * t }, (_, i) => (i * 37) % 301);
+      for (const inverse of [false, true]) {
+        const want = new Float32Array(x.length);
+        const got = new Float32Array(x.length);
+        rope(x, positions, shape, 10000, inverse, want);
+        expect(ropeWasmF32(x, positions, shape, 10000, inverse, got)).toBe(true);
+        let worst = 0;
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+        expect(worst).toBeLessThan(2e-6);
+      }
+    });
+  }
+  it('declines f64 and positions past the table (the reference computes those)', () => {
+    const shape = [1, 2, 1, 4];
+    expect(ropeWasmF32(new Float64Array(8), Int32Array.of(0, 1), shape, 10000, false, new Float64Array(8))).toBe(false);
+    expect(ropeWasmF32(new Float32Array(8), Int32Array.of(0, 9000), shape, 10000, false, new Float32Array(8))).toBe(false);
+  });
 });

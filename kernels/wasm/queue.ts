@@ -10,7 +10,7 @@ export enum Q { NEXT = 0, TASKS = 1, A = 2, B = 3, C = 4, K = 5, ARS = 6, ACS = 
 
 /** What a queue's tasks are. */
 export enum Kind { GEMM = 0, ATTENTION = 1, ATTENTION_BACKWARD = 2, SWIGLU = 3, SWIGLU_BACKWARD = 4, SLOT_ATTENTION = 5, RMSNORM = 6,
-  RMSNORM_BACKWARD = 7 }
+  RMSNORM_BACKWARD = 7, ROPE = 8 }
 
 @inline export function field(base: usize, i: i32): i32 {
   return load<i32>(base + (<usize>i << 2));

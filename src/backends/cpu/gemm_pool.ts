@@ -38,7 +38,7 @@ export const QueueField = {
 } as const;
 
 /** What a queue's tasks are (kernels/wasm/queue.ts Kind). */
-export const QueueKind = { gemm: 0, attention: 1, attentionBackward: 2, swiglu: 3, swigluBackward: 4, slotAttention: 5, rmsnorm: 6, rmsnormBackward: 7 } as const;
+export const QueueKind = { gemm: 0, attention: 1, attentionBackward: 2, swiglu: 3, swigluBackward: 4, slotAttention: 5, rmsnorm: 6, rmsnormBackward: 7, rope: 8 } as const;
 
 // Runs inside each worker as a CommonJS script. It must not import project files: it is only a string here.
 const WORKER_SOURCE = `

@@ -22,6 +22,7 @@ import * as ops from './model_ops.ts';
 import { rmsnorm, rmsnormBackward } from './norm.ts';
 import { rmsnormBackwardWasmF32, rmsnormWasmF32 } from './rmsnorm_wasm.ts';
 import { rope } from './rope.ts';
+import { ropeWasmF32 } from './rope_wasm.ts';
 import * as kv from './kv.ts';
 import { sampleTokens } from '../sampler.ts';
 
@@ -215,7 +216,8 @@ export class CpuBackend implements Backend {
 
   rope(x: Tensor, positions: Tensor, theta: number, inverse: boolean): Tensor {
     const out = this.alloc(x.shape, floatType(x));
-    rope(floats(x), ints(positions), x.shape, theta, inverse, raw(out) as FloatArray);
+    const args = [floats(x), ints(positions), x.shape, theta, inverse, raw(out) as FloatArray] as const;
+    if (!ropeWasmF32(...args)) rope(...args);
     return out;
   }
 

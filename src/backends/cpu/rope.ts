@@ -13,7 +13,7 @@ export function inverseFrequencies(headDim: number, theta: number): Float64Array
 }
 
 /** cos and sin of every (position, frequency) angle, [positions][D/2], for one head size and θ. */
-interface AngleTable {
+export interface AngleTable {
   positions: number;
   cos: Float64Array;
   sin: Float64Array;
@@ -24,7 +24,7 @@ interface AngleTable {
 const tables = new Map<string, AngleTable>();
 const MAX_TABLE_POSITIONS = 8192;
 
-function angleTable(d: number, theta: number, maxPosition: number): AngleTable | null {
+export function angleTable(d: number, theta: number, maxPosition: number): AngleTable | null {
   if (maxPosition >= MAX_TABLE_POSITIONS) return null;
   const key = `${d}:${theta}`;
   const have = tables.get(key);
@@ -44,19 +44,24 @@ function angleTable(d: number, theta: number, maxPosition: number): AngleTable |
   return table;
 }
 
+/** The angle table covering every position, or null for negative or very large positions. */
+export function tableFor(positions: Int32Array, d: number, theta: number): AngleTable | null {
+  let maxPosition = 0;
+  let minPosition = 0;
+  for (let i = 0; i < positions.length; i++) {
+    maxPosition = Math.max(maxPosition, positions[i]);
+    minPosition = Math.min(minPosition, positions[i]);
+  }
+  return minPosition >= 0 ? angleTable(d, theta, maxPosition) : null;
+}
+
 /** x [B, T, H, D], positions [B, T]. inverse rotates by −angle (the backward pass). */
 export function rope(
   x: FloatArray, positions: Int32Array, shape: readonly number[], theta: number, inverse: boolean, out: FloatArray,
 ): void {
   const [b, t, h, d] = shape;
   const half = d / 2;
-  let maxPosition = 0;
-  let minPosition = 0;
-  for (let i = 0; i < b * t; i++) {
-    maxPosition = Math.max(maxPosition, positions[i]);
-    minPosition = Math.min(minPosition, positions[i]);
-  }
-  const table = minPosition >= 0 ? angleTable(d, theta, maxPosition) : null;
+  const table = tableFor(positions, d, theta);
   const inv = table ? null : inverseFrequencies(d, theta);
   const sign = inverse ? -1 : 1;
   const cos = new Float64Array(half);
