@@ -3,7 +3,7 @@
 // A training step frees and re-allocates the same activation shapes every step. Fresh arrays of a few
 // hundred KiB come from calloc and leave as external memory the GC must trace and free: on the toy's
 // training step (2048 tokens) that cost ~60 µs per allocation on average, ~5% of the step, with GC pauses on
-// top (bench/NOTES.md). A reused array costs one fill(0). Only arrays this backend allocated come back
+// top (bench/NOTES.md). A reused array costs one fill(0), or nothing for an op that writes every element. Only arrays this backend allocated come back
 // (never a resident view or a caller's buffer), and small ones are left to V8, which allocates them cheaply.
 import { hostArray, type DType, type HostArray } from '../../tensor/dtype.ts';
 
@@ -18,12 +18,13 @@ export class ArrayPool {
   /** @param capBytes the most bytes kept idle; arrays released beyond it go to the GC. */
   constructor(private readonly capBytes: number) {}
 
-  /** A zero-filled array for `n` elements of `dtype`: a pooled one when there is one of that type and length. */
-  take(dtype: DType, n: number): HostArray {
+  /** An array for `n` elements of `dtype`, a pooled one when there is one of that type and length: zero-filled,
+   *  unless `zeroed` is false and the caller writes every element itself. */
+  take(dtype: DType, n: number, zeroed = true): HostArray {
     const reused = this.free.get(keyOf(ARRAY_TYPE[dtype], n))?.pop();
     if (reused) {
       this.pooledBytes -= reused.byteLength;
-      return reused.fill(0);
+      return zeroed ? reused.fill(0) : reused;
     }
     const fresh = hostArray(dtype, n);
     if (fresh.byteLength >= MIN_BYTES) this.mine.add(fresh);

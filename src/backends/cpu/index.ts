@@ -59,11 +59,17 @@ export class CpuBackend implements Backend {
     return this.wrap(this.pool.take(dtype, numel(shape)), shape, dtype);
   }
 
+  /** For an op that writes every element of its output: a reused array keeps its old values until then
+   *  (test/cpu_array_pool.test.ts fills the pool with NaN to hold each such op to that). */
+  private allocOverwritten(shape: Shape, dtype: DType): Tensor {
+    return this.wrap(this.pool.take(dtype, numel(shape), false), shape, dtype);
+  }
+
   upload(data: HostArray, shape: Shape, dtype: DType): Tensor {
     if (data.length !== numel(shape)) {
       throw new Error(`upload: ${data.length} values do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
     }
-    const out = this.alloc(shape, dtype);
+    const out = this.allocOverwritten(shape, dtype);
     const dst = raw(out);
     if ((dtype === 'bf16' || dtype === 'f16') && !(data instanceof Uint16Array)) {
       const f = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
@@ -124,7 +130,7 @@ export class CpuBackend implements Backend {
   // ---- dense math -----------------------------------------------------------------------------------
   matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
     const { m, n, k, batchShape, batch, sharedB } = matmulShape(a, b, transA, transB);
-    const out = this.alloc([...batchShape, m, n], floatType(a, b));
+    const out = this.allocOverwritten([...batchShape, m, n], floatType(a, b));
     gemm({
       a: floats(a), b: floats(b), out: raw(out) as FloatArray,
       batch, m, n, k, transA, transB,
@@ -136,7 +142,7 @@ export class CpuBackend implements Backend {
 
   binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     const shape = broadcastShapes(a.shape, b.shape);
-    const out = this.alloc(shape, floatType(a, b));
+    const out = this.allocOverwritten(shape, floatType(a, b));
     ew.binary(op, floats(a), a.shape, floats(b), b.shape, raw(out) as FloatArray, shape);
     return out;
   }
@@ -199,23 +205,23 @@ export class CpuBackend implements Backend {
 
   rmsnorm(x: Tensor, w: Tensor, eps: number): { y: Tensor; rstd: Tensor } {
     const d = x.shape[x.rank - 1];
-    const y = this.alloc(x.shape, floatType(x, w));
-    const rstd = this.alloc(x.shape.slice(0, -1), floatType(x));
+    const y = this.allocOverwritten(x.shape, floatType(x, w));
+    const rstd = this.allocOverwritten(x.shape.slice(0, -1), floatType(x));
     const args = [floats(x), floats(w), eps, d, raw(y) as FloatArray, raw(rstd) as FloatArray] as const;
     if (!rmsnormWasmF32(...args)) rmsnorm(...args);
     return { y, rstd };
   }
 
   rmsnormBackward(gy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): { gx: Tensor; gw: Tensor } {
-    const gx = this.alloc(x.shape, floatType(x));
-    const gw = this.alloc(w.shape, floatType(w));
+    const gx = this.allocOverwritten(x.shape, floatType(x));
+    const gw = this.allocOverwritten(w.shape, floatType(w));
     const args = [floats(gy), floats(x), floats(w), floats(rstd), w.size, raw(gx) as FloatArray, raw(gw) as FloatArray] as const;
     if (!rmsnormBackwardWasmF32(...args)) rmsnormBackward(...args);
     return { gx, gw };
   }
 
   rope(x: Tensor, positions: Tensor, theta: number, inverse: boolean): Tensor {
-    const out = this.alloc(x.shape, floatType(x));
+    const out = this.allocOverwritten(x.shape, floatType(x));
     const args = [floats(x), ints(positions), x.shape, theta, inverse, raw(out) as FloatArray] as const;
     if (!ropeWasmF32(...args)) rope(...args);
     return out;
@@ -246,15 +252,15 @@ export class CpuBackend implements Backend {
   }
 
   swiglu(gate: Tensor, up: Tensor): Tensor {
-    const out = this.alloc(gate.shape, floatType(gate, up));
+    const out = this.allocOverwritten(gate.shape, floatType(gate, up));
     const args = [floats(gate), floats(up), raw(out) as FloatArray] as const;
     if (!swigluWasmF32(...args)) ops.swiglu(...args);
     return out;
   }
 
   swigluBackward(gy: Tensor, gate: Tensor, up: Tensor): { gGate: Tensor; gUp: Tensor } {
-    const gGate = this.alloc(gate.shape, floatType(gate));
-    const gUp = this.alloc(up.shape, floatType(up));
+    const gGate = this.allocOverwritten(gate.shape, floatType(gate));
+    const gUp = this.allocOverwritten(up.shape, floatType(up));
     const args = [floats(gy), floats(gate), floats(up), raw(gGate) as FloatArray, raw(gUp) as FloatArray] as const;
     if (!swigluBackwardWasmF32(...args)) ops.swigluBackward(...args);
     return { gGate, gUp };
