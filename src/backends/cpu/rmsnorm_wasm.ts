@@ -5,6 +5,9 @@ import type { FloatArray } from '../../tensor/dtype.ts';
 import { QueueKind, getPool } from './gemm_pool.ts';
 import { callKernel, readBack, splitWork } from './kernel_call.ts';
 
+/** Rows per partial weight gradient in the backward. */
+const GW_BLOCK_ROWS = 128;
+
 /** Parameter block fields, same numbers as kernels/wasm/rmsnorm_f32.ts N. */
 const N = { x: 0, w: 1, y: 2, rstd: 3, gy: 4, gx: 5, gw: 6, d: 7, eps: 8 } as const;
 
@@ -29,7 +32,11 @@ export function rmsnormBackwardWasmF32(
   if (!(gy instanceof Float32Array && x instanceof Float32Array && w instanceof Float32Array && rstd instanceof Float32Array
     && gx instanceof Float32Array && gw instanceof Float32Array)) return false;
   const rows = rstd.length;
-  const split = splitWork(rows, d);
+  // The weight gradient is summed per task, so the tasks are fixed blocks of rows whatever the thread count:
+  // the same sums in the same order on one thread or many, so a run's numbers do not depend on its threads.
+  const tasks: number[][] = [];
+  for (let row0 = 0; row0 < rows; row0 += GW_BLOCK_ROWS) tasks.push([row0, Math.min(GW_BLOCK_ROWS, rows - row0)]);
+  const split = { threads: splitWork(rows, d).threads, tasks };
   const at = callKernel(QueueKind.rmsnormBackward, {
     x: { field: N.x, length: x.length, input: x }, w: { field: N.w, length: d, input: w },
     rstd: { field: N.rstd, length: rows, input: rstd }, gy: { field: N.gy, length: gy.length, input: gy },
