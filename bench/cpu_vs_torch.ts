@@ -1,10 +1,11 @@
 // still-ts against PyTorch on the CPU, side by side, at the toy demo's shapes: a full training step (forward,
 // backward, AdamW; batch 8 × 256 tokens) and greedy decoding (64 prompts of 24 tokens, 128 new tokens each,
 // KV cache). The peer is bench/cpu_torch.py, the same Llama written in plain torch (Debian's python3-torch
-// 1.13 with OpenBLAS). The two sides alternate, round after round, so a shared machine's load falls on both;
-// the table gives each side's median over the rounds and the ratio of the medians.
+// 1.13 with OpenBLAS). The two sides alternate, round after round and thread count after thread count, so a
+// shared machine's load (and this VM's speed, which drifts by up to 2× over minutes) falls on both; the tables
+// give each side's median over the rounds, the ratio at equal threads, and each side at its best thread count.
 //
-//   npx tsx bench/cpu_vs_torch.ts [--rounds 5] [--threads 2] [--python /usr/bin/python3]
+//   npx tsx bench/cpu_vs_torch.ts [--rounds 5] [--threads 1,2] [--python /usr/bin/python3]
 //
 // Numbers and the machine's state go in bench/NOTES.md ("CPU against PyTorch").
 import { execFileSync } from 'node:child_process';
@@ -20,7 +21,7 @@ import { train } from '../src/train/trainer.ts';
 
 const arg = (name: string, dflt: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
 const ROUNDS = Number(arg('--rounds', '5'));
-const THREADS = Number(arg('--threads', '2'));
+const THREADS = arg('--threads', '1,2').split(',').map(Number);
 const PYTHON = arg('--python', '/usr/bin/python3');
 const VOCAB = 103; // the toy's character vocabulary
 
@@ -80,8 +81,8 @@ function oursDecode(s: Shape): number {
   return best;
 }
 
-function torch(s: Shape, mode: 'train' | 'decode'): number {
-  const flags = ['--hidden', s.hidden, '--layers', s.layers, '--ff', s.ff, '--heads', s.heads, '--vocab', VOCAB, '--threads', THREADS, '--mode', mode,
+function torch(s: Shape, mode: 'train' | 'decode', threads: number): number {
+  const flags = ['--hidden', s.hidden, '--layers', s.layers, '--ff', s.ff, '--heads', s.heads, '--vocab', VOCAB, '--threads', threads, '--mode', mode,
     ...(mode === 'train' ? ['--t', TRAIN.t, '--batch', TRAIN.batch, '--steps', TRAIN.steps] : ['--batch', DECODE.batch, '--prompt', DECODE.prompt, '--new', DECODE.newTokens, '--steps', DECODE.reps])];
   const out = execFileSync(PYTHON, [join(import.meta.dirname, 'cpu_torch.py'), ...flags.map(String)], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()!).tokens_per_s;
@@ -89,26 +90,37 @@ function torch(s: Shape, mode: 'train' | 'decode'): number {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-setGemmThreads(THREADS);
-const lines: string[] = [];
+const sameThreads: string[] = [];
+const best: string[] = [];
 const startLoad = loadavg()[0];
 for (const s of SHAPES) {
   for (const mode of ['train', 'decode'] as const) {
-    const ours: number[] = [];
-    const peer: number[] = [];
+    const ours = new Map<number, number[]>(THREADS.map((t) => [t, []]));
+    const peer = new Map<number, number[]>(THREADS.map((t) => [t, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      ours.push(mode === 'train' ? await oursTrain(s) : oursDecode(s));
-      peer.push(torch(s, mode));
-      process.stderr.write(`  ${s.name} ${mode} round ${r + 1}: still-ts ${Math.round(ours.at(-1)!)}, torch ${Math.round(peer.at(-1)!)} tok/s\n`);
+      for (const threads of THREADS) {
+        setGemmThreads(threads);
+        ours.get(threads)!.push(mode === 'train' ? await oursTrain(s) : oursDecode(s));
+        peer.get(threads)!.push(torch(s, mode, threads));
+        process.stderr.write(`  ${s.name} ${mode} round ${r + 1}, ${threads} thread(s): still-ts ${Math.round(ours.get(threads)!.at(-1)!)}, torch ${Math.round(peer.get(threads)!.at(-1)!)} tok/s\n`);
+      }
     }
-    const [o, p] = [median(ours), median(peer)];
     const what = mode === 'train' ? `train step, ${TRAIN.batch}×${TRAIN.t}` : `greedy decode, ${DECODE.batch}×${DECODE.newTokens} new`;
-    lines.push(`| ${s.name} | ${what} | ${Math.round(o)} | ${Math.round(p)} | ${(o / p).toFixed(2)} |`);
+    const medians = (m: Map<number, number[]>) => THREADS.map((t) => ({ threads: t, tps: median(m.get(t)!) }));
+    const [o, p] = [medians(ours), medians(peer)];
+    THREADS.forEach((t, i) => sameThreads.push(`| ${s.name} | ${what} | ${t} | ${Math.round(o[i].tps)} | ${Math.round(p[i].tps)} | ${(o[i].tps / p[i].tps).toFixed(2)} |`));
+    const top = (xs: { threads: number; tps: number }[]) => xs.reduce((a, b) => (b.tps > a.tps ? b : a));
+    const [bo, bp] = [top(o), top(p)];
+    best.push(`| ${s.name} | ${what} | ${Math.round(bo.tps)} (${bo.threads}) | ${Math.round(bp.tps)} (${bp.threads}) | ${(bo.tps / bp.tps).toFixed(2)} |`);
   }
 }
-console.log(`\nCPU, still-ts vs PyTorch (${cpus().length}× ${cpus()[0]?.model.trim()}, Node ${process.version}, ${THREADS} threads each, ` +
+console.log(`\nCPU, still-ts vs PyTorch (${cpus().length}× ${cpus()[0]?.model.trim()}, Node ${process.version}, threads ${THREADS.join(' and ')}, ` +
   `${ROUNDS} alternating rounds, median; load avg ${startLoad.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end)`);
-console.log('| model | work | still-ts tok/s | PyTorch tok/s | ratio |');
+console.log('| model | work | threads | still-ts tok/s | PyTorch tok/s | ratio |');
+console.log('|---|---|---:|---:|---:|---:|');
+for (const l of sameThreads) console.log(l);
+console.log('\nEach side at its best thread count (tok/s, threads):');
+console.log('| model | work | still-ts | PyTorch | ratio |');
 console.log('|---|---|---:|---:|---:|');
-for (const l of lines) console.log(l);
+for (const l of best) console.log(l);
 process.exit(0); // the GEMM pool's workers would keep the process alive
