@@ -89,7 +89,7 @@ export function registerRun(program: Command): void {
   program
     .command('demo')
     .description('the main job: train a tiny model from scratch to think slowly, then self-improve (CPU, minutes)')
-    .option('--quick', 'a smaller run (about 2½ minutes on 2 cores)')
+    .option('--quick', 'a smaller run (about 1½ minutes on 2 cores)')
     .option('--out <dir>', 'output directory (default: checkpoints/demo, or checkpoints/demo-quick with --quick)')
     .option('--overwrite', 'start over: run beside the old run and replace it when the new one completes (a plain rerun resumes)')
     .option('--dry-run', 'print the plan and run nothing')
