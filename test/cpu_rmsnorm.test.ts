@@ -1,17 +1,10 @@
 // The CPU backend's WASM RMSNorm against the plain reference in norm.ts, on fresh random inputs: outputs, rstd,
 // and both gradients (the weight gradient summed over tasks when rows are split over threads).
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { setGemmParallelMinFlops } from '../src/backends/cpu/gemm_wasm.ts';
+import { describe, expect, it } from 'vitest';
 import { rmsnorm, rmsnormBackward } from '../src/backends/cpu/norm.ts';
 import { rmsnormBackwardWasmF32, rmsnormWasmF32 } from '../src/backends/cpu/rmsnorm_wasm.ts';
 import { signedStream } from '../src/tensor/rng.ts';
-
-/** Error relative to max(1, |b|). */
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return worst;
-}
+import { maxRelErr, splitEveryKernel } from './cpu_kernel_helpers.ts';
 
 describe('WASM RMSNorm equals the reference', () => {
   for (const [name, rows, d, split] of [
@@ -20,12 +13,7 @@ describe('WASM RMSNorm equals the reference', () => {
     ['many rows split over threads', 2000, 96, true],
   ] as const) {
     it(name, () => {
-      if (split) {
-        const before = setGemmParallelMinFlops(0);
-        onTestFinished(() => {
-          setGemmParallelMinFlops(before);
-        });
-      }
+      if (split) splitEveryKernel();
       const r = signedStream(rows * d);
       const rand = (n: number, scale: number, offset = 0) => Float32Array.from({ length: n }, () => offset + r() * scale);
       const x = rand(rows * d, 3), w = rand(d, 0.5, 1), gy = rand(rows * d, 1);

@@ -1,10 +1,10 @@
 // The CPU RoPE's angle table gives exactly the angles computed directly (HF's f32 angle, then cos/sin), and the
 // WASM RoPE equals that reference to f32 rounding.
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { setGemmParallelMinFlops } from '../src/backends/cpu/gemm_wasm.ts';
+import { describe, expect, it } from 'vitest';
 import { inverseFrequencies, rope } from '../src/backends/cpu/rope.ts';
 import { ropeWasmF32 } from '../src/backends/cpu/rope_wasm.ts';
 import { signedStream } from '../src/tensor/rng.ts';
+import { maxRelErr, splitEveryKernel } from './cpu_kernel_helpers.ts';
 
 /** RoPE with every angle computed on the spot, the definition the table must reproduce. */
 function ropeDirect(x: Float32Array, positions: Int32Array, [b, t, h, d]: number[], theta: number, inverse: boolean): Float32Array {
@@ -54,12 +54,7 @@ describe('WASM rope equals the reference', () => {
     ['toy shape, rows split over threads', [8, 256, 2, 32], true],
   ] as const) {
     it(name, () => {
-      if (split) {
-        const before = setGemmParallelMinFlops(0);
-        onTestFinished(() => {
-          setGemmParallelMinFlops(before);
-        });
-      }
+      if (split) splitEveryKernel();
       const [b, t, h, d] = shape;
       const r = signedStream(b * t);
       const x = Float32Array.from({ length: b * t * h * d }, () => 3 * r());
@@ -70,9 +65,7 @@ describe('WASM rope equals the reference', () => {
         const got = new Float32Array(x.length);
         rope(x, positions, shape, 10000, inverse, want);
         expect(ropeWasmF32(x, positions, shape, 10000, inverse, got)).toBe(true);
-        let worst = 0;
-        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-        expect(worst).toBeLessThan(2e-6);
+        expect(maxRelErr(got, want)).toBeLessThan(2e-6);
       }
     });
   }

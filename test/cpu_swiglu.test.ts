@@ -1,16 +1,9 @@
 // The CPU backend's WASM SwiGLU against the plain reference in model_ops.ts, on fresh random inputs.
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { setGemmParallelMinFlops } from '../src/backends/cpu/gemm_wasm.ts';
+import { describe, expect, it } from 'vitest';
 import { swiglu, swigluBackward } from '../src/backends/cpu/model_ops.ts';
 import { swigluBackwardWasmF32, swigluWasmF32 } from '../src/backends/cpu/swiglu_wasm.ts';
 import { signedStream } from '../src/tensor/rng.ts';
-
-/** Error relative to max(1, |b|): near the zero of d silu/dg the gradient cancels, and a relative error there says nothing. */
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return worst;
-}
+import { maxRelErr, splitEveryKernel } from './cpu_kernel_helpers.ts';
 
 describe('WASM SwiGLU equals the reference', () => {
   for (const [name, n, split] of [
@@ -18,12 +11,7 @@ describe('WASM SwiGLU equals the reference', () => {
     ['large, ranges split over threads', 70001, true],
   ] as const) {
     it(name, () => {
-      if (split) {
-        const before = setGemmParallelMinFlops(0);
-        onTestFinished(() => {
-          setGemmParallelMinFlops(before);
-        });
-      }
+      if (split) splitEveryKernel();
       const r = signedStream(n);
       // Gates up to ±12 reach both tails of the sigmoid.
       const rand = (scale: number) => Float32Array.from({ length: n }, () => r() * scale);
