@@ -29,7 +29,7 @@ describe('cpu array pool', () => {
     expect(pool.take('f16', 8192)).toBe(a);
   });
 
-  it('never keeps a foreign array, a small one, or more than its cap', () => {
+  it('never keeps a foreign array or a small one, and lets go of everything idle rather than pass its cap', () => {
     const pool = new ArrayPool(40000);
     pool.give(new Float32Array(4096)); // not made by the pool
     expect(pool.idleBytes()).toBe(0);
@@ -39,8 +39,11 @@ describe('cpu array pool', () => {
     const [x, y, z] = [pool.take('f32', 4096), pool.take('f32', 4096), pool.take('f32', 4096)];
     pool.give(x);
     pool.give(y);
-    pool.give(z); // 3 × 16 KiB > 40000 bytes: dropped
     expect(pool.idleBytes()).toBe(32768);
+    pool.give(z); // 3 × 16 KiB > 40000 bytes: x and y go, z stays
+    expect(pool.idleBytes()).toBe(16384);
+    expect(pool.take('f32', 4096)).toBe(z);
+    expect(pool.take('f32', 4096)).not.toBe(x);
   });
 
   it('gives a tensor made after a release zeros, not the released values', () => {
