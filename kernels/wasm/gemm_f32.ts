@@ -208,7 +208,6 @@ function kernel4x8(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, beta: i3
   v128.store(c3, c30, 0); v128.store(c3, c31, 16);
 }
 
-
 /** c[j] (+)= Σ_p a[p]·b[j*ldb + p] for j < n: one row times Bᵀ, four dot products at a time. */
 function rowTimesBt(a: usize, b: usize, ldb: i32, c: usize, n: i32, k: i32, accumulate: i32): void {
   const col = <usize>ldb << 2;

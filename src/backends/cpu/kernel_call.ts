@@ -15,15 +15,23 @@ export interface Split {
   tasks: number[][];
 }
 
-/** `units` rows (or elements) of `unitElements` elements each, cut into a few tasks per thread that pays at this size. */
-export function splitWork(units: number, unitElements: number, multipleOf = 1): Split {
-  const elements = units * unitElements;
-  const threads = Math.min(pickThreads(getPool(), elements * 64), Math.max(1, Math.floor(elements / MIN_TASK_ELEMENTS)));
-  const pieces = threads === 1 ? 1 : 4 * threads;
-  const per = align(Math.ceil(units / pieces), multipleOf);
+/** Threads that pay for a kernel over `elements` elements (1 below a few tasks' worth of work). */
+export function kernelThreads(elements: number): number {
+  return Math.min(pickThreads(getPool(), elements * 64), Math.max(1, Math.floor(elements / MIN_TASK_ELEMENTS)));
+}
+
+/** Task records [start, count] covering `units` in blocks of `per`. */
+export function blocks(units: number, per: number): number[][] {
   const tasks: number[][] = [];
   for (let start = 0; start < units; start += per) tasks.push([start, Math.min(per, units - start)]);
-  return { threads, tasks };
+  return tasks;
+}
+
+/** `units` rows (or elements) of `unitElements` elements each, cut into a few tasks per thread that pays at this size. */
+export function splitWork(units: number, unitElements: number, multipleOf = 1): Split {
+  const threads = kernelThreads(units * unitElements);
+  const pieces = threads === 1 ? 1 : 4 * threads;
+  return { threads, tasks: blocks(units, align(Math.ceil(units / pieces), multipleOf)) };
 }
 
 /** An operand: its parameter-block field, its length in 4-byte elements, and its data when it is an input. */

@@ -3,7 +3,7 @@
 // sizes that do not fit the shared memory.
 import type { FloatArray } from '../../tensor/dtype.ts';
 import { QueueKind, getPool } from './gemm_pool.ts';
-import { callKernel, readBack, splitWork } from './kernel_call.ts';
+import { blocks, callKernel, kernelThreads, readBack, splitWork } from './kernel_call.ts';
 
 /** Rows per partial weight gradient in the backward. */
 const GW_BLOCK_ROWS = 128;
@@ -34,9 +34,7 @@ export function rmsnormBackwardWasmF32(
   const rows = rstd.length;
   // The weight gradient is summed per task, so the tasks are fixed blocks of rows whatever the thread count:
   // the same sums in the same order on one thread or many, so a run's numbers do not depend on its threads.
-  const tasks: number[][] = [];
-  for (let row0 = 0; row0 < rows; row0 += GW_BLOCK_ROWS) tasks.push([row0, Math.min(GW_BLOCK_ROWS, rows - row0)]);
-  const split = { threads: splitWork(rows, d).threads, tasks };
+  const split = { threads: kernelThreads(rows * d), tasks: blocks(rows, GW_BLOCK_ROWS) };
   const at = callKernel(QueueKind.rmsnormBackward, {
     x: { field: N.x, length: x.length, input: x }, w: { field: N.w, length: d, input: w },
     rstd: { field: N.rstd, length: rows, input: rstd }, gy: { field: N.gy, length: gy.length, input: gy },

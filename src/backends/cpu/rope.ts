@@ -24,7 +24,7 @@ export interface AngleTable {
 const tables = new Map<string, AngleTable>();
 const MAX_TABLE_POSITIONS = 8192;
 
-export function angleTable(d: number, theta: number, maxPosition: number): AngleTable | null {
+function angleTable(d: number, theta: number, maxPosition: number): AngleTable | null {
   if (maxPosition >= MAX_TABLE_POSITIONS) return null;
   const key = `${d}:${theta}`;
   const have = tables.get(key);
